@@ -1,0 +1,50 @@
+import { Command, Option } from '@commander-js/extra-typings';
+import { startFakeKms } from '../../fake-kms/index.js';
+import { KmslabError } from '../../harness/common/errors.js';
+import { say } from '../output.js';
+
+export function fakeKmsCommands(program: Command): void {
+  const fakeKms = program.command('fake-kms').description('the fake KMS v2 plugin on its own');
+  fakeKms
+    .command('serve')
+    .description('run the fake KMS v2 plugin on a unix socket until SIGTERM or Ctrl-C')
+    .requiredOption('--socket <path>', 'gRPC socket the apiserver dials (endpoint unix://<path>)')
+    .option('--control <path>', 'control API socket (HTTP/JSON); default <socket dir>/control.sock')
+    .option('--state-dir <dir>', 'where key state persists across restarts')
+    .option('--ephemeral', 'keep key state in memory only (a restart forgets every key)')
+    .option('--audit <file>', 'append the audit trail (JSONL) to this file')
+    .addOption(
+      new Option('--disabled-key-status <mode>', 'Status when the primary key is disabled').choices([
+        'unhealthy',
+        'error',
+      ] as const),
+    )
+    .action(async (o) => {
+      if (!o.stateDir && !o.ephemeral) {
+        throw new KmslabError(
+          'usage',
+          'give --state-dir <dir> so keys survive a restart, or --ephemeral for throwaway runs',
+        );
+      }
+      if (o.stateDir && o.ephemeral) throw new KmslabError('usage', '--state-dir and --ephemeral exclude each other');
+      const control = o.control ?? o.socket.replace(/[^/]*$/, 'control.sock');
+      const kms = await startFakeKms({
+        socketPath: o.socket,
+        controlSocketPath: control,
+        ...(o.stateDir ? { stateDir: o.stateDir } : {}),
+        ...(o.audit ? { auditFile: o.audit } : {}),
+        ...(o.disabledKeyStatus ? { disabledKeyStatus: o.disabledKeyStatus } : {}),
+      });
+      const status = kms.describe();
+      say(
+        `fake-kms serving v2.KeyManagementService on unix://${o.socket} (key_id ${status.keyId}); control API on ${control}`,
+      );
+      await new Promise<void>((resolve) => {
+        const stop = () => resolve();
+        process.once('SIGTERM', stop);
+        process.once('SIGINT', stop);
+      });
+      await kms.close();
+      say('fake-kms stopped');
+    });
+}

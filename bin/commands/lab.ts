@@ -1,0 +1,157 @@
+import { Command, Option } from '@commander-js/extra-typings';
+import { LocalLab } from '../../harness/backends/local/local-lab.js';
+import { KmslabError } from '../../harness/common/errors.js';
+import { identityOnly, kmsThenIdentity } from '../../harness/kube/encryption-config.js';
+import { labHealth } from '../../harness/labs/lab-status.js';
+import { listLabs, readLab } from '../../harness/labs/registry.js';
+import { stopLab } from '../../harness/labs/stop-lab.js';
+import { buildProgress, printJson, say, table } from '../output.js';
+
+const ENCRYPTION = {
+  kms: (socket: string, name: string) => [kmsThenIdentity(name, socket)],
+  identity: () => [identityOnly()],
+  'identity-first': (socket: string, name: string) => [
+    { resources: ['secrets'], providers: [{ identity: {} }, { kms: { name, socket } }] },
+  ],
+} as const;
+
+export function labCommands(program: Command): void {
+  program
+    .command('up')
+    .description('start a lab (fake KMS, etcd, kube-apiserver) in the background and return when it is ready')
+    .option('--name <name>', 'lab name', 'default')
+    .option('--k8s-version <version>', 'kube-apiserver version (built from Go modules on first use)')
+    .option('--etcd-version <version>', 'etcd version (built from Go modules on first use)')
+    .addOption(
+      new Option('--apiservers <n>', 'number of kube-apiservers sharing the etcd').argParser(positiveInt).default(1),
+    )
+    .addOption(
+      new Option('--encryption <mode>', 'secrets encryption: kms (KMS v2, then identity), identity, identity-first')
+        .choices(Object.keys(ENCRYPTION) as Array<keyof typeof ENCRYPTION>)
+        .default('kms' as const),
+    )
+    .option('--provider <name>', 'KMS v2 provider name', 'kmslab')
+    .option('--json', 'print the lab as one JSON object')
+    .action(async (o) => {
+      const started = Date.now();
+      const lab = await LocalLab.start({
+        name: o.name,
+        ...(o.k8sVersion ? { k8sVersion: o.k8sVersion } : {}),
+        ...(o.etcdVersion ? { etcdVersion: o.etcdVersion } : {}),
+        apiservers: o.apiservers,
+        providerName: o.provider,
+        encryption: ENCRYPTION[o.encryption],
+        onProgress: (m) => say(`▸ ${m}`),
+        onBuildProgress: buildProgress(),
+      });
+      const r = lab.record;
+      const summary = {
+        name: r.name,
+        dir: r.dir,
+        kubeconfig: r.kubeconfig,
+        apiserver: r.apiservers[0]!.url,
+        apiservers: r.apiservers,
+        etcd: r.etcd,
+        kms: { socket: r.kms.socket, control: r.kms.control, provider: r.kms.provider },
+        encryptionConfig: r.encryptionConfig,
+        versions: r.versions,
+        logs: `${r.dir}/logs`,
+        startSeconds: Math.round((Date.now() - started) / 100) / 10,
+      };
+      if (o.json) printJson(summary);
+      else {
+        say(`✓ lab "${r.name}" is ready in ${summary.startSeconds} s`);
+        console.log(
+          [
+            `apiserver   ${summary.apiserver}`,
+            `etcd        ${summary.etcd}`,
+            `kms socket  ${summary.kms.socket}`,
+            `kubeconfig  ${summary.kubeconfig}`,
+            `logs        ${summary.logs}`,
+            '',
+            `export KUBECONFIG=${summary.kubeconfig}`,
+            `kmslab inspect --name ${r.name}      # raw etcd view`,
+            `kmslab down --name ${r.name}         # stop it`,
+          ].join('\n'),
+        );
+      }
+    });
+
+  program
+    .command('down')
+    .description('stop every process of a lab and remove its files (even if the process that started it died)')
+    .option('--name <name>', 'lab name', 'default')
+    .option('--all', 'stop every lab on this machine')
+    .option('--keep-files', 'keep the lab dir (logs, etcd data, audit trail)')
+    .option('--json', 'print what was stopped as JSON')
+    .action(async (o) => {
+      const names = o.all ? (await listLabs()).map((l) => l.name) : [o.name];
+      const results = [];
+      for (const name of names) results.push(await stopLab(name, { keepFiles: o.keepFiles ?? false }));
+      if (o.json) printJson(results);
+      else
+        for (const r of results) {
+          say(
+            `✓ lab "${r.name}": stopped ${r.stopped.length ? r.stopped.join(', ') : 'nothing (no process was running)'}${r.removed ? ', files removed' : ', files kept'}`,
+          );
+        }
+    });
+
+  program
+    .command('status')
+    .description('check a lab: processes, apiserver /readyz, fake KMS')
+    .option('--name <name>', 'lab name', 'default')
+    .option('--json', 'print as JSON')
+    .action(async (o) => {
+      const record = await readLab(o.name);
+      if (!record)
+        throw new KmslabError('not-found', `no lab named "${o.name}"; kmslab list shows the labs on this machine`);
+      const health = await labHealth(record);
+      if (o.json) {
+        printJson(health);
+        return;
+      }
+      console.log(`lab ${health.name}: ${health.state}  (${health.dir})`);
+      console.log(
+        table([
+          ['PROCESS', 'PID', 'ALIVE'],
+          ...health.processes.map((p) => [p.name, String(p.pid), p.alive ? 'yes' : 'no']),
+        ]),
+      );
+      for (const a of health.apiservers) console.log(`${a.name} ${a.url} readyz: ${a.readyz}`);
+      console.log(
+        'error' in health.kms
+          ? `fake-kms: ${health.kms.error}`
+          : `fake-kms: ${health.kms.listening ? 'listening' : 'plugin stopped'}, key_id ${health.kms.keyId}, ${health.kms.faults.length} fault(s)`,
+      );
+      if (health.state !== 'running') process.exitCode = 1;
+    });
+
+  program
+    .command('list')
+    .description('list the labs on this machine')
+    .option('--json', 'print as JSON')
+    .action(async (o) => {
+      const labs = await Promise.all((await listLabs()).map(labHealth));
+      if (o.json) {
+        printJson(labs);
+        return;
+      }
+      if (labs.length === 0) {
+        say('no labs; start one with: kmslab up');
+        return;
+      }
+      console.log(
+        table([
+          ['NAME', 'STATE', 'APISERVER', 'DIR'],
+          ...labs.map((l) => [l.name, l.state, l.apiservers[0]?.url ?? '', l.dir]),
+        ]),
+      );
+    });
+}
+
+export function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new KmslabError('usage', `"${value}" is not a positive whole number`);
+  return n;
+}

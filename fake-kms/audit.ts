@@ -1,0 +1,117 @@
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { once } from 'node:events';
+import type { KmsMethod } from './faults.js';
+
+/**
+ * AuditRecord is one KMS call, as a cloud audit log would show it. It never holds plaintext, DEK seeds or
+ * key material: only ids, sizes, outcome and timing.
+ */
+export interface AuditRecord {
+  time: string;
+  method: KmsMethod;
+  uid: string;
+  keyId: string;
+  code: string;
+  latencyMs: number;
+  requestBytes: number;
+  responseBytes: number;
+  faults: string[];
+  message?: string;
+}
+
+export interface AuditQuery {
+  since?: string | Date;
+  until?: string | Date;
+  method?: KmsMethod;
+  code?: string;
+  limit?: number;
+}
+
+const LATENCY_BUCKETS_S = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 3, 10];
+
+/**
+ * AuditTrail appends each record to a JSONL file (0600) and keeps the newest ones in memory for queries,
+ * with per-method counters and a latency histogram for Prometheus.
+ */
+export class AuditTrail {
+  private readonly recent: AuditRecord[] = [];
+  private readonly calls = new Map<string, number>();
+  private readonly histograms = new Map<KmsMethod, { buckets: number[]; sum: number; count: number }>();
+  private readonly out: WriteStream | undefined;
+
+  constructor(options: { file?: string; keep?: number } = {}) {
+    this.keep = options.keep ?? 100_000;
+    this.out = options.file ? createWriteStream(options.file, { flags: 'a', mode: 0o600 }) : undefined;
+  }
+
+  private readonly keep: number;
+
+  record(entry: AuditRecord): void {
+    this.recent.push(entry);
+    if (this.recent.length > this.keep) this.recent.splice(0, this.recent.length - this.keep);
+    const key = `${entry.method}\u0000${entry.code}`;
+    this.calls.set(key, (this.calls.get(key) ?? 0) + 1);
+    let h = this.histograms.get(entry.method);
+    if (!h) this.histograms.set(entry.method, (h = { buckets: LATENCY_BUCKETS_S.map(() => 0), sum: 0, count: 0 }));
+    const seconds = entry.latencyMs / 1000;
+    LATENCY_BUCKETS_S.forEach((le, i) => seconds <= le && h.buckets[i]!++);
+    h.sum += seconds;
+    h.count++;
+    this.out?.write(JSON.stringify(entry) + '\n');
+  }
+
+  query(q: AuditQuery = {}): AuditRecord[] {
+    const since = q.since === undefined ? undefined : new Date(q.since).toISOString();
+    const until = q.until === undefined ? undefined : new Date(q.until).toISOString();
+    const hits = this.recent.filter(
+      (r) =>
+        (since === undefined || r.time >= since) &&
+        (until === undefined || r.time <= until) &&
+        (q.method === undefined || r.method === q.method) &&
+        (q.code === undefined || r.code === q.code),
+    );
+    return q.limit === undefined ? hits : hits.slice(-q.limit);
+  }
+
+  /** counters gives calls per method and gRPC code, e.g. `{Encrypt: {OK: 1}}`. */
+  counters(): Record<string, Record<string, number>> {
+    const out: Record<string, Record<string, number>> = {};
+    for (const [key, n] of this.calls) {
+      const [method, code] = key.split('\u0000') as [string, string];
+      (out[method] ??= {})[code] = n;
+    }
+    return out;
+  }
+
+  /** metrics renders the counters and latencies in the Prometheus text format. */
+  metrics(): string {
+    const lines = [
+      '# HELP kmslab_fake_kms_calls_total KMS v2 calls served, by method and gRPC code.',
+      '# TYPE kmslab_fake_kms_calls_total counter',
+    ];
+    for (const [method, codes] of Object.entries(this.counters())) {
+      for (const [code, n] of Object.entries(codes)) {
+        lines.push(`kmslab_fake_kms_calls_total{method="${method}",code="${code}"} ${n}`);
+      }
+    }
+    lines.push(
+      '# HELP kmslab_fake_kms_call_duration_seconds KMS v2 call latency as seen by the plugin.',
+      '# TYPE kmslab_fake_kms_call_duration_seconds histogram',
+    );
+    for (const [method, h] of this.histograms) {
+      LATENCY_BUCKETS_S.forEach((le, i) =>
+        lines.push(`kmslab_fake_kms_call_duration_seconds_bucket{method="${method}",le="${le}"} ${h.buckets[i]}`),
+      );
+      lines.push(`kmslab_fake_kms_call_duration_seconds_bucket{method="${method}",le="+Inf"} ${h.count}`);
+      lines.push(`kmslab_fake_kms_call_duration_seconds_sum{method="${method}"} ${h.sum}`);
+      lines.push(`kmslab_fake_kms_call_duration_seconds_count{method="${method}"} ${h.count}`);
+    }
+    return lines.join('\n') + '\n';
+  }
+
+  async close(): Promise<void> {
+    if (!this.out) return;
+    this.out.end();
+    await once(this.out, 'close');
+  }
+}

@@ -1,0 +1,114 @@
+import { Hono, type Context } from 'hono';
+import { z } from 'zod';
+import { KeyringError } from '../sim/index.js';
+import { FaultSpec, KMS_METHODS } from './faults.js';
+import type { FakeKms } from './fake-kms.js';
+
+const KeyName = z.strictObject({ name: z.string().min(1) });
+const RotateBody = z.strictObject({ key: z.string().min(1).optional() });
+const Settings = z.strictObject({ disabledKeyStatus: z.enum(['unhealthy', 'error']) });
+const AuditQuery = z.strictObject({
+  since: z.iso.datetime().optional(),
+  until: z.iso.datetime().optional(),
+  method: z.enum(KMS_METHODS).optional(),
+  code: z.string().optional(),
+  limit: z.coerce.number().int().positive().optional(),
+});
+
+/** ControlError is an answer with a status and a message that says what to do. */
+class ControlError extends Error {
+  constructor(
+    readonly status: 400 | 404 | 409,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * controlApp is the fake KMS's control API: JSON over HTTP, meant to be served on a private unix socket.
+ * Every body and query is validated; a bad one gets a 400 naming the field, and changes nothing.
+ */
+export function controlApp(kms: FakeKms): Hono {
+  const app = new Hono();
+
+  app.get('/status', (c) => c.json(kms.describe()));
+
+  app.post('/keys', async (c) => {
+    const { name } = parse(KeyName, await body(c));
+    return c.json(await kms.mutate((ring) => ring.createKey(name)), 201);
+  });
+  app.post('/keys/use', async (c) => {
+    const { name } = parse(KeyName, await body(c));
+    return c.json(await kms.mutate((ring) => ring.useKey(name)));
+  });
+  app.post('/keys/rotate', async (c) => {
+    const { key } = parse(RotateBody, await body(c, {}));
+    return c.json(await kms.mutate((ring) => ring.rotate(key)));
+  });
+  for (const action of ['disable', 'enable', 'destroy'] as const) {
+    app.post(`/keys/:keyId/${action}`, async (c) => {
+      const keyId = kms.resolveKeyId(c.req.param('keyId'));
+      return c.json(await kms.mutate((ring) => ring[action](keyId)));
+    });
+  }
+
+  app.get('/faults', (c) => c.json(kms.service.faults.list()));
+  app.post('/faults', async (c) => c.json(kms.service.faults.add(parse(FaultSpec, await body(c))), 201));
+  app.delete('/faults', (c) => c.json({ cleared: kms.service.faults.clear() }));
+  app.delete('/faults/:id', (c) => {
+    const cleared = kms.service.faults.clear(c.req.param('id'));
+    if (cleared === 0) throw new ControlError(404, `no fault with id ${c.req.param('id')}; GET /faults lists them`);
+    return c.json({ cleared });
+  });
+
+  app.post('/plugin/stop', async (c) => {
+    await kms.stopPlugin();
+    return c.json(kms.describe());
+  });
+  app.post('/plugin/start', async (c) => {
+    await kms.startPlugin();
+    return c.json(kms.describe());
+  });
+
+  app.put('/settings', async (c) => {
+    kms.service.disabledKeyStatus = parse(Settings, await body(c)).disabledKeyStatus;
+    return c.json(kms.describe());
+  });
+
+  app.get('/audit', (c) => c.json(kms.service.audit.query(parse(AuditQuery, c.req.query()))));
+  app.get('/audit/counters', (c) => c.json(kms.service.audit.counters()));
+  app.get('/metrics', (c) => c.text(kms.service.audit.metrics(), 200, { 'content-type': 'text/plain; version=0.0.4' }));
+
+  app.notFound((c) => c.json({ error: `no route ${c.req.method} ${c.req.path}` }, 404));
+  app.onError((error, c) => {
+    if (error instanceof ControlError) return c.json({ error: error.message }, error.status);
+    if (error instanceof KeyringError) {
+      return c.json(
+        { error: error.message },
+        error.code === 'NOT_FOUND' ? 404 : error.code === 'INVALID_ARGUMENT' ? 400 : 409,
+      );
+    }
+    return c.json({ error: `fake-kms control API failed: ${error.message}` }, 500);
+  });
+  return app;
+}
+
+async function body(c: Context, empty?: unknown): Promise<unknown> {
+  const text = await c.req.text();
+  if (text.trim() === '') {
+    if (empty !== undefined) return empty;
+    throw new ControlError(400, 'request body is empty; send a JSON object');
+  }
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new ControlError(400, 'request body is not valid JSON');
+  }
+}
+
+function parse<T extends z.ZodType>(schema: T, value: unknown): z.output<T> {
+  const result = schema.safeParse(value);
+  if (!result.success) throw new ControlError(400, z.prettifyError(result.error));
+  return result.data;
+}

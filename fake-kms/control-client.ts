@@ -1,0 +1,81 @@
+import { request } from 'node:http';
+import type { KeyVersion } from '../sim/index.js';
+import type { AuditQuery, AuditRecord } from './audit.js';
+import type { FakeKmsStatus } from './fake-kms.js';
+import type { ActiveFault, FaultSpec } from './faults.js';
+import type { DisabledKeyStatus } from './service.js';
+
+/** ControlRequestError is a non-2xx answer from the control API; the message is the API's own explanation. */
+export class ControlRequestError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ControlRequestError';
+  }
+}
+
+/** KmsControlClient drives a fake KMS through its control socket: what the CLI and a Lab's `kms` use. */
+export class KmsControlClient {
+  constructor(readonly socketPath: string) {}
+
+  status = () => this.call<FakeKmsStatus>('GET', '/status');
+  rotate = (key?: string) => this.call<KeyVersion>('POST', '/keys/rotate', key ? { key } : {});
+  createKey = (name: string) => this.call<KeyVersion>('POST', '/keys', { name });
+  useKey = (name: string) => this.call<KeyVersion>('POST', '/keys/use', { name });
+  disable = (keyId: string) => this.call<KeyVersion>('POST', `/keys/${encodeURIComponent(keyId)}/disable`);
+  enable = (keyId: string) => this.call<KeyVersion>('POST', `/keys/${encodeURIComponent(keyId)}/enable`);
+  destroy = (keyId: string) => this.call<KeyVersion>('POST', `/keys/${encodeURIComponent(keyId)}/destroy`);
+  faults = () => this.call<ActiveFault[]>('GET', '/faults');
+  addFault = (spec: FaultSpec) => this.call<ActiveFault>('POST', '/faults', spec);
+  clearFaults = (id?: string) => this.call<{ cleared: number }>('DELETE', id ? `/faults/${id}` : '/faults');
+  stopPlugin = () => this.call<FakeKmsStatus>('POST', '/plugin/stop');
+  startPlugin = () => this.call<FakeKmsStatus>('POST', '/plugin/start');
+  setDisabledKeyStatus = (mode: DisabledKeyStatus) =>
+    this.call<FakeKmsStatus>('PUT', '/settings', { disabledKeyStatus: mode });
+  audit = (query: AuditQuery = {}) => {
+    const params = new URLSearchParams();
+    for (const [k, v] of Object.entries(query)) {
+      if (v !== undefined) params.set(k, v instanceof Date ? v.toISOString() : String(v));
+    }
+    const qs = params.toString();
+    return this.call<AuditRecord[]>('GET', `/audit${qs ? `?${qs}` : ''}`);
+  };
+  counters = () => this.call<Record<string, Record<string, number>>>('GET', '/audit/counters');
+  metrics = () => this.call<string>('GET', '/metrics');
+
+  private call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    return new Promise((resolve, reject) => {
+      const req = request(
+        {
+          socketPath: this.socketPath,
+          path,
+          method,
+          headers: payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {},
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8');
+            const json = (res.headers['content-type'] ?? '').includes('json');
+            const value = json && text ? JSON.parse(text) : text;
+            if ((res.statusCode ?? 500) >= 300) {
+              reject(new ControlRequestError(res.statusCode ?? 500, value?.error ?? text));
+            } else resolve(value as T);
+          });
+        },
+      );
+      req.once('error', (error) =>
+        reject(
+          new Error(
+            `fake-kms control socket ${this.socketPath} does not answer (${error.message}); is the plugin running?`,
+          ),
+        ),
+      );
+      req.end(payload);
+    });
+  }
+}

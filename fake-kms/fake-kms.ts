@@ -1,0 +1,171 @@
+import { mkdir, rm, chmod } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { createAdaptorServer } from '@hono/node-server';
+import type { Server } from 'node:http';
+import { Keyring, systemRandom, type KeyVersion } from '../sim/index.js';
+import { AuditTrail } from './audit.js';
+import { controlApp } from './control-api.js';
+import { Faults } from './faults.js';
+import { GrpcListener } from './grpc-server.js';
+import { KmsService, type DisabledKeyStatus } from './service.js';
+import { StateStore } from './state-store.js';
+
+export interface FakeKmsOptions {
+  /** Unix socket the apiserver dials (`endpoint: unix://<socketPath>`). Its directory is created 0700. */
+  socketPath: string;
+  /** Unix socket for the control API; none when unset. */
+  controlSocketPath?: string;
+  /** Where the keyring is kept; when unset the plugin is ephemeral and a restart forgets every key. */
+  stateDir?: string;
+  /** JSONL audit file (0600); none when unset (the in-memory trail still answers queries). */
+  auditFile?: string;
+  /** See DisabledKeyStatus. Default `unhealthy`. */
+  disabledKeyStatus?: DisabledKeyStatus;
+}
+
+/** FakeKmsStatus is what `GET /status` and `kmslab kms status` show. It never holds key material. */
+export interface FakeKmsStatus {
+  socket: string;
+  listening: boolean;
+  ephemeral: boolean;
+  activeKey: string;
+  keyId: string;
+  disabledKeyStatus: DisabledKeyStatus;
+  versions: KeyVersion[];
+  faults: ReturnType<Faults['list']>;
+  calls: Record<string, Record<string, number>>;
+}
+
+/** FakeKms is a started plugin: the gRPC listener, its keyring, faults, audit trail and control API. */
+export class FakeKms implements AsyncDisposable {
+  private control: Server | undefined;
+  private queue: Promise<unknown> = Promise.resolve();
+
+  private constructor(
+    readonly service: KmsService,
+    private readonly listener: GrpcListener,
+    private readonly store: StateStore | undefined,
+    readonly controlSocketPath: string | undefined,
+  ) {}
+
+  static async start(options: FakeKmsOptions): Promise<FakeKms> {
+    await privateDir(dirname(options.socketPath));
+    if (options.controlSocketPath) await privateDir(dirname(options.controlSocketPath));
+    const store = options.stateDir ? new StateStore(options.stateDir) : undefined;
+    const keyring = store ? await store.load() : Keyring.create({ random: systemRandom, now: Date.now });
+    const service = new KmsService({
+      keyring,
+      audit: new AuditTrail(options.auditFile ? { file: options.auditFile } : {}),
+      ...(options.disabledKeyStatus ? { disabledKeyStatus: options.disabledKeyStatus } : {}),
+    });
+    const kms = new FakeKms(service, new GrpcListener(service, options.socketPath), store, options.controlSocketPath);
+    try {
+      await kms.startPlugin();
+      if (options.controlSocketPath) await kms.serveControl(options.controlSocketPath);
+    } catch (error) {
+      await kms.close();
+      throw error;
+    }
+    return kms;
+  }
+
+  get socketPath(): string {
+    return this.listener.socketPath;
+  }
+
+  /** startPlugin (re)creates the gRPC socket; the control API and key state are untouched. */
+  startPlugin(): Promise<void> {
+    return this.listener.open();
+  }
+
+  /** stopPlugin removes the gRPC socket and drops every connection: to the apiserver, the plugin is gone. */
+  stopPlugin(): Promise<void> {
+    return this.listener.close();
+  }
+
+  /**
+   * mutate runs one keyring change and persists it before answering; changes are serialised, and a change
+   * whose save fails is rolled back so memory never runs ahead of disk.
+   */
+  mutate<T>(change: (ring: Keyring) => T): Promise<T> {
+    const run = async (): Promise<T> => {
+      const before = this.service.keyring.snapshot();
+      const result = change(this.service.keyring);
+      if (this.store) {
+        try {
+          await this.store.save(this.service.keyring);
+        } catch (error) {
+          this.service.keyring = Keyring.restore(before, { random: systemRandom, now: Date.now });
+          throw error;
+        }
+      }
+      return result;
+    };
+    const next = this.queue.then(run, run);
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  /** resolveKeyId accepts a full key_id, or a version number of the active key (`2` or `v2`). */
+  resolveKeyId(ref: string): string {
+    const version = /^v?(\d+)$/.exec(ref)?.[1];
+    if (version === undefined) return ref;
+    const hit = this.service.keyring
+      .versions()
+      .find((v) => v.key === this.service.keyring.activeKey && v.version === Number(version));
+    return hit?.keyId ?? ref;
+  }
+
+  describe(): FakeKmsStatus {
+    const ring = this.service.keyring;
+    return {
+      socket: this.listener.socketPath,
+      listening: this.listener.listening,
+      ephemeral: this.store === undefined,
+      activeKey: ring.activeKey,
+      keyId: ring.primary.keyId,
+      disabledKeyStatus: this.service.disabledKeyStatus,
+      versions: ring.versions(),
+      faults: this.service.faults.list(),
+      calls: this.service.audit.counters(),
+    };
+  }
+
+  async close(): Promise<void> {
+    this.service.faults.clear();
+    await this.listener.close();
+    const control = this.control;
+    this.control = undefined;
+    if (control) {
+      control.closeAllConnections();
+      await new Promise((resolve) => control.close(resolve));
+      if (this.controlSocketPath) await rm(this.controlSocketPath, { force: true });
+    }
+    await this.service.audit.close();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  private async serveControl(path: string): Promise<void> {
+    await rm(path, { force: true });
+    const server = createAdaptorServer({ fetch: controlApp(this).fetch }) as Server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(path, () => resolve());
+    });
+    await chmod(path, 0o600);
+    this.control = server;
+  }
+}
+
+/** startFakeKms starts a fake KMS v2 plugin; dispose the result (or call close) to stop it. */
+export function startFakeKms(options: FakeKmsOptions): Promise<FakeKms> {
+  return FakeKms.start(options);
+}
+
+async function privateDir(dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await chmod(dir, 0o700);
+}

@@ -1,0 +1,94 @@
+import { readFile } from 'node:fs/promises';
+import { execa } from 'execa';
+
+/** A component kmslab builds from Go modules: what to pin, how to write its go.mod, how to stamp its version. */
+export interface Component {
+  name: 'kube-apiserver' | 'etcd';
+  envVar: string;
+  defaultVersion: string;
+  /** goMod writes the wrapper module's go.mod for a version (go.sum then comes from `go mod tidy`). */
+  goMod(version: string): Promise<string>;
+  ldflags(version: string): string[];
+}
+
+const VERSION = /^v\d+\.\d+\.\d+$/;
+
+/**
+ * kube-apiserver: k8s.io/kubernetes cannot be required as is, because it requires its staging modules at
+ * v0.0.0 and replaces them with local paths. The wrapper re-points each staging module at its published
+ * v0.<minor>.<patch> tag; the list is read from the tag's own go.mod so new staging modules are never missed.
+ */
+export const kubeApiserver: Component = {
+  name: 'kube-apiserver',
+  envVar: 'KMSLAB_KUBE_APISERVER',
+  defaultVersion: 'v1.37.2',
+  async goMod(version) {
+    requireVersion(version);
+    const upstream = await upstreamGoMod('k8s.io/kubernetes', version);
+    const staging = [...upstream.matchAll(/^\s*(k8s\.io\/[\w.-]+)\s+=>\s+\.\/staging\/src\/\S+/gm)].map((m) => m[1]!);
+    if (staging.length === 0) throw new Error(`k8s.io/kubernetes@${version} go.mod lists no staging modules`);
+    const stagingVersion = version.replace(/^v1\./, 'v0.');
+    return [
+      'module kmslab.local/kube-apiserver',
+      '',
+      goDirectives(upstream),
+      `require k8s.io/kubernetes ${version}`,
+      '',
+      'replace (',
+      ...staging.map((m) => `\t${m} => ${m} ${stagingVersion}`),
+      ')',
+      '',
+    ].join('\n');
+  },
+  ldflags(version) {
+    const [major, minor] = version.slice(1).split('.');
+    const stamp = { gitVersion: version, gitMajor: major, gitMinor: minor, gitTreeState: 'clean' };
+    return Object.entries(stamp).flatMap(([k, v]) => [
+      `-X k8s.io/component-base/version.${k}=${v}`,
+      `-X k8s.io/client-go/pkg/version.${k}=${v}`,
+    ]);
+  },
+};
+
+/** etcd: go.etcd.io/etcd/server/v3 has replace directives too, so it is built through a wrapper as well. */
+export const etcd: Component = {
+  name: 'etcd',
+  envVar: 'KMSLAB_ETCD',
+  defaultVersion: 'v3.6.16',
+  async goMod(version) {
+    requireVersion(version);
+    const upstream = await upstreamGoMod('go.etcd.io/etcd/server/v3', version);
+    return [
+      'module kmslab.local/etcd',
+      '',
+      goDirectives(upstream),
+      `require go.etcd.io/etcd/server/v3 ${version}`,
+      '',
+    ].join('\n');
+  },
+  ldflags: () => [],
+};
+
+export const components = { 'kube-apiserver': kubeApiserver, etcd } as const;
+
+function requireVersion(version: string): void {
+  if (!VERSION.test(version)) throw new Error(`version "${version}" is not of the form vMAJOR.MINOR.PATCH`);
+}
+
+// The go and godebug lines of the upstream module, so the build runs with upstream's language defaults.
+function goDirectives(upstream: string): string {
+  const lines = upstream.split('\n').filter((l) => /^(go|godebug)\s/.test(l));
+  return lines.length ? lines.join('\n') + '\n' : '';
+}
+
+async function upstreamGoMod(module: string, version: string): Promise<string> {
+  const { stdout } = await execa('go', ['mod', 'download', '-json', `${module}@${version}`], { reject: false });
+  let info: { GoMod?: string; Error?: string } = {};
+  try {
+    info = JSON.parse(stdout) as typeof info;
+  } catch {
+    info = { Error: stdout || 'no answer from go mod download' };
+  }
+  if (!info.GoMod) throw new Error(`go mod download ${module}@${version}: ${info.Error ?? 'no go.mod'}`);
+  return readFile(info.GoMod, 'utf8');
+}

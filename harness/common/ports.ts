@@ -1,0 +1,15 @@
+import { createServer } from 'node:net';
+
+/** freePort asks the kernel for an unused port on 127.0.0.1. Another process may take it before we bind; starts retry on that. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
+      );
+    });
+  });
+}

@@ -1,0 +1,36 @@
+/** sleep for real time; models in sim/ use their virtual clock instead. */
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+export interface PollOptions {
+  timeoutMs: number;
+  intervalMs?: number;
+  /** What is being waited for, for the timeout message. */
+  what: string;
+  /** Checked between attempts; a thrown error ends the wait at once (e.g. the process died). */
+  abortIf?: () => Promise<void> | void;
+}
+
+/**
+ * poll calls `attempt` until it returns a value other than undefined, or the time is up. The timeout error says
+ * what was awaited and the last reason the attempt gave.
+ */
+export async function poll<T>(attempt: () => Promise<T | undefined>, options: PollOptions): Promise<T> {
+  const deadline = Date.now() + options.timeoutMs;
+  let last = 'no attempt finished';
+  for (;;) {
+    await options.abortIf?.();
+    try {
+      const value = await attempt();
+      if (value !== undefined) return value;
+      last = 'not yet';
+    } catch (error) {
+      last = (error as Error).message;
+    }
+    if (Date.now() >= deadline) {
+      throw new Error(
+        `timed out after ${(options.timeoutMs / 1000).toFixed(0)} s waiting for ${options.what} (last: ${last})`,
+      );
+    }
+    await sleep(options.intervalMs ?? 200);
+  }
+}

@@ -1,0 +1,60 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { KmsControlClient, type FakeKmsStatus } from '../../fake-kms/index.js';
+import { ApiHttp } from '../kube/api-http.js';
+import { isRunning } from '../process/process-identity.js';
+import type { LabRecord } from './registry.js';
+
+export interface LabHealth {
+  name: string;
+  /** running: every process alive and every apiserver ready; degraded: something is down; stopped: nothing runs. */
+  state: 'running' | 'degraded' | 'stopped' | 'failed';
+  recorded: LabRecord['status'];
+  dir: string;
+  processes: Array<{ name: string; pid: number; alive: boolean }>;
+  apiservers: Array<{ name: string; url: string; readyz: string }>;
+  kms: Pick<FakeKmsStatus, 'listening' | 'keyId' | 'faults'> | { error: string };
+}
+
+/** labHealth checks a recorded lab for real: processes, each apiserver's /readyz, the plugin's control socket. */
+export async function labHealth(record: LabRecord): Promise<LabHealth> {
+  const processes = record.processes.map((p) => ({ name: p.name, pid: p.pid, alive: isRunning(p) }));
+  const token = await readToken(record);
+  const caPem = await readFile(
+    join(record.dir, record.apiservers[0]?.name ?? 'kube-apiserver', 'certs', 'apiserver.crt'),
+    'utf8',
+  ).catch(() => '');
+  const apiservers = await Promise.all(
+    record.apiservers.map(async (a) => {
+      const http = new ApiHttp({ server: a.url, caPem, token });
+      try {
+        const res = await http.request('GET', '/readyz', undefined, 5_000);
+        return { ...a, readyz: res.status === 200 ? 'ok' : `${res.status}` };
+      } catch (error) {
+        return { ...a, readyz: `unreachable (${(error as Error).message})` };
+      } finally {
+        http.close();
+      }
+    }),
+  );
+  const kms = await new KmsControlClient(record.kms.control)
+    .status()
+    .then((s) => ({ listening: s.listening, keyId: s.keyId, faults: s.faults }))
+    .catch((error: Error) => ({ error: error.message }));
+  const alive = processes.filter((p) => p.alive).length;
+  const state =
+    record.status === 'failed' && alive === 0
+      ? 'failed'
+      : alive === 0
+        ? 'stopped'
+        : alive === processes.length && apiservers.every((a) => a.readyz === 'ok')
+          ? 'running'
+          : 'degraded';
+  return { name: record.name, state, recorded: record.status, dir: record.dir, processes, apiservers, kms };
+}
+
+/** readToken reads the lab's admin bearer token from its token file (kept 0600 in the lab dir). */
+export async function readToken(record: LabRecord): Promise<string> {
+  const line = await readFile(join(record.dir, 'config', 'tokens.csv'), 'utf8').catch(() => '');
+  return line.split(',')[0] ?? '';
+}

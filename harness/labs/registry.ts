@@ -1,0 +1,109 @@
+import { mkdir, readdir, readFile, rename, rm, writeFile, chmod } from 'node:fs/promises';
+import { join } from 'node:path';
+import { KmslabError } from '../common/errors.js';
+import { kmslabHome } from '../common/paths.js';
+import { isRunning, type ProcessIdentity } from '../process/process-identity.js';
+import type { ProcessRecord } from '../process/managed-process.js';
+
+/** LabRecord is a lab as kept in `$KMSLAB_HOME/labs/<name>/lab.json`: enough to find, use and stop it from any process. */
+export interface LabRecord {
+  format: 1;
+  name: string;
+  backend: 'local';
+  dir: string;
+  createdAt: string;
+  status: 'starting' | 'ready' | 'failed' | 'stopped';
+  kubeconfig: string;
+  apiservers: Array<{ name: string; url: string }>;
+  etcd: string;
+  kms: { socket: string; control: string; provider: string; stateDir: string; auditFile: string };
+  encryptionConfig: string;
+  versions: { kubeApiserver?: string; etcd?: string };
+  processes: ProcessRecord[];
+  owner: ProcessIdentity;
+  error?: string;
+}
+
+const NAME = /^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$/;
+
+export function labsRoot(): string {
+  return join(kmslabHome(), 'labs');
+}
+
+export function labDir(name: string): string {
+  return join(labsRoot(), name);
+}
+
+export function checkLabName(name: string): void {
+  if (!NAME.test(name)) {
+    throw new KmslabError(
+      'usage',
+      `lab name "${name}" is not valid: use 1-32 lower-case letters, digits and '-', starting and ending with a letter or digit`,
+    );
+  }
+}
+
+export async function readLab(name: string): Promise<LabRecord | undefined> {
+  checkLabName(name);
+  try {
+    return JSON.parse(await readFile(join(labDir(name), 'lab.json'), 'utf8')) as LabRecord;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new KmslabError('failed', `${join(labDir(name), 'lab.json')} is unreadable: ${(error as Error).message}`);
+  }
+}
+
+/** writeLab replaces lab.json atomically (0600), so a reader never sees half a record. */
+export async function writeLab(record: LabRecord): Promise<void> {
+  const file = join(record.dir, 'lab.json');
+  const temp = `${file}.${process.pid}.tmp`;
+  await writeFile(temp, JSON.stringify(record, null, 2) + '\n', { mode: 0o600 });
+  await rename(temp, file);
+}
+
+export async function listLabs(): Promise<LabRecord[]> {
+  const names = await readdir(labsRoot()).catch(() => [] as string[]);
+  const records = await Promise.all(names.filter((n) => NAME.test(n)).map((n) => readLab(n).catch(() => undefined)));
+  return records.filter((r): r is LabRecord => r !== undefined);
+}
+
+/** liveProcesses lists the lab's processes that still run (pid and start time both match). */
+export function liveProcesses(record: LabRecord): ProcessRecord[] {
+  return record.processes.filter(isRunning);
+}
+
+/**
+ * claimLabDir makes the lab's private dir (0700). A name whose lab still has live processes is taken; a dead or
+ * failed lab of that name is cleared first, since nothing of it runs any more.
+ */
+export async function claimLabDir(name: string): Promise<string> {
+  await assertNameFree(name);
+  const dir = labDir(name);
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await chmod(dir, 0o700);
+  await chmod(labsRoot(), 0o700).catch(() => undefined);
+  return dir;
+}
+
+/** assertNameFree fails with a clear message when a lab of that name still runs or is being started. */
+export async function assertNameFree(name: string): Promise<void> {
+  checkLabName(name);
+  const existing = await readLab(name);
+  if (
+    existing &&
+    (existing.status === 'ready' || existing.status === 'starting') &&
+    liveProcesses(existing).length > 0
+  ) {
+    throw new KmslabError(
+      'conflict',
+      `lab "${name}" is already running (${existing.dir}); use another --name, or stop it with: kmslab down --name ${name}`,
+    );
+  }
+  if (existing && isRunning(existing.owner) && existing.status === 'starting') {
+    throw new KmslabError(
+      'conflict',
+      `lab "${name}" is being started by pid ${existing.owner.pid}; use another --name`,
+    );
+  }
+}

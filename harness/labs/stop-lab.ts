@@ -1,0 +1,42 @@
+import { rm } from 'node:fs/promises';
+import { KmslabError } from '../common/errors.js';
+import { stopRecorded } from '../process/managed-process.js';
+import { isRunning } from '../process/process-identity.js';
+import { readLab, writeLab, type LabRecord } from './registry.js';
+
+export interface StopResult {
+  name: string;
+  stopped: string[];
+  removed: boolean;
+}
+
+// Stop order: clients before servers, so nothing logs errors about a vanished dependency.
+const ORDER = (name: string) => (name.startsWith('kube-apiserver') ? 0 : name === 'etcd' ? 1 : 2);
+
+/**
+ * stopLab stops every process of a lab from its record alone, so it works even when the process that started
+ * the lab was killed. It removes the lab dir unless `keepFiles` is set.
+ */
+export async function stopLab(name: string, options: { keepFiles?: boolean } = {}): Promise<StopResult> {
+  const record = await readLab(name);
+  if (!record) throw new KmslabError('not-found', `no lab named "${name}"; kmslab list shows the labs on this machine`);
+  return stopRecord(record, options);
+}
+
+export async function stopRecord(record: LabRecord, options: { keepFiles?: boolean } = {}): Promise<StopResult> {
+  const live = record.processes.filter(isRunning).sort((a, b) => ORDER(a.name) - ORDER(b.name));
+  for (const p of live) await stopRecorded(p, p.name.startsWith('kube-apiserver') ? 20_000 : 10_000);
+  const still = record.processes.filter(isRunning);
+  if (still.length) {
+    throw new KmslabError('failed', `could not stop ${still.map((p) => `${p.name} (pid ${p.pid})`).join(', ')}`);
+  }
+  if (options.keepFiles) {
+    record.status = 'stopped';
+    await writeLab(record);
+    await rm(record.kms.socket, { force: true });
+    await rm(record.kms.control, { force: true });
+  } else {
+    await rm(record.dir, { recursive: true, force: true });
+  }
+  return { name: record.name, stopped: live.map((p) => p.name), removed: !options.keepFiles };
+}
