@@ -1,6 +1,8 @@
 import { Command, CommanderError } from '@commander-js/extra-typings';
 import { KmslabError } from '../harness/common/errors.js';
+import { buildCommand } from './commands/build.js';
 import { fakeKmsCommands } from './commands/fake-kms.js';
+import { inspectCommand } from './commands/inspect.js';
 import { labCommands } from './commands/lab.js';
 
 const program = new Command('kmslab')
@@ -10,6 +12,8 @@ const program = new Command('kmslab')
 
 labCommands(program);
 fakeKmsCommands(program);
+inspectCommand(program);
+buildCommand(program);
 for (const sub of program.commands) sub.exitOverride().showHelpAfterError('(run with --help for usage)');
 
 try {

@@ -1,16 +1,19 @@
-import { mkdir, readFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KmslabError } from '../../common/errors.js';
 import { freePort } from '../../common/ports.js';
 import { ApiHttp } from '../../kube/api-http.js';
+import { encryptionConfigYaml, type EncryptionRule } from '../../kube/encryption-config.js';
+import type { ConfigChange, LabApiserver } from '../../lab.js';
+import { KubeApi } from './kube-api.js';
 import { ManagedProcess } from '../../process/managed-process.js';
 
-/** Files every apiserver of a lab shares (HA members differ only in port and cert dir). */
+/** Files every apiserver of a lab shares. Each member has its own encryption config, as each HA node has its own file. */
 export interface SharedApiserverFiles {
   tokenFile: string;
   token: string;
   serviceAccountKey: string;
-  encryptionConfig: string;
   etcdUrl: string;
 }
 
@@ -18,13 +21,15 @@ export interface SharedApiserverFiles {
  * ApiserverMember is one kube-apiserver process. Its serving cert is the one it generates itself into its cert
  * dir on first start and reuses on restart, so the lab's CA stays valid across restarts.
  */
-export class ApiserverMember {
+export class ApiserverMember implements LabApiserver {
   process: ManagedProcess | undefined;
+  readonly encryptionConfig: string;
   /** Called right after the process is spawned, before it is ready (the lab records its pid then). */
   onSpawn: (() => Promise<void>) | undefined;
   readonly certDir: string;
   readonly logFile: string;
   private http: ApiHttp | undefined;
+  private kube: KubeApi | undefined;
 
   private constructor(
     readonly name: string,
@@ -36,6 +41,7 @@ export class ApiserverMember {
   ) {
     this.certDir = join(labDir, name, 'certs');
     this.logFile = join(labDir, 'logs', `${name}.log`);
+    this.encryptionConfig = join(labDir, name, 'encryption-config.yaml');
   }
 
   static async create(
@@ -72,13 +78,60 @@ export class ApiserverMember {
       `--service-account-issuer=https://127.0.0.1:${this.port}/`,
       `--service-account-key-file=${s.serviceAccountKey}`,
       `--service-account-signing-key-file=${s.serviceAccountKey}`,
-      `--encryption-provider-config=${s.encryptionConfig}`,
+      `--encryption-provider-config=${this.encryptionConfig}`,
       '--encryption-provider-config-automatic-reload=true',
       // Several apiservers on one host share one advertise IP; without this they fight over the kubernetes Service endpoint.
       '--endpoint-reconciler-type=none',
       '--v=2',
       ...this.extraArgs,
     ];
+  }
+
+  /** api is the typed API through this member; it exists once the member has started (and made its cert). */
+  get api(): KubeApi {
+    if (!this.kube) throw new KmslabError('failed', `${this.name} has not started yet`);
+    return this.kube;
+  }
+
+  /** writeEncryption replaces this member's EncryptionConfiguration file atomically (the reload poller never sees half a file). */
+  async writeEncryption(rules: EncryptionRule[]): Promise<string> {
+    await mkdir(join(this.labDir, this.name), { recursive: true, mode: 0o700 });
+    const yaml = encryptionConfigYaml(rules);
+    const temp = `${this.encryptionConfig}.tmp`;
+    await writeFile(temp, yaml, { mode: 0o600 });
+    await rename(temp, this.encryptionConfig);
+    return `sha256:${createHash('sha256').update(yaml).digest('hex')}`;
+  }
+
+  /**
+   * setEncryption installs new rules. `restart` restarts on them. `reload` waits until the running apiserver
+   * reports the new file's hash in `apiserver_encryption_config_controller_last_config_info` (it polls the file
+   * about once a minute), and fails at once if it counts a failed reload.
+   */
+  async setEncryption(rules: EncryptionRule[], how: ConfigChange, timeoutMs = 180_000): Promise<void> {
+    if (how === 'restart' || !this.running) {
+      await this.writeEncryption(rules);
+      if (how === 'restart') await this.restart();
+      return;
+    }
+    const failuresBefore = reloadFailures(await this.metrics());
+    const hash = await this.writeEncryption(rules);
+    await this.process!.waitUntil(
+      async () => {
+        const metrics = await this.metrics();
+        if (reloadFailures(metrics) > failuresBefore) {
+          throw new KmslabError('failed', `${this.name} rejected the new encryption config; see ${this.logFile}`);
+        }
+        return metrics.includes(`hash="${hash}"`) ? true : undefined;
+      },
+      { timeoutMs, intervalMs: 1000, what: `${this.name} to load encryption config ${hash}` },
+    );
+  }
+
+  async metrics(): Promise<string> {
+    const res = await (await this.clients()).get('/metrics');
+    if (res.status !== 200) throw new Error(`/metrics answered ${res.status}`);
+    return res.body;
   }
 
   /** start runs the apiserver and waits for an authenticated /readyz 200 (KMS included). */
@@ -100,7 +153,7 @@ export class ApiserverMember {
     if (!proc) throw new KmslabError('failed', `${this.name} is not started`);
     await proc.waitUntil(
       async () => {
-        const res = await (await this.api()).get(path);
+        const res = await (await this.clients()).get(path);
         if (res.status === 200) return true;
         throw new Error(`${path} answered ${res.status}: ${res.body.slice(0, 300).replaceAll('\n', ' ')}`);
       },
@@ -113,18 +166,17 @@ export class ApiserverMember {
     return readFile(join(this.certDir, 'apiserver.crt'), 'utf8');
   }
 
-  /** api returns an HTTPS client for this member, once its serving cert exists. */
-  async api(): Promise<ApiHttp> {
+  // The raw and typed clients, made once the serving cert exists (the apiserver writes it early in its start).
+  private async clients(): Promise<ApiHttp> {
     if (!this.http) {
       const caPem = await this.caPem();
       this.http = new ApiHttp({ server: this.url, caPem, token: this.shared.token });
+      this.kube = new KubeApi({ server: this.url, caPem, token: this.shared.token });
     }
     return this.http;
   }
 
   async stop(): Promise<void> {
-    this.http?.close();
-    this.http = undefined;
     await this.process?.stop(20_000);
   }
 
@@ -132,4 +184,21 @@ export class ApiserverMember {
     await this.stop();
     await this.start(timeoutMs);
   }
+
+  /** close releases client connections; the lab calls it after the process is stopped for good. */
+  close(): void {
+    this.http?.close();
+    this.kube?.close();
+  }
+}
+
+function reloadFailures(metrics: string): number {
+  const lines = metrics
+    .split('\n')
+    .filter(
+      (l) =>
+        l.startsWith('apiserver_encryption_config_controller_automatic_reloads_total') &&
+        l.includes('status="failure"'),
+    );
+  return lines.reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
 }

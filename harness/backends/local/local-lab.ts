@@ -1,15 +1,19 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { findBinary, type ProgressListener } from '../../binaries/index.js';
+import { realClock } from '../../common/clock.js';
 import { KmslabError } from '../../common/errors.js';
-import { encryptionConfigYaml, kmsThenIdentity, type EncryptionRule } from '../../kube/encryption-config.js';
+import { kmsThenIdentity, type EncryptionRule } from '../../kube/encryption-config.js';
 import { kubeconfigYaml } from '../../kube/kubeconfig.js';
+import type { Lab, LabKms } from '../../lab.js';
 import { assertNameFree, claimLabDir, writeLab, type LabRecord } from '../../labs/registry.js';
 import { identify } from '../../process/process-identity.js';
 import { ApiserverMember } from './apiserver-member.js';
 import { EtcdMember } from './etcd-member.js';
 import { KmsPluginProcess } from './kms-plugin-process.js';
+import { LocalEtcd } from './local-etcd.js';
+import { localKms } from './local-kms.js';
 
 export interface LocalLabOptions {
   /** Lab name, unique on this machine among running labs. Default `default`. */
@@ -34,16 +38,22 @@ export interface LocalLabOptions {
  * LocalLab is a running control plane of local processes: the fake KMS plugin, etcd and one or more
  * kube-apiservers, all under a private lab dir, recorded in lab.json so any process can find and stop it.
  */
-export class LocalLab implements AsyncDisposable {
+export class LocalLab implements Lab {
+  readonly backend = 'local';
+  readonly clock = realClock;
+  readonly etcd: LocalEtcd;
+  readonly kms: LabKms;
   private stopped = false;
 
   private constructor(
     readonly record: LabRecord,
-    readonly kms: KmsPluginProcess,
-    readonly etcd: EtcdMember,
+    readonly plugin: KmsPluginProcess,
+    readonly etcdMember: EtcdMember,
     readonly apiservers: ApiserverMember[],
-    readonly token: string,
-  ) {}
+  ) {
+    this.etcd = new LocalEtcd(etcdMember.url);
+    this.kms = localKms(plugin, () => this.save());
+  }
 
   static async start(options: LocalLabOptions = {}): Promise<LocalLab> {
     const name = options.name ?? 'default';
@@ -51,25 +61,22 @@ export class LocalLab implements AsyncDisposable {
     const providerName = options.providerName ?? 'kmslab';
     if (providerName.includes(':'))
       throw new KmslabError('usage', `provider name "${providerName}" must not contain ':'`);
-
     await assertNameFree(name);
+
     say('finding binaries');
-    const [etcdBin, apiserverBin] = await Promise.all([
-      findBinary('etcd', {
-        ...(options.etcdVersion ? { version: options.etcdVersion } : {}),
-        ...(options.onBuildProgress ? { onProgress: options.onBuildProgress } : {}),
-      }),
-      findBinary('kube-apiserver', {
-        ...(options.k8sVersion ? { version: options.k8sVersion } : {}),
-        ...(options.onBuildProgress ? { onProgress: options.onBuildProgress } : {}),
-      }),
-    ]);
+    const build = options.onBuildProgress ? { onProgress: options.onBuildProgress } : {};
+    const etcdBin = await findBinary('etcd', {
+      ...build,
+      ...(options.etcdVersion ? { version: options.etcdVersion } : {}),
+    });
+    const apiserverBin = await findBinary('kube-apiserver', {
+      ...build,
+      ...(options.k8sVersion ? { version: options.k8sVersion } : {}),
+    });
 
     const dir = await claimLabDir(name);
     const path = (...p: string[]) => join(dir, ...p);
-    await mkdir(path('logs'), { mode: 0o700 });
-    await mkdir(path('kms'), { mode: 0o700 });
-    await mkdir(path('config'), { mode: 0o700 });
+    for (const sub of ['logs', 'kms', 'config']) await mkdir(path(sub), { mode: 0o700 });
     const kmsPaths = {
       socket: path('kms', 'kms.sock'),
       control: path('kms', 'control.sock'),
@@ -84,21 +91,14 @@ export class LocalLab implements AsyncDisposable {
     }
 
     const token = randomBytes(24).toString('hex');
-    const shared = {
-      token,
-      tokenFile: path('config', 'tokens.csv'),
-      serviceAccountKey: path('config', 'service-account.key'),
-      encryptionConfig: path('config', 'encryption-config.yaml'),
-      etcdUrl: '',
-    };
-    await writeFile(shared.tokenFile, `${token},kmslab-admin,kmslab-admin,"system:masters"\n`, { mode: 0o600 });
+    const tokenFile = path('config', 'tokens.csv');
+    const serviceAccountKey = path('config', 'service-account.key');
+    await writeFile(tokenFile, `${token},kmslab-admin,kmslab-admin,"system:masters"\n`, { mode: 0o600 });
     const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-    await writeFile(shared.serviceAccountKey, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
-    const rules = (options.encryption ?? ((s, n) => [kmsThenIdentity(n, s)]))(kmsPaths.socket, providerName);
-    await writeFile(shared.encryptionConfig, encryptionConfigYaml(rules), { mode: 0o600 });
+    await writeFile(serviceAccountKey, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
 
     const etcd = await EtcdMember.create(etcdBin.path, dir);
-    shared.etcdUrl = etcd.url;
+    const shared = { token, tokenFile, serviceAccountKey, etcdUrl: etcd.url };
     const count = options.apiservers ?? 1;
     const apiservers = await Promise.all(
       Array.from({ length: count }, (_, i) =>
@@ -111,7 +111,10 @@ export class LocalLab implements AsyncDisposable {
         ),
       ),
     );
-    const kms = new KmsPluginProcess(dir, kmsPaths);
+    const rules = (options.encryption ?? ((s, n) => [kmsThenIdentity(n, s)]))(kmsPaths.socket, providerName);
+    for (const a of apiservers) await a.writeEncryption(rules);
+
+    const plugin = new KmsPluginProcess(dir, kmsPaths);
     const record: LabRecord = {
       format: 1,
       name,
@@ -123,17 +126,17 @@ export class LocalLab implements AsyncDisposable {
       apiservers: apiservers.map((a) => ({ name: a.name, url: a.url })),
       etcd: etcd.url,
       kms: { ...kmsPaths, provider: providerName },
-      encryptionConfig: shared.encryptionConfig,
+      encryptionConfig: apiservers[0]!.encryptionConfig,
       versions: { kubeApiserver: apiserverBin.version, etcd: etcdBin.version },
       processes: [],
       owner: identify(process.pid),
     };
-    const lab = new LocalLab(record, kms, etcd, apiservers, token);
-    for (const member of [kms, etcd, ...apiservers]) member.onSpawn = () => lab.save();
+    const lab = new LocalLab(record, plugin, etcd, apiservers);
+    for (const member of [plugin, etcd, ...apiservers]) member.onSpawn = () => lab.save();
     await lab.save();
     try {
       say('starting fake-kms');
-      await kms.start();
+      await plugin.start();
       say(`starting etcd ${etcdBin.version ?? `(${etcdBin.path})`}`);
       await etcd.start();
       for (const a of apiservers) {
@@ -156,8 +159,7 @@ export class LocalLab implements AsyncDisposable {
     } catch (error) {
       record.status = 'failed';
       record.error = (error as Error).message;
-      await lab.stop().catch(() => undefined);
-      await lab.save().catch(() => undefined);
+      await lab.close().catch(() => undefined);
       throw error;
     }
   }
@@ -170,28 +172,45 @@ export class LocalLab implements AsyncDisposable {
     return this.record.dir;
   }
 
+  get providerName(): string {
+    return this.record.kms.provider;
+  }
+
+  get api() {
+    return this.apiservers[0]!.api;
+  }
+
   /** save refreshes lab.json with the current processes (pids change when a member restarts). */
   async save(): Promise<void> {
-    this.record.processes = [this.kms.process, this.etcd.process, ...this.apiservers.map((a) => a.process)]
+    this.record.processes = [this.plugin.process, this.etcdMember.process, ...this.apiservers.map((a) => a.process)]
       .filter((p) => p !== undefined)
       .map((p) => p.record);
     await writeLab(this.record);
   }
 
-  /** stop ends every process in reverse start order; the lab dir stays for its logs until `kmslab down`. */
-  async stop(): Promise<void> {
+  async collectLogs(target: string): Promise<string[]> {
+    await mkdir(target, { recursive: true });
+    const files = await readdir(join(this.dir, 'logs'));
+    for (const f of files) await copyFile(join(this.dir, 'logs', f), join(target, f));
+    return files.map((f) => join(target, f));
+  }
+
+  /** close stops every process in reverse start order; the lab dir stays (logs) until `kmslab down` removes it. */
+  async close(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
     const errors: unknown[] = [];
-    for (const step of [...this.apiservers.map((a) => () => a.stop()), () => this.etcd.stop(), () => this.kms.stop()]) {
-      await step().catch((e: unknown) => errors.push(e));
-    }
+    for (const a of this.apiservers) await a.stop().catch((e: unknown) => errors.push(e));
+    await this.etcdMember.stop().catch((e: unknown) => errors.push(e));
+    await this.plugin.stop().catch((e: unknown) => errors.push(e));
+    for (const a of this.apiservers) a.close();
+    this.etcd.close();
     if (this.record.status !== 'failed') this.record.status = 'stopped';
     await writeLab(this.record).catch((e: unknown) => errors.push(e));
     if (errors.length) throw new AggregateError(errors, `stopping lab ${this.name} failed`);
   }
 
   [Symbol.asyncDispose](): Promise<void> {
-    return this.stop();
+    return this.close();
   }
 }

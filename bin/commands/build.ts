@@ -1,0 +1,21 @@
+import { Command } from '@commander-js/extra-typings';
+import { findBinary } from '../../harness/binaries/index.js';
+import { buildProgress, printJson, say } from '../output.js';
+
+export function buildCommand(program: Command): void {
+  program
+    .command('build')
+    .description('find or build etcd and kube-apiserver (from pinned Go modules) into the per-machine cache')
+    .option('--k8s-version <version>', 'kube-apiserver version')
+    .option('--etcd-version <version>', 'etcd version')
+    .option('--json', 'print where each binary came from as JSON')
+    .action(async (o) => {
+      const onProgress = buildProgress();
+      const found = [
+        await findBinary('etcd', { onProgress, ...(o.etcdVersion ? { version: o.etcdVersion } : {}) }),
+        await findBinary('kube-apiserver', { onProgress, ...(o.k8sVersion ? { version: o.k8sVersion } : {}) }),
+      ];
+      if (o.json) printJson(found);
+      else for (const b of found) say(`✓ ${b.component} ${b.version ?? ''} (${b.source}): ${b.path}`);
+    });
+}

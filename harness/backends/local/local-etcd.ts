@@ -1,0 +1,35 @@
+import type { Etcd3 } from 'etcd3';
+import { inspectEtcd, openEtcd, scanPrefix } from '../../inspect/index.js';
+import type { LabEtcd } from '../../lab.js';
+
+/** LocalEtcd is raw access to the lab's etcd with the etcd3 client: no apiserver in between. */
+export class LocalEtcd implements LabEtcd {
+  private client: Etcd3 | undefined;
+
+  constructor(readonly url: string) {}
+
+  private get etcd(): Etcd3 {
+    return (this.client ??= openEtcd(this.url));
+  }
+
+  get(key: string): Promise<Buffer | null> {
+    return this.etcd.get(key).buffer();
+  }
+
+  async put(key: string, value: Buffer): Promise<void> {
+    await this.etcd.put(key).value(value);
+  }
+
+  scan(prefix: string) {
+    return scanPrefix(this.etcd, prefix);
+  }
+
+  inspect(prefix?: string) {
+    return inspectEtcd({ etcd: this.etcd, ...(prefix ? { prefix } : {}) });
+  }
+
+  close(): void {
+    this.client?.close();
+    this.client = undefined;
+  }
+}

@@ -1,0 +1,75 @@
+import { Etcd3 } from 'etcd3';
+
+export interface EtcdEntry {
+  key: string;
+  value: Buffer;
+  modRevision: string;
+}
+
+/** EtcdPage is one range response: its entries and the revision the whole scan reads at. */
+export interface EtcdPage {
+  revision: string;
+  entries: EtcdEntry[];
+}
+
+export interface ScanOptions {
+  /** Keys per range request. Default 1000; halved automatically when a page is too large for one message. */
+  pageSize?: number;
+  /** Read at this revision (default: the revision of the first page, so the scan is one consistent snapshot). */
+  revision?: string;
+}
+
+// Room for pages of large objects (a Secret can approach 1.5 MiB); pages shrink when even this is exceeded.
+export const MAX_MESSAGE_BYTES = 32 * 1024 * 1024;
+
+/** openEtcd connects to an etcd client URL over plain http (the local backend) with room for large pages. */
+export function openEtcd(url: string): Etcd3 {
+  return new Etcd3({
+    hosts: url,
+    grpcOptions: { 'grpc.max_receive_message_length': MAX_MESSAGE_BYTES },
+  });
+}
+
+/**
+ * scanPrefix reads every key under a prefix in pages (never one giant range: a single response over the gRPC
+ * message limit is refused), all at one revision so the scan is a consistent snapshot.
+ */
+export async function* scanPrefix(client: Etcd3, prefix: string, options: ScanOptions = {}): AsyncGenerator<EtcdPage> {
+  let pageSize = options.pageSize ?? 1000;
+  let revision = options.revision;
+  let start = Buffer.from(prefix);
+  const end = prefixEnd(Buffer.from(prefix));
+  for (;;) {
+    let res;
+    try {
+      res = await client.kv.range({ key: start, range_end: end, limit: pageSize, ...(revision ? { revision } : {}) });
+    } catch (error) {
+      if (pageSize > 1 && /RESOURCE_EXHAUSTED|larger than max|message length/i.test(String((error as Error).message))) {
+        pageSize = Math.max(1, Math.floor(pageSize / 2));
+        continue;
+      }
+      throw error;
+    }
+    revision ??= res.header.revision;
+    if (res.kvs.length > 0) {
+      yield {
+        revision,
+        entries: res.kvs.map((kv) => ({ key: kv.key.toString('utf8'), value: kv.value, modRevision: kv.mod_revision })),
+      };
+    }
+    if (!res.more || res.kvs.length === 0) return;
+    start = Buffer.concat([res.kvs[res.kvs.length - 1]!.key, Buffer.of(0)]);
+  }
+}
+
+/** prefixEnd is the smallest key after every key with this prefix (etcd's range_end for a prefix). */
+export function prefixEnd(prefix: Buffer): Buffer {
+  const end = Buffer.from(prefix);
+  for (let i = end.length - 1; i >= 0; i--) {
+    if (end[i]! < 0xff) {
+      end[i]!++;
+      return end.subarray(0, i + 1);
+    }
+  }
+  return Buffer.of(0);
+}

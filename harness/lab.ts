@@ -1,0 +1,124 @@
+import type {
+  AuditQuery,
+  AuditRecord,
+  FaultSpec,
+  ActiveFault,
+  FakeKmsStatus,
+  DisabledKeyStatus,
+} from '../fake-kms/index.js';
+import type { KeyVersion } from '../sim/index.js';
+import type { InspectReport } from './inspect/index.js';
+import type { EtcdPage } from './inspect/index.js';
+import type { EncryptionRule } from './kube/encryption-config.js';
+
+/**
+ * Lab is what a scenario sees, whatever the backend: the Kubernetes API, raw etcd, the fake KMS, each apiserver,
+ * and a clock (virtual on the sim backend, real elsewhere). Scenarios use nothing else.
+ */
+export interface Lab extends AsyncDisposable {
+  readonly name: string;
+  readonly backend: 'local' | 'sim' | 'kind' | 'compose';
+  /** The KMS v2 provider name in the encryption config: values are stored as `k8s:enc:kms:v2:<providerName>:`. */
+  readonly providerName: string;
+  /** The API through the first apiserver. */
+  readonly api: LabApi;
+  readonly etcd: LabEtcd;
+  readonly kms: LabKms;
+  readonly apiservers: LabApiserver[];
+  readonly clock: LabClock;
+  /** collectLogs copies every log the lab has (apiserver, etcd, plugin, audit trail) into dir; returns the files. */
+  collectLogs(dir: string): Promise<string[]>;
+  close(): Promise<void>;
+}
+
+export interface ObjectRef {
+  namespace: string;
+  name: string;
+}
+
+/** ApiError is a failed API call: the HTTP status and the apiserver's own message (e.g. the KMS error text). */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly reason?: string,
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+export interface StoredSecret {
+  ref: ObjectRef;
+  data: Record<string, Buffer>;
+  resourceVersion: string;
+}
+
+export interface HttpAnswer {
+  status: number;
+  body: string;
+}
+
+/** LabApi is the slice of the Kubernetes API the scenarios need. Failures throw ApiError. */
+export interface LabApi {
+  ensureNamespace(name: string): Promise<void>;
+  createSecret(ref: ObjectRef, data: Record<string, Buffer | string>): Promise<StoredSecret>;
+  /** readSecret is a plain GET without resourceVersion: it reads etcd and decrypts (no watch cache). */
+  readSecret(ref: ObjectRef): Promise<StoredSecret>;
+  /** updateSecret PUTs the secret with new data, or unchanged when data is omitted (a migration rewrite). */
+  updateSecret(ref: ObjectRef, data?: Record<string, Buffer | string>): Promise<StoredSecret>;
+  deleteSecret(ref: ObjectRef): Promise<void>;
+  listSecrets(namespace?: string): Promise<ObjectRef[]>;
+  /** request is a raw call with the lab's credentials, for health checks and metrics. */
+  request(method: string, path: string, body?: unknown): Promise<HttpAnswer>;
+}
+
+export interface LabEtcd {
+  get(key: string): Promise<Buffer | null>;
+  put(key: string, value: Buffer): Promise<void>;
+  scan(prefix: string): AsyncIterable<EtcdPage>;
+  inspect(prefix?: string): Promise<InspectReport>;
+}
+
+/** LabKms drives the fake KMS plugin of the lab. */
+export interface LabKms {
+  status(): Promise<FakeKmsStatus>;
+  rotate(key?: string): Promise<KeyVersion>;
+  disable(keyId: string): Promise<KeyVersion>;
+  enable(keyId: string): Promise<KeyVersion>;
+  destroy(keyId: string): Promise<KeyVersion>;
+  addFault(spec: FaultSpec): Promise<ActiveFault>;
+  clearFaults(id?: string): Promise<void>;
+  setDisabledKeyStatus(mode: DisabledKeyStatus): Promise<void>;
+  /** stopPlugin removes the plugin's gRPC socket (the process and its control API stay up). */
+  stopPlugin(): Promise<void>;
+  startPlugin(): Promise<void>;
+  /** restart kills the plugin process (SIGKILL) and starts it again on the same state. */
+  restart(): Promise<void>;
+  audit(query?: AuditQuery): Promise<AuditRecord[]>;
+}
+
+export type ConfigChange = 'reload' | 'restart';
+
+export interface LabApiserver {
+  readonly name: string;
+  readonly api: LabApi;
+  readonly running: boolean;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  restart(): Promise<void>;
+  /**
+   * setEncryption writes a new EncryptionConfiguration. `reload` waits until the running apiserver has loaded it
+   * (automatic reload); `restart` restarts the apiserver on it.
+   */
+  setEncryption(rules: EncryptionRule[], how: ConfigChange): Promise<void>;
+}
+
+export interface LabClock {
+  now(): number;
+  sleep(ms: number): Promise<void>;
+  waitFor<T>(
+    check: () => Promise<T | undefined>,
+    options: { timeoutMs: number; intervalMs?: number; what: string },
+  ): Promise<T>;
+}

@@ -1,0 +1,183 @@
+import { createCipheriv, createDecipheriv, createHmac } from 'node:crypto';
+import { EncryptedDEKSourceType, EncryptedObject } from '../gen/storage/v2/encrypted_object.js';
+import type { Random } from './random.js';
+
+/**
+ * The storage format kube-apiserver writes to etcd, in one place: value prefixes of every provider, the KMS v2
+ * EncryptedObject, and its crypto. The inspector, the sim apiserver and the tests all use this module.
+ */
+
+export { EncryptedDEKSourceType, EncryptedObject };
+
+/** StorageClass is how a raw etcd value is stored, read from its prefix alone. */
+export type StorageClass = 'identity' | 'aescbc' | 'aesgcm' | 'secretbox' | 'kms-v1' | 'kms-v2' | 'unknown-encrypted';
+
+export interface KmsV2Details {
+  keyId: string;
+  dekSourceType: 'AES_GCM_KEY' | 'HKDF_SHA256_XNONCE_AES_GCM_SEED' | `unknown(${number})`;
+  encryptedDEKSourceBytes: number;
+  encryptedDataBytes: number;
+  annotationKeys: string[];
+}
+
+/** Classified is one value's storage: its class, the provider (or key) name in its prefix, and KMS v2 details. */
+export interface Classified {
+  class: StorageClass;
+  /** The name in the prefix: the KMS provider name, or the aes/secretbox key name. */
+  name?: string;
+  /** For identity: how the object itself is serialised. */
+  encoding?: 'protobuf' | 'json' | 'other';
+  kmsV2?: KmsV2Details;
+  /** Why the value could not be decoded, when its prefix promised a format. */
+  error?: string;
+}
+
+export const KMS_V2_PREFIX = 'k8s:enc:kms:v2:';
+const ENCRYPTED = 'k8s:enc:';
+const PREFIXES: Array<[RegExp, StorageClass]> = [
+  [/^k8s:enc:kms:v2:([^:]*):/, 'kms-v2'],
+  [/^k8s:enc:kms:v1:([^:]*):/, 'kms-v1'],
+  [/^k8s:enc:aescbc:v1:([^:]*):/, 'aescbc'],
+  [/^k8s:enc:aesgcm:v1:([^:]*):/, 'aesgcm'],
+  [/^k8s:enc:secretbox:v1:([^:]*):/, 'secretbox'],
+];
+// Provider names are short; looking at the head is enough and keeps large values cheap.
+const HEAD_BYTES = 320;
+const PROTOBUF_MAGIC = Buffer.from('k8s\u0000', 'latin1');
+
+/** kmsV2Prefix is the prefix the apiserver writes for a KMS v2 provider name. */
+export function kmsV2Prefix(provider: string): string {
+  return `${KMS_V2_PREFIX}${provider}:`;
+}
+
+/** classify reads a raw etcd value's prefix, and decodes the EncryptedObject of KMS v2 values. */
+export function classify(value: Uint8Array): Classified {
+  const buf = Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+  const head = buf.subarray(0, HEAD_BYTES).toString('latin1');
+  if (!head.startsWith(ENCRYPTED)) {
+    const encoding = buf.subarray(0, 4).equals(PROTOBUF_MAGIC) ? 'protobuf' : buf[0] === 0x7b ? 'json' : 'other';
+    return { class: 'identity', encoding };
+  }
+  for (const [pattern, cls] of PREFIXES) {
+    const m = pattern.exec(head);
+    if (!m) continue;
+    const out: Classified = { class: cls, name: m[1]! };
+    if (cls === 'kms-v2') {
+      try {
+        out.kmsV2 = details(decodeObject(buf.subarray(m[0].length)));
+      } catch (error) {
+        out.error = `EncryptedObject does not decode: ${(error as Error).message}`;
+      }
+    }
+    return out;
+  }
+  return { class: 'unknown-encrypted', error: `unrecognised prefix ${JSON.stringify(head.slice(0, 40))}` };
+}
+
+/** decodeKmsV2Value splits a KMS v2 value into its provider name and EncryptedObject. */
+export function decodeKmsV2Value(value: Uint8Array): { provider: string; object: EncryptedObject } {
+  const buf = Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+  const m = PREFIXES[0]![0].exec(buf.subarray(0, HEAD_BYTES).toString('latin1'));
+  if (!m) throw new Error('value is not KMS v2 (no k8s:enc:kms:v2:<name>: prefix)');
+  return { provider: m[1]!, object: decodeObject(buf.subarray(m[0].length)) };
+}
+
+/** encodeKmsV2Value builds the bytes the apiserver stores: prefix, then the EncryptedObject. */
+export function encodeKmsV2Value(provider: string, object: EncryptedObject): Buffer {
+  return Buffer.concat([Buffer.from(kmsV2Prefix(provider)), Buffer.from(EncryptedObject.encode(object).finish())]);
+}
+
+function decodeObject(bytes: Buffer): EncryptedObject {
+  const object = EncryptedObject.decode(bytes);
+  if (object.encryptedData.length === 0) throw new Error('encrypted data is empty');
+  return object;
+}
+
+function details(o: EncryptedObject): KmsV2Details {
+  const t = o.encryptedDEKSourceType as number;
+  return {
+    keyId: o.keyID,
+    dekSourceType:
+      t === EncryptedDEKSourceType.AES_GCM_KEY
+        ? 'AES_GCM_KEY'
+        : t === EncryptedDEKSourceType.HKDF_SHA256_XNONCE_AES_GCM_SEED
+          ? 'HKDF_SHA256_XNONCE_AES_GCM_SEED'
+          : `unknown(${t})`,
+    encryptedDEKSourceBytes: o.encryptedDEKSource.length,
+    encryptedDataBytes: o.encryptedData.length,
+    annotationKeys: Object.keys(o.annotations).sort(),
+  };
+}
+
+// ---- crypto of KMS v2 encryptedData ----
+
+const INFO_BYTES = 32;
+const NONCE_BYTES = 12;
+const TAG_BYTES = 16;
+
+/**
+ * deriveWriteKey is the per-write AES-256 key of KDF mode: HKDF-Expand only (no Extract, no salt) with SHA-256,
+ * PRK = seed, L = 32. With L equal to the hash size that is one HMAC block: HMAC-SHA256(seed, info ‖ 0x01).
+ * (node's hkdfSync always runs Extract first and would give a different key.)
+ */
+export function deriveWriteKey(seed: Uint8Array, info: Uint8Array): Buffer {
+  return createHmac('sha256', seed).update(info).update(Buffer.of(0x01)).digest();
+}
+
+/** sealWithSeed encrypts an object in KDF mode: info(32) ‖ nonce(12) ‖ AES-256-GCM(ct ‖ tag), AAD = the etcd key. */
+export function sealWithSeed(seed: Uint8Array, plaintext: Uint8Array, etcdKey: string, random: Random): Buffer {
+  const info = random.bytes(INFO_BYTES);
+  const nonce = random.bytes(NONCE_BYTES);
+  return Buffer.concat([info, gcmSeal(deriveWriteKey(seed, info), nonce, plaintext, etcdKey)]);
+}
+
+/** openWithSeed reverses sealWithSeed; it throws if the data, seed or etcd key do not match. */
+export function openWithSeed(seed: Uint8Array, encryptedData: Uint8Array, etcdKey: string): Buffer {
+  const data = Buffer.from(encryptedData);
+  if (data.length < INFO_BYTES + NONCE_BYTES + TAG_BYTES) throw new Error('encrypted data is too short for KDF mode');
+  return gcmOpen(deriveWriteKey(seed, data.subarray(0, INFO_BYTES)), data.subarray(INFO_BYTES), etcdKey);
+}
+
+/** openLegacy decrypts type-0 data (1.27-era, DEK used directly): nonce(12) ‖ ct ‖ tag, AAD = the etcd key. */
+export function openLegacy(dek: Uint8Array, encryptedData: Uint8Array, etcdKey: string): Buffer {
+  return gcmOpen(Buffer.from(dek), Buffer.from(encryptedData), etcdKey);
+}
+
+/**
+ * sealLegacy writes type-0 data as 1.27 did: the nonce is 4 random bytes ‖ a little-endian uint64 counter
+ * (first write 1,000,000,001). 1.29+ never writes this; tests use it to make legacy fixtures.
+ */
+export function sealLegacy(
+  dek: Uint8Array,
+  plaintext: Uint8Array,
+  etcdKey: string,
+  counter: bigint,
+  random: Random,
+): Buffer {
+  const nonce = Buffer.alloc(NONCE_BYTES);
+  random.bytes(4).copy(nonce, 0);
+  nonce.writeBigUInt64LE(counter, 4);
+  return gcmSeal(Buffer.from(dek), nonce, plaintext, etcdKey);
+}
+
+function gcmSeal(key: Buffer, nonce: Buffer, plaintext: Uint8Array, aad: string): Buffer {
+  const cipher = createCipheriv('aes-256-gcm', key, nonce);
+  cipher.setAAD(Buffer.from(aad));
+  return Buffer.concat([nonce, cipher.update(plaintext), cipher.final(), cipher.getAuthTag()]);
+}
+
+function gcmOpen(key: Buffer, data: Buffer, aad: string): Buffer {
+  const nonce = data.subarray(0, NONCE_BYTES);
+  const tag = data.subarray(data.length - TAG_BYTES);
+  const decipher = createDecipheriv('aes-256-gcm', key, nonce);
+  decipher.setAAD(Buffer.from(aad));
+  decipher.setAuthTag(tag);
+  return Buffer.concat([decipher.update(data.subarray(NONCE_BYTES, data.length - TAG_BYTES)), decipher.final()]);
+}
+
+/** resourceOf names the resource an etcd key belongs to: `/registry/secrets/ns/n` → `secrets`, `/registry/apiregistration.k8s.io/apiservices/n` → `apiregistration.k8s.io/apiservices`. */
+export function resourceOf(key: string, etcdPrefix = '/registry/'): string {
+  const rest = key.startsWith(etcdPrefix) ? key.slice(etcdPrefix.length) : key.replace(/^\//, '');
+  const parts = rest.split('/');
+  return parts[0]?.includes('.') && parts.length > 2 ? `${parts[0]}/${parts[1]}` : (parts[0] ?? '');
+}
