@@ -3,6 +3,7 @@ import { KmslabError } from '../harness/common/errors.js';
 import { buildCommand } from './commands/build.js';
 import { fakeKmsCommands } from './commands/fake-kms.js';
 import { inspectCommand } from './commands/inspect.js';
+import { kmsCommands } from './commands/kms.js';
 import { labCommands } from './commands/lab.js';
 
 const program = new Command('kmslab')
@@ -14,7 +15,13 @@ labCommands(program);
 fakeKmsCommands(program);
 inspectCommand(program);
 buildCommand(program);
-for (const sub of program.commands) sub.exitOverride().showHelpAfterError('(run with --help for usage)');
+kmsCommands(program);
+// Every (sub)command exits through our handler, so usage mistakes anywhere exit 2.
+const override = (c: Command) => {
+  c.exitOverride().showHelpAfterError('(run with --help for usage)');
+  c.commands.forEach((s) => override(s as unknown as Command));
+};
+program.commands.forEach((c) => override(c as unknown as Command));
 
 try {
   await program.parseAsync(process.argv);

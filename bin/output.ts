@@ -3,7 +3,9 @@ import type { BuildProgress } from '../harness/binaries/index.js';
 /** Where progress goes: stderr, so stdout stays clean for --json. */
 export const say = (message: string) => process.stderr.write(`${message}\n`);
 
-export const printJson = (value: unknown) => process.stdout.write(JSON.stringify(value, null, 2) + '\n');
+export const printJson = (value: unknown): void => {
+  process.stdout.write(JSON.stringify(value, null, 2) + '\n');
+};
 
 /**
  * buildProgress turns Go build events into a few readable lines: downloads and compile counts at most every

@@ -34,21 +34,29 @@ const LATENCY_BUCKETS_S = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 3, 10];
  * with per-method counters and a latency histogram for Prometheus.
  */
 export class AuditTrail {
+  // A ring of the newest records: constant cost per call however long the plugin runs.
   private readonly recent: AuditRecord[] = [];
+  private head = 0;
+  // Lines waiting for the next flush: one write per event-loop turn instead of one per call.
+  private pending: string[] = [];
+  private flushScheduled = false;
   private readonly calls = new Map<string, number>();
   private readonly histograms = new Map<KmsMethod, { buckets: number[]; sum: number; count: number }>();
   private readonly out: WriteStream | undefined;
 
   constructor(options: { file?: string; keep?: number } = {}) {
-    this.keep = options.keep ?? 100_000;
+    this.keep = options.keep ?? 20_000;
     this.out = options.file ? createWriteStream(options.file, { flags: 'a', mode: 0o600 }) : undefined;
   }
 
   private readonly keep: number;
 
   record(entry: AuditRecord): void {
-    this.recent.push(entry);
-    if (this.recent.length > this.keep) this.recent.splice(0, this.recent.length - this.keep);
+    if (this.recent.length < this.keep) this.recent.push(entry);
+    else {
+      this.recent[this.head] = entry;
+      this.head = (this.head + 1) % this.keep;
+    }
     const key = `${entry.method}\u0000${entry.code}`;
     this.calls.set(key, (this.calls.get(key) ?? 0) + 1);
     let h = this.histograms.get(entry.method);
@@ -57,13 +65,31 @@ export class AuditTrail {
     LATENCY_BUCKETS_S.forEach((le, i) => seconds <= le && h.buckets[i]!++);
     h.sum += seconds;
     h.count++;
-    this.out?.write(JSON.stringify(entry) + '\n');
+    if (this.out) {
+      this.pending.push(JSON.stringify(entry));
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(() => this.flush());
+      }
+    }
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    if (this.pending.length === 0 || !this.out) return;
+    this.out.write(this.pending.join('\n') + '\n');
+    this.pending = [];
+  }
+
+  /** ordered returns the kept records oldest first. */
+  private ordered(): AuditRecord[] {
+    return this.head === 0 ? this.recent : [...this.recent.slice(this.head), ...this.recent.slice(0, this.head)];
   }
 
   query(q: AuditQuery = {}): AuditRecord[] {
     const since = q.since === undefined ? undefined : new Date(q.since).toISOString();
     const until = q.until === undefined ? undefined : new Date(q.until).toISOString();
-    const hits = this.recent.filter(
+    const hits = this.ordered().filter(
       (r) =>
         (since === undefined || r.time >= since) &&
         (until === undefined || r.time <= until) &&
@@ -111,6 +137,7 @@ export class AuditTrail {
 
   async close(): Promise<void> {
     if (!this.out) return;
+    this.flush();
     this.out.end();
     await once(this.out, 'close');
   }

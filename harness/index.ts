@@ -16,7 +16,14 @@ export { LocalLab, type LocalLabOptions } from './backends/local/local-lab.js';
 export { KmslabError } from './common/errors.js';
 export { realClock } from './common/clock.js';
 export { findBinary, components, type ResolvedBinary, type BuildProgress } from './binaries/index.js';
-export { inspectEtcd, Coverage, toRow, type InspectRow, type InspectReport, type CoverageSummary } from './inspect/index.js';
+export {
+  inspectEtcd,
+  Coverage,
+  toRow,
+  type InspectRow,
+  type InspectReport,
+  type CoverageSummary,
+} from './inspect/index.js';
 export {
   encryptionConfigYaml,
   kmsThenIdentity,

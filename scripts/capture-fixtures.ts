@@ -42,7 +42,8 @@ try {
   const out = join(repoRoot, 'sim/fixtures');
   await writeFile(
     join(out, 'stored-values.json'),
-    JSON.stringify({ apiserver: lab.record.versions.kubeApiserver, provider: lab.providerName, values }, null, 2) + '\n',
+    JSON.stringify({ apiserver: lab.record.versions.kubeApiserver, provider: lab.providerName, values }, null, 2) +
+      '\n',
   );
   const ring = await readFile(join(lab.record.kms.stateDir, 'keyring.json'), 'utf8');
   await writeFile(join(out, 'throwaway-keyring.json'), ring);

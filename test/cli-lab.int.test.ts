@@ -82,6 +82,8 @@ describe('kmslab up / status / list / down', () => {
       env: { PATH: '/nonexistent', KMSLAB_CACHE: join(home, 'empty-cache') },
     });
     expect(noGo.exitCode).toBe(2);
-    expect(String(noGo.stderr)).toMatch(/no \w[\w-]* v[\d.]+ binary found[\s\S]*set KMSLAB_[A-Z_]+=[\s\S]*KUBEBUILDER_ASSETS[\s\S]*install Go/);
+    expect(String(noGo.stderr)).toMatch(
+      /no \w[\w-]* v[\d.]+ binary found[\s\S]*set KMSLAB_[A-Z_]+=[\s\S]*KUBEBUILDER_ASSETS[\s\S]*install Go/,
+    );
   });
 });

@@ -1,0 +1,158 @@
+import { Argument, Command, Option } from '@commander-js/extra-typings';
+import { KMS_METHODS, KmsControlClient, type FaultSpec } from '../../fake-kms/index.js';
+import { KmslabError } from '../../harness/common/errors.js';
+import { readLab } from '../../harness/labs/registry.js';
+import { printJson, table } from '../output.js';
+import { positiveInt } from './lab.js';
+
+interface Target {
+  name: string;
+  control?: string;
+}
+
+// The control socket of a lab's plugin, or the one given with --control (a standalone `fake-kms serve`).
+async function client(o: Target): Promise<KmsControlClient> {
+  if (o.control) return new KmsControlClient(o.control);
+  const lab = await readLab(o.name);
+  if (!lab)
+    throw new KmslabError('not-found', `no lab named "${o.name}"; pass --control <socket> for a standalone plugin`);
+  return new KmsControlClient(lab.kms.control);
+}
+
+const targetOptions = (c: Command) =>
+  c
+    .option('--name <name>', 'lab whose plugin to drive', 'default')
+    .option('--control <socket>', 'control socket of a standalone plugin');
+
+export function kmsCommands(program: Command): void {
+  const kms = program
+    .command('kms')
+    .description("drive a fake KMS: keys, faults, audit trail (a lab's, or a standalone one)");
+  const sub = (name: string, description: string) =>
+    targetOptions(kms.command(name).description(description) as unknown as Command);
+
+  const show = (value: unknown) => printJson(value);
+
+  targetOptions(kms.command('status').description('key versions, faults in force, call counts'))
+    .option('--json', 'print as JSON')
+    .action(async (o: Target & { json?: boolean }) => {
+      const s = await (await client(o)).status();
+      if (o.json) return show(s);
+      console.log(
+        `plugin ${s.listening ? 'listening' : 'STOPPED'} on ${s.socket}; active key ${s.activeKey}, key_id ${s.keyId}`,
+      );
+      console.log(
+        `Status when the primary is disabled: ${s.disabledKeyStatus}${s.ephemeral ? '; ephemeral (nothing persisted)' : ''}`,
+      );
+      console.log(
+        table([
+          ['KEY_ID', 'KEY', 'VERSION', 'STATE', 'PRIMARY'],
+          ...s.versions.map((v) => [v.keyId, v.key, String(v.version), v.state, v.primary ? 'yes' : '']),
+        ]),
+      );
+      if (s.faults.length)
+        console.log(`faults: ${s.faults.map((f) => `${f.id} ${f.kind} on ${f.method} (fired ${f.fired})`).join('; ')}`);
+      console.log(`calls: ${JSON.stringify(s.calls)}`);
+    });
+
+  sub('rotate', 'add a key version and make it primary (a new key_id)')
+    .option('--key <name>', 'key to rotate (default: the active key)')
+    .action(async (o: Target & { key?: string }) => show(await (await client(o)).rotate(o.key)));
+  for (const action of ['disable', 'enable', 'destroy'] as const) {
+    sub(action, `${action} a key version (key_id, or a version number of the active key)`)
+      .argument('<keyId>')
+      .action(async (keyId: string, o: Target) => show(await (await client(o))[action](keyId)));
+  }
+  sub('create-key', 'add a named key (not active until use-key)')
+    .argument('<name>')
+    .action(async (name: string, o: Target) => show(await (await client(o)).createKey(name)));
+  sub('use-key', 'make another key the one Encrypt and Status use')
+    .argument('<name>')
+    .action(async (name: string, o: Target) => show(await (await client(o)).useKey(name)));
+  sub('stop', 'remove the plugin socket: the apiserver sees the plugin gone').action(async (o: Target) =>
+    show(await (await client(o)).stopPlugin()),
+  );
+  sub('start', 'bring the plugin socket back').action(async (o: Target) => show(await (await client(o)).startPlugin()));
+  sub('disabled-key-status', 'what Status says when the primary is disabled: unhealthy (default) or error')
+    .addArgument(new Argument('<mode>').choices(['unhealthy', 'error'] as const))
+    .action(async (mode: 'unhealthy' | 'error', o: Target) => show(await (await client(o)).setDisabledKeyStatus(mode)));
+
+  sub('fault', 'inject a fault: error, latency, hang, healthz, key-id, version, annotations')
+    .addArgument(
+      new Option('<kind>').choices([
+        'error',
+        'latency',
+        'hang',
+        'healthz',
+        'key-id',
+        'version',
+        'annotations',
+      ]) as never,
+    )
+    .addOption(new Option('--method <method>', 'which RPC').choices([...KMS_METHODS, 'all']))
+    .option('--code <code>', 'gRPC code for error (e.g. UNAVAILABLE, PERMISSION_DENIED)')
+    .option('--message <text>', 'error message')
+    .option('--ms <n>', 'added latency in ms', positiveInt)
+    .option('--value <value>', 'healthz / key-id / version value, or annotations as JSON')
+    .option('--count <n>', 'apply to this many calls, then retire', positiveInt)
+    .option('--probability <p>', 'apply to each call with this probability', Number)
+    .option('--seed <seed>', 'seed for --probability (replayable)')
+    .action(async (kind, opts) => {
+      const o = opts as Target & Record<string, unknown>;
+      const spec: Record<string, unknown> = { kind };
+      for (const k of ['method', 'code', 'message', 'ms', 'count', 'probability', 'seed'] as const) {
+        if (o[k] !== undefined) spec[k] = o[k];
+      }
+      if (o.value !== undefined) {
+        try {
+          spec.value = kind === 'annotations' ? JSON.parse(String(o.value)) : o.value;
+        } catch {
+          throw new KmslabError('usage', `--value for annotations must be a JSON object, e.g. '{"a.example.com":"x"}'`);
+        }
+      }
+      show(await (await client(o)).addFault(spec as FaultSpec));
+    });
+  sub('faults', 'list faults in force').action(async (o: Target) => show(await (await client(o)).faults()));
+  sub('clear-faults', 'remove every fault (or one by id); held calls are released')
+    .argument('[id]')
+    .action(async (id: string | undefined, o: Target) => show(await (await client(o)).clearFaults(id)));
+
+  sub('audit', 'the audit trail: one record per KMS call (no plaintext, no key material)')
+    .addOption(new Option('--method <method>').choices(KMS_METHODS))
+    .option('--since <time>', 'ISO time')
+    .option('--until <time>', 'ISO time')
+    .option('--code <code>', 'gRPC code, e.g. OK or FAILED_PRECONDITION')
+    .option('--limit <n>', 'newest n records', positiveInt)
+    .option('--counters', 'per-method, per-code counts instead of records')
+    .option('--json', 'print as JSON')
+    .action(
+      async (
+        o: Target & {
+          method?: (typeof KMS_METHODS)[number];
+          since?: string;
+          until?: string;
+          code?: string;
+          limit?: number;
+          counters?: boolean;
+          json?: boolean;
+        },
+      ) => {
+        const c = await client(o);
+        if (o.counters) return show(await c.counters());
+        const records = await c.audit({
+          ...(o.method ? { method: o.method } : {}),
+          ...(o.since ? { since: o.since } : {}),
+          ...(o.until ? { until: o.until } : {}),
+          ...(o.code ? { code: o.code } : {}),
+          ...(o.limit ? { limit: o.limit } : {}),
+        });
+        if (o.json) return show(records);
+        console.log(
+          table([
+            ['TIME', 'METHOD', 'CODE', 'KEY_ID', 'MS', 'FAULTS'],
+            ...records.map((r) => [r.time, r.method, r.code, r.keyId, r.latencyMs.toFixed(2), r.faults.join(',')]),
+          ]),
+        );
+      },
+    );
+}
