@@ -1,27 +1,9 @@
-import { Command, CommanderError } from '@commander-js/extra-typings';
+import { CommanderError } from '@commander-js/extra-typings';
 import { KmslabError } from '../harness/common/errors.js';
-import { buildCommand } from './commands/build.js';
-import { fakeKmsCommands } from './commands/fake-kms.js';
-import { inspectCommand } from './commands/inspect.js';
-import { kmsCommands } from './commands/kms.js';
-import { labCommands } from './commands/lab.js';
 
-const program = new Command('kmslab')
-  .description('Prove what Kubernetes KMS v2 encryption at rest does, on a real kube-apiserver and etcd.')
-  .showHelpAfterError('(run with --help for usage)')
-  .exitOverride();
+import { buildProgram } from './program.js';
 
-labCommands(program);
-fakeKmsCommands(program);
-inspectCommand(program);
-buildCommand(program);
-kmsCommands(program);
-// Every (sub)command exits through our handler, so usage mistakes anywhere exit 2.
-const override = (c: Command) => {
-  c.exitOverride().showHelpAfterError('(run with --help for usage)');
-  c.commands.forEach((s) => override(s as unknown as Command));
-};
-program.commands.forEach((c) => override(c as unknown as Command));
+const program = buildProgram();
 
 try {
   await program.parseAsync(process.argv);

@@ -11,6 +11,7 @@ export {
   type StoredSecret,
   type HttpAnswer,
   type ConfigChange,
+  type StartWait,
 } from './lab.js';
 export { LocalLab, type LocalLabOptions } from './backends/local/local-lab.js';
 export { KmslabError } from './common/errors.js';

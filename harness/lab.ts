@@ -75,6 +75,10 @@ export interface LabApi {
 
 export interface LabEtcd {
   get(key: string): Promise<Buffer | null>;
+  /** getAt reads a key as it was at a revision (etcd keeps history until compaction); throws once compacted. */
+  getAt(key: string, revision: string): Promise<Buffer | null>;
+  /** compact drops history before a revision (default: the current one). */
+  compact(revision?: string): Promise<void>;
   put(key: string, value: Buffer): Promise<void>;
   scan(prefix: string): AsyncIterable<EtcdPage>;
   inspect(prefix?: string): Promise<InspectReport>;
@@ -100,13 +104,19 @@ export interface LabKms {
 
 export type ConfigChange = 'reload' | 'restart';
 
+/**
+ * What a (re)start waits for: `ready` = /readyz 200, which needs a healthy KMS; `live` = /livez 200, which does not
+ * (the KMS check is on /readyz and /healthz only), for starting while the plugin is down or its key disabled.
+ */
+export type StartWait = 'ready' | 'live';
+
 export interface LabApiserver {
   readonly name: string;
   readonly api: LabApi;
   readonly running: boolean;
-  start(): Promise<void>;
+  start(wait?: StartWait): Promise<void>;
   stop(): Promise<void>;
-  restart(): Promise<void>;
+  restart(wait?: StartWait): Promise<void>;
   /**
    * setEncryption writes a new EncryptionConfiguration. `reload` waits until the running apiserver has loaded it
    * (automatic reload); `restart` restarts the apiserver on it.

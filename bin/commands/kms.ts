@@ -79,7 +79,7 @@ export function kmsCommands(program: Command): void {
 
   sub('fault', 'inject a fault: error, latency, hang, healthz, key-id, version, annotations')
     .addArgument(
-      new Option('<kind>').choices([
+      new Argument('<kind>').choices([
         'error',
         'latency',
         'hang',
@@ -87,7 +87,7 @@ export function kmsCommands(program: Command): void {
         'key-id',
         'version',
         'annotations',
-      ]) as never,
+      ] as const),
     )
     .addOption(new Option('--method <method>', 'which RPC').choices([...KMS_METHODS, 'all']))
     .option('--code <code>', 'gRPC code for error (e.g. UNAVAILABLE, PERMISSION_DENIED)')

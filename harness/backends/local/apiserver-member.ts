@@ -5,7 +5,7 @@ import { KmslabError } from '../../common/errors.js';
 import { freePort } from '../../common/ports.js';
 import { ApiHttp } from '../../kube/api-http.js';
 import { encryptionConfigYaml, type EncryptionRule } from '../../kube/encryption-config.js';
-import type { ConfigChange, LabApiserver } from '../../lab.js';
+import type { ConfigChange, LabApiserver, StartWait } from '../../lab.js';
 import { KubeApi } from './kube-api.js';
 import { ManagedProcess } from '../../process/managed-process.js';
 
@@ -134,8 +134,8 @@ export class ApiserverMember implements LabApiserver {
     return res.body;
   }
 
-  /** start runs the apiserver and waits for an authenticated /readyz 200 (KMS included). */
-  async start(timeoutMs = 180_000): Promise<void> {
+  /** start runs the apiserver and waits for an authenticated /readyz 200 (KMS included), or /livez for `live`. */
+  async start(wait: StartWait = 'ready', timeoutMs = 180_000): Promise<void> {
     await mkdir(this.certDir, { recursive: true, mode: 0o700 });
     this.process = await ManagedProcess.spawn({
       name: this.name,
@@ -144,7 +144,7 @@ export class ApiserverMember implements LabApiserver {
       logFile: this.logFile,
     });
     await this.onSpawn?.();
-    await this.waitReady(timeoutMs);
+    await this.waitReady(timeoutMs, wait === 'live' ? '/livez' : '/readyz');
   }
 
   /** waitReady polls /readyz until it answers 200; fails fast if the process exits. */
@@ -180,9 +180,9 @@ export class ApiserverMember implements LabApiserver {
     await this.process?.stop(20_000);
   }
 
-  async restart(timeoutMs?: number): Promise<void> {
+  async restart(wait: StartWait = 'ready', timeoutMs?: number): Promise<void> {
     await this.stop();
-    await this.start(timeoutMs);
+    await this.start(wait, timeoutMs);
   }
 
   /** close releases client connections; the lab calls it after the process is stopped for good. */

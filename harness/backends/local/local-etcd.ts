@@ -16,6 +16,16 @@ export class LocalEtcd implements LabEtcd {
     return this.etcd.get(key).buffer();
   }
 
+  async getAt(key: string, revision: string): Promise<Buffer | null> {
+    const res = await this.etcd.kv.range({ key: Buffer.from(key), revision });
+    return res.kvs[0]?.value ?? null;
+  }
+
+  async compact(revision?: string): Promise<void> {
+    const rev = revision ?? (await this.etcd.kv.range({ key: Buffer.from('\u0000'), limit: 1 })).header.revision;
+    await this.etcd.kv.compact({ revision: rev, physical: true });
+  }
+
   async put(key: string, value: Buffer): Promise<void> {
     await this.etcd.put(key).value(value);
   }

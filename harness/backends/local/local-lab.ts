@@ -141,7 +141,7 @@ export class LocalLab implements Lab {
       await etcd.start();
       for (const a of apiservers) {
         say(`starting ${a.name} ${apiserverBin.version ?? `(${apiserverBin.path})`} and waiting for /readyz`);
-        await a.start(options.readyTimeoutMs);
+        await a.start('ready', options.readyTimeoutMs);
       }
       await writeFile(
         record.kubeconfig,

@@ -1,0 +1,27 @@
+import { Command } from '@commander-js/extra-typings';
+import { buildCommand } from './commands/build.js';
+import { fakeKmsCommands } from './commands/fake-kms.js';
+import { inspectCommand } from './commands/inspect.js';
+import { kmsCommands } from './commands/kms.js';
+import { labCommands } from './commands/lab.js';
+
+/** buildProgram assembles the kmslab CLI; every (sub)command exits through the caller's handler. */
+export function buildProgram(): Command {
+  const program = new Command('kmslab')
+    .description('Prove what Kubernetes KMS v2 encryption at rest does, on a real kube-apiserver and etcd.')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+
+  labCommands(program);
+  fakeKmsCommands(program);
+  inspectCommand(program);
+  buildCommand(program);
+  kmsCommands(program);
+  // Every (sub)command exits through our handler, so usage mistakes anywhere exit 2.
+  const override = (c: Command) => {
+    c.exitOverride().showHelpAfterError('(run with --help for usage)');
+    c.commands.forEach((s) => override(s as unknown as Command));
+  };
+  program.commands.forEach((c) => override(c as unknown as Command));
+  return program;
+}
