@@ -4,6 +4,7 @@ import { fakeKmsCommands } from './commands/fake-kms.js';
 import { inspectCommand } from './commands/inspect.js';
 import { kmsCommands } from './commands/kms.js';
 import { labCommands } from './commands/lab.js';
+import { runCommands } from './commands/run.js';
 
 /** buildProgram assembles the kmslab CLI; every (sub)command exits through the caller's handler. */
 export function buildProgram(): Command {
@@ -17,6 +18,7 @@ export function buildProgram(): Command {
   inspectCommand(program);
   buildCommand(program);
   kmsCommands(program);
+  runCommands(program);
   // Every (sub)command exits through our handler, so usage mistakes anywhere exit 2.
   const override = (c: Command) => {
     c.exitOverride().showHelpAfterError('(run with --help for usage)');

@@ -1,4 +1,4 @@
-export { startLab, type StartLabOptions, type Backend } from './start-lab.js';
+export { startLab, labOptionsFor, type StartLabOptions, type Backend } from './start-lab.js';
 export {
   ApiError,
   type Lab,
@@ -12,6 +12,7 @@ export {
   type HttpAnswer,
   type ConfigChange,
   type StartWait,
+  type LabNeeds,
 } from './lab.js';
 export { LocalLab, type LocalLabOptions } from './backends/local/local-lab.js';
 export { KmslabError } from './common/errors.js';

@@ -20,6 +20,8 @@ export interface Lab extends AsyncDisposable {
   readonly backend: 'local' | 'sim' | 'kind' | 'compose';
   /** The KMS v2 provider name in the encryption config: values are stored as `k8s:enc:kms:v2:<providerName>:`. */
   readonly providerName: string;
+  /** The plugin's socket path as the apiserver sees it, for building EncryptionConfigurations. */
+  readonly kmsSocket: string;
   /** The API through the first apiserver. */
   readonly api: LabApi;
   readonly etcd: LabEtcd;
@@ -29,6 +31,13 @@ export interface Lab extends AsyncDisposable {
   /** collectLogs copies every log the lab has (apiserver, etcd, plugin, audit trail) into dir; returns the files. */
   collectLogs(dir: string): Promise<string[]>;
   close(): Promise<void>;
+}
+
+/** What a scenario needs from its lab; the runner starts a lab that fits, on whatever backend was chosen. */
+export interface LabNeeds {
+  /** How Secrets are stored when the lab starts: KMS v2 then identity (default), or identity only. */
+  encryption?: 'kms' | 'identity';
+  apiservers?: number;
 }
 
 export interface ObjectRef {

@@ -1,6 +1,7 @@
 import { KmslabError } from './common/errors.js';
 import { LocalLab, type LocalLabOptions } from './backends/local/local-lab.js';
-import type { Lab } from './lab.js';
+import { identityOnly, kmsThenIdentity } from './kube/encryption-config.js';
+import type { Lab, LabNeeds } from './lab.js';
 
 export type Backend = Lab['backend'];
 
@@ -15,4 +16,13 @@ export async function startLab(options: StartLabOptions = {}): Promise<Lab> {
     default:
       throw new KmslabError('usage', `backend "${backend as string}" is not available; use local`);
   }
+}
+
+/** labOptionsFor turns a scenario's needs into start options for any backend. */
+export function labOptionsFor(needs: LabNeeds): LocalLabOptions {
+  return {
+    apiservers: needs.apiservers ?? 1,
+    encryption:
+      needs.encryption === 'identity' ? () => [identityOnly()] : (socket, name) => [kmsThenIdentity(name, socket)],
+  };
 }

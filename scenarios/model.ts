@@ -1,11 +1,6 @@
-import type { Lab } from '../harness/lab.js';
+import type { Lab, LabNeeds } from '../harness/lab.js';
 
-/** What a scenario needs from its lab; the runner starts a lab that fits, on whatever backend was chosen. */
-export interface LabNeeds {
-  /** How Secrets are stored when the lab starts: KMS v2 then identity (default), or identity only. */
-  encryption?: 'kms' | 'identity';
-  apiservers?: number;
-}
+export type { LabNeeds };
 
 export interface ScenarioParams {
   /** Number of Secrets the scenario seeds. */

@@ -22,6 +22,8 @@ export interface RunOptions {
   keep?: boolean;
   /** How many scenarios (each with its own lab) run at once. Default 1. */
   parallel?: number;
+  /** Aborting stops every lab in flight at once and fails what is still running (Ctrl-C). */
+  signal?: AbortSignal;
 }
 
 /** RunReport is a whole run: what each scenario did, step by step. Reports (console, JSON, JUnit) are views of it. */
@@ -50,7 +52,7 @@ export async function runScenarios(
   let next = 0;
   let backend = 'unknown';
   const worker = async () => {
-    while (next < scenarios.length) {
+    while (next < scenarios.length && !options.signal?.aborted) {
       const index = next++;
       const scenario = scenarios[index]!;
       results[index] = await runOnFreshLab(scenario, makeLab, options, (b) => (backend = b));
@@ -62,7 +64,7 @@ export async function runScenarios(
     durationMs: Date.now() - started,
     backend,
     outcome: results.every((r) => r.outcome === 'passed') ? 'passed' : 'failed',
-    scenarios: results,
+    scenarios: results.filter((r) => r !== undefined),
   };
 }
 
@@ -85,12 +87,15 @@ async function runOnFreshLab(
   }
   seenBackend(lab.backend);
   emit({ type: 'lab-ready', scenario: scenario.name, lab: lab.name, seconds: (Date.now() - t) / 1000 });
+  const onAbort = () => void lab.close().catch(() => undefined);
+  options.signal?.addEventListener('abort', onAbort, { once: true });
   let result: ScenarioResult | undefined;
   try {
     result = await runScenario(scenario, lab, { ...options, onEvent: emit, announce: false });
     return result;
   } finally {
-    if (options.keep && result) result.keptLab = lab.name;
+    options.signal?.removeEventListener('abort', onAbort);
+    if (options.keep && result && !options.signal?.aborted) result.keptLab = lab.name;
     else await lab.close().catch(() => undefined);
   }
 }
@@ -147,6 +152,7 @@ export async function runScenario(
       let lastReport = -Infinity;
       return lab.clock.waitFor(
         async () => {
+          if (options.signal?.aborted) throw new Error('interrupted');
           const now = lab.clock.now();
           if (now - lastReport >= 1000) {
             lastReport = now;

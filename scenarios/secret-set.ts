@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { ApiError, type Lab, type ObjectRef } from '../harness/lab.js';
+import { ApiError, type LabApi, type ObjectRef } from '../harness/lab.js';
 import { ScenarioFailure } from './error-class.js';
 
 // Varied value sizes: tiny, typical, certificate-sized, and large (well under the 1 MiB object limit).
@@ -19,18 +19,29 @@ export class SecretSet {
     return this.digests.size;
   }
 
+  /** rewrite PUTs every Secret back unchanged (what `kubectl replace` does in a migration); counts real writes. */
+  async rewrite(api: LabApi): Promise<{ rewritten: number; unchanged: number }> {
+    let rewritten = 0;
+    for (const ref of this.refs) {
+      const before = await api.readSecret(ref);
+      const after = await api.updateSecret(ref);
+      if (after.resourceVersion !== before.resourceVersion) rewritten++;
+    }
+    return { rewritten, unchanged: this.size - rewritten };
+  }
+
   /** keys lists the etcd keys of the set. */
   get etcdKeys(): string[] {
     return this.refs.map((r) => secretKey(r));
   }
 
-  /** create writes `count` Secrets named `<prefix>-<i>`, with deterministic data of varied sizes. */
-  async create(lab: Lab, prefix: string, count: number): Promise<ObjectRef[]> {
+  /** create writes `count` Secrets named `<prefix>-<i>` through `api`, with deterministic data of varied sizes. */
+  async create(api: LabApi, prefix: string, count: number): Promise<ObjectRef[]> {
     const made: ObjectRef[] = [];
     for (let i = 0; i < count; i++) {
       const ref = { namespace: this.namespace, name: `${prefix}-${i}` };
       const data = secretData(ref, SIZES[i % SIZES.length]!);
-      await lab.api.createSecret(ref, data);
+      await api.createSecret(ref, data);
       this.digests.set(ref.name, digest(data));
       made.push(ref);
     }
@@ -38,11 +49,11 @@ export class SecretSet {
   }
 
   /** verify reads every Secret through the API (a plain GET: etcd plus decryption) and compares its data. */
-  async verify(lab: Lab): Promise<{ read: number; failures: Array<{ name: string; error: string }> }> {
+  async verify(api: LabApi): Promise<{ read: number; failures: Array<{ name: string; error: string }> }> {
     const failures: Array<{ name: string; error: string }> = [];
     for (const ref of this.refs) {
       try {
-        const s = await lab.api.readSecret(ref);
+        const s = await api.readSecret(ref);
         if (digest(s.data) !== this.digests.get(ref.name))
           failures.push({ name: ref.name, error: 'data differs from what was written' });
       } catch (error) {
@@ -53,8 +64,8 @@ export class SecretSet {
   }
 
   /** verifyAll is verify that fails the step unless every Secret reads back identical. */
-  async verifyAll(lab: Lab): Promise<number> {
-    const { read, failures } = await this.verify(lab);
+  async verifyAll(api: LabApi): Promise<number> {
+    const { read, failures } = await this.verify(api);
     if (failures.length) {
       throw new ScenarioFailure(
         `${failures.length} of ${this.size} Secrets did not read back intact; first: ${failures[0]!.name}: ${failures[0]!.error}`,
@@ -63,13 +74,13 @@ export class SecretSet {
     return read;
   }
 
-  /** expectAllUnreadable fails unless every read fails; it returns the errors seen (the first of each kind). */
-  async expectAllUnreadable(lab: Lab): Promise<ApiError> {
-    const { read, failures } = await this.verify(lab);
+  /** expectAllUnreadable fails unless every read fails; it returns the first read's ApiError. */
+  async expectAllUnreadable(api: LabApi): Promise<ApiError> {
+    const { read, failures } = await this.verify(api);
     if (read > 0) throw new ScenarioFailure(`${read} of ${this.size} Secrets were still readable`);
     let first: ApiError | undefined;
     try {
-      await lab.api.readSecret(this.refs[0]!);
+      await api.readSecret(this.refs[0]!);
     } catch (error) {
       if (error instanceof ApiError) first = error;
     }

@@ -176,6 +176,10 @@ export class LocalLab implements Lab {
     return this.record.kms.provider;
   }
 
+  get kmsSocket(): string {
+    return this.record.kms.socket;
+  }
+
   get api() {
     return this.apiservers[0]!.api;
   }

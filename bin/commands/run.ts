@@ -1,0 +1,90 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { Command, Option } from '@commander-js/extra-typings';
+import { KmslabError } from '../../harness/common/errors.js';
+import { labOptionsFor, startLab } from '../../harness/index.js';
+import { SCENARIOS, renderConsole, runScenarios, selectScenarios, toJUnit } from '../../scenarios/index.js';
+import { printJson, say, table, buildProgress } from '../output.js';
+import { runProgress } from '../run-progress.js';
+import { positiveInt } from './lab.js';
+
+export function runCommands(program: Command): void {
+  program
+    .command('scenarios')
+    .description('list the scenarios with what each proves')
+    .option('--json', 'print as JSON')
+    .action((o) => {
+      const rows = SCENARIOS.map((s) => ({ name: s.name, tags: s.tags, summary: s.summary, proves: s.proves }));
+      if (o.json) printJson(rows);
+      else console.log(table([['NAME', 'TAGS', 'SUMMARY'], ...rows.map((r) => [r.name, r.tags.join(','), r.summary])]));
+    });
+
+  program
+    .command('run')
+    .description('run scenarios, each on a fresh lab, and report what they proved')
+    .argument('[scenarios...]', 'scenario names (default: all, or those with --tag)')
+    .option('--tag <tag>', 'only scenarios with this tag (e.g. core, slow); repeatable', collect, [] as string[])
+    .addOption(
+      new Option('--backend <backend>', 'where labs run').choices(['local'] as const).default('local' as const),
+    )
+    .option('--secrets <n>', 'Secrets each scenario writes', positiveInt, 24)
+    .option('--parallel <n>', 'scenarios (labs) at once', positiveInt, 1)
+    .option('--junit <file>', 'write a JUnit XML report')
+    .option('--json <file>', 'write the full JSON report (every step and its evidence)')
+    .option('--artifacts <dir>', 'where a failed scenario keeps its logs and report', 'artifacts')
+    .option('--keep', 'leave each lab running afterwards (stop with kmslab down --all)')
+    .action(async (names, o) => {
+      let scenarios;
+      try {
+        scenarios = selectScenarios(names, o.tag);
+      } catch (error) {
+        throw new KmslabError('usage', (error as Error).message);
+      }
+      if (scenarios.length === 0)
+        throw new KmslabError('usage', `no scenario matches ${[...names, ...o.tag.map((t) => `tag ${t}`)].join(', ')}`);
+      // Ctrl-C stops every lab in flight; the report then shows what ran.
+      const interrupt = new AbortController();
+      const stop = () => {
+        say('\ninterrupted: stopping labs');
+        interrupt.abort();
+      };
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+      const stamp = Date.now().toString(36);
+      const report = await runScenarios(
+        scenarios,
+        (scenario) =>
+          startLab({
+            backend: o.backend,
+            name: `${scenario.name.slice(0, 22)}-${stamp}`.replace(/-+$/, ''),
+            onBuildProgress: buildProgress(),
+            ...labOptionsFor(scenario.needs),
+          }),
+        {
+          params: { secrets: o.secrets },
+          parallel: o.parallel,
+          artifactsDir: o.artifacts,
+          keep: o.keep ?? false,
+          onEvent: runProgress(),
+          signal: interrupt.signal,
+        },
+      );
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      console.log(`\n${renderConsole(report)}`);
+      if (o.json) await write(o.json, JSON.stringify(report, null, 2));
+      if (o.junit) await write(o.junit, toJUnit(report));
+      if (interrupt.signal.aborted) process.exitCode = 130;
+      else if (report.outcome !== 'passed') process.exitCode = 1;
+    });
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+async function write(file: string, text: string): Promise<void> {
+  await mkdir(dirname(file), { recursive: true });
+  await writeFile(file, text);
+  say(`wrote ${file}`);
+}

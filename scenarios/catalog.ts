@@ -1,0 +1,31 @@
+import { enableExisting } from './enable-existing.js';
+import { enableNew } from './enable-new.js';
+import { keyDisabledBeforeMigration } from './key-disabled-before-migration.js';
+import { keyDisabled } from './key-disabled.js';
+import { kmsOutageRestart } from './kms-outage-restart.js';
+import { kmsOutage } from './kms-outage.js';
+import type { Scenario } from './model.js';
+import { rotate } from './rotate.js';
+
+/** Every scenario kmslab ships, in the order `kmslab scenarios` lists them. */
+export const SCENARIOS: Scenario[] = [
+  enableNew,
+  enableExisting,
+  rotate,
+  kmsOutage,
+  kmsOutageRestart,
+  keyDisabled,
+  keyDisabledBeforeMigration,
+];
+
+/** selectScenarios picks scenarios by name and/or tag; unknown names are an error that lists the known ones. */
+export function selectScenarios(names: string[], tags: string[] = []): Scenario[] {
+  const unknown = names.filter((n) => !SCENARIOS.some((s) => s.name === n));
+  if (unknown.length) {
+    throw new Error(`unknown scenario ${unknown.join(', ')}; known: ${SCENARIOS.map((s) => s.name).join(', ')}`);
+  }
+  const picked = SCENARIOS.filter(
+    (s) => (names.length === 0 || names.includes(s.name)) && tags.every((t) => s.tags.includes(t)),
+  );
+  return picked;
+}

@@ -1,0 +1,16 @@
+export { SCENARIOS, selectScenarios } from './catalog.js';
+export { runScenarios, runScenario, type RunOptions, type RunReport, type LabFactory } from './runner.js';
+export {
+  DEFAULT_PARAMS,
+  type Scenario,
+  type ScenarioContext,
+  type ScenarioParams,
+  type ScenarioResult,
+  type StepRecord,
+  type RunEvent,
+  type LabNeeds,
+  type Evidence,
+} from './model.js';
+export { errorClass, ScenarioFailure } from './error-class.js';
+export { toJUnit } from './reports/junit.js';
+export { renderConsole } from './reports/console.js';

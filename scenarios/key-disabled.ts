@@ -1,0 +1,80 @@
+import { ScenarioFailure, errorClass } from './error-class.js';
+import { expectFailure, succeeds } from './expect-failure.js';
+import type { Scenario } from './model.js';
+import { SecretSet } from './secret-set.js';
+
+export const keyDisabled: Scenario = {
+  name: 'key-disabled',
+  summary: 'The KMS key the Secrets use is disabled, the apiserver restarts, then the key is re-enabled',
+  proves:
+    'a disabled key turns /healthz/kms-providers red while cached DEKs keep reads and writes going; after a restart the apiserver cannot get a DEK seed (the audit trail shows the refused calls) and every Secret read and write fails; re-enabling the key brings every Secret back byte-identical',
+  tags: ['core'],
+  needs: { encryption: 'kms' },
+  async run(lab, ctx) {
+    const set = new SecretSet(ctx.namespace);
+    await ctx.step(`create ${ctx.params.secrets} Secrets`, async (ev) => {
+      await set.create(lab.api, 'secret', ctx.params.secrets);
+      ev.created = set.size;
+    });
+    const keyId = await ctx.step('disable the key they use', async (ev) => {
+      const { keyId } = await lab.kms.status();
+      await lab.kms.disable(keyId);
+      ev.keyId = keyId;
+      return keyId;
+    });
+    await ctx.step('/healthz/kms-providers reports the disabled key', async (ev) => {
+      const t = lab.clock.now();
+      const res = await ctx.wait(
+        '/healthz/kms-providers to fail',
+        async () => {
+          const r = await lab.api.request('GET', '/healthz/kms-providers');
+          return r.status === 200 ? undefined : r;
+        },
+        { timeoutMs: 60_000 },
+      );
+      ev.seconds = (lab.clock.now() - t) / 1000;
+      ev.body = res.body.trim().slice(0, 400);
+      if (!res.body.includes(keyId)) throw new ScenarioFailure(`the health check does not name ${keyId}: ${res.body}`);
+    });
+    await ctx.step('until a restart, cached DEKs keep reads and writes working', async (ev) => {
+      ev.read = await set.verifyAll(lab.api);
+      await set.create(lab.api, 'while-disabled', 1);
+      ev.write = 'ok';
+    });
+    const restartedAt = await ctx.step('restart the apiserver: every Secret read and write fails', async (ev) => {
+      const t = lab.clock.now();
+      for (const a of lab.apiservers) await a.restart('live');
+      ev.secondsToLive = (lab.clock.now() - t) / 1000;
+      const read = await set.expectAllUnreadable(lab.api);
+      ev.readError = read.message;
+      ev.readErrorClass = errorClass(read);
+      if (ev.readErrorClass !== 'kms-not-primed') throw new ScenarioFailure(`reads failed with ${read.message}`);
+      ev.writeError = (await expectFailure(set.create(lab.api, 'after-restart', 1), 'kms-not-primed')).message;
+      return t;
+    });
+    await ctx.step('the audit trail shows the KMS refusing the disabled key', async (ev) => {
+      const refused = (
+        await lab.kms.audit({ since: new Date(restartedAt).toISOString(), code: 'FAILED_PRECONDITION' })
+      ).filter((r) => r.method !== 'Status');
+      ev.refused = refused.length;
+      ev.methods = [...new Set(refused.map((r) => r.method))];
+      if (refused.length === 0) throw new ScenarioFailure('no refused Encrypt or Decrypt in the audit trail');
+      if (refused.some((r) => r.keyId !== keyId))
+        throw new ScenarioFailure(`refusals name other key_ids than ${keyId}`);
+    });
+    await ctx.step('re-enable the key: every Secret reads back byte-identical', async (ev) => {
+      const t = lab.clock.now();
+      await lab.kms.enable(keyId);
+      await ctx.wait(
+        'Secrets to read again',
+        async () => ((await succeeds(lab.api.readSecret(set.refs[0]!))) ? true : undefined),
+        {
+          timeoutMs: 90_000,
+        },
+      );
+      ev.recoverySeconds = (lab.clock.now() - t) / 1000;
+      ev.read = await set.verifyAll(lab.api);
+      await set.create(lab.api, 'after-enable', 1);
+    });
+  },
+};

@@ -1,0 +1,98 @@
+import { ScenarioFailure, errorClass } from './error-class.js';
+import { succeeds } from './expect-failure.js';
+import type { Scenario } from './model.js';
+import { SecretSet } from './secret-set.js';
+
+const WRITE_KEY_TTL_S = 180;
+
+export const kmsOutage: Scenario = {
+  name: 'kms-outage',
+  summary: 'The KMS plugin goes away for more than 3 minutes, then comes back',
+  proves:
+    'with the plugin gone, reads keep working, /healthz/kms-providers fails within seconds, writes keep working until the write key expires 3 minutes after the last good Status and then fail with the expiry error; when the plugin returns, writes recover by themselves and nothing is lost',
+  tags: ['core', 'slow'],
+  needs: { encryption: 'kms' },
+  async run(lab, ctx) {
+    const set = new SecretSet(ctx.namespace);
+    await ctx.step(`create ${ctx.params.secrets} Secrets`, async (ev) => {
+      await set.create(lab.api, 'secret', ctx.params.secrets);
+      ev.created = set.size;
+    });
+    const lastGoodStatus = await ctx.step('stop the plugin (its socket disappears)', async (ev) => {
+      await lab.kms.stopPlugin();
+      const ok = (await lab.kms.audit({ method: 'Status', code: 'OK' })).at(-1);
+      if (!ok) throw new ScenarioFailure('the audit trail has no successful Status call');
+      ev.lastGoodStatus = ok.time;
+      return Date.parse(ok.time);
+    });
+    await ctx.step('existing Secrets still read (their DEKs are cached)', async (ev) => {
+      ev.read = await set.verifyAll(lab.api);
+    });
+    await ctx.step('/healthz/kms-providers fails within seconds', async (ev) => {
+      const t = lab.clock.now();
+      const res = await ctx.wait(
+        '/healthz/kms-providers to fail',
+        async () => {
+          const r = await lab.api.request('GET', '/healthz/kms-providers');
+          return r.status === 200 ? undefined : r;
+        },
+        { timeoutMs: 60_000 },
+      );
+      ev.seconds = (lab.clock.now() - t) / 1000;
+      ev.status = res.status;
+      ev.body = res.body.trim().slice(0, 400);
+    });
+    await ctx.step('writes keep working while the write key is valid', async (ev) => {
+      await set.create(lab.api, 'during-outage', 1);
+      ev.secondsSinceLastGoodStatus = (lab.clock.now() - lastGoodStatus) / 1000;
+    });
+    await ctx.step(
+      `writes fail once the write key expires (${WRITE_KEY_TTL_S} s after the last good Status)`,
+      async (ev) => {
+        let attempt = 0;
+        const failure = await ctx.wait(
+          'the write key to expire',
+          async () => {
+            try {
+              await set.create(lab.api, `probe-${attempt++}`, 1);
+              return undefined;
+            } catch (error) {
+              return error as Error;
+            }
+          },
+          { timeoutMs: (WRITE_KEY_TTL_S + 90) * 1000, intervalMs: 2000 },
+        );
+        ev.secondsAfterLastGoodStatus = (lab.clock.now() - lastGoodStatus) / 1000;
+        ev.error = failure.message;
+        ev.errorClass = errorClass(failure);
+        if (ev.errorClass !== 'kms-write-key-expired')
+          throw new ScenarioFailure(`writes failed, but not with the expiry error: ${failure.message}`);
+        const after = ev.secondsAfterLastGoodStatus as number;
+        if (after < WRITE_KEY_TTL_S - 5 || after > WRITE_KEY_TTL_S + 20) {
+          throw new ScenarioFailure(
+            `writes stopped ${after} s after the last good Status, expected about ${WRITE_KEY_TTL_S} s`,
+          );
+        }
+      },
+    );
+    await ctx.step('reads still work after the expiry', async (ev) => {
+      ev.read = await set.verifyAll(lab.api);
+    });
+    await ctx.step('start the plugin: writes recover by themselves', async (ev) => {
+      const t = lab.clock.now();
+      await lab.kms.startPlugin();
+      let attempt = 0;
+      await ctx.wait(
+        'writes to succeed again',
+        async () => ((await succeeds(set.create(lab.api, `after-${attempt++}`, 1))) ? true : undefined),
+        {
+          timeoutMs: 90_000,
+        },
+      );
+      ev.recoverySeconds = (lab.clock.now() - t) / 1000;
+    });
+    await ctx.step('nothing lost: every Secret reads back intact', async (ev) => {
+      ev.read = await set.verifyAll(lab.api);
+    });
+  },
+};
