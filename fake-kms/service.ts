@@ -87,20 +87,28 @@ export class KmsService {
   }
 
   encrypt(request: EncryptRequest): Promise<EncryptResponse> {
-    return this.call('Encrypt', request.uid, request.plaintext.length, (fx) => {
-      requireUid(request.uid);
-      if (request.plaintext.length === 0) throw new KmsCallError(GrpcStatus.INVALID_ARGUMENT, 'plaintext is empty');
-      const wrapped = this.keyring.wrap(request.plaintext);
-      const primary = this.keyring.primary;
-      const response: EncryptResponse = {
-        ciphertext: wrapped.ciphertext,
-        keyId: fx.keyId ?? wrapped.keyId,
-        annotations: fx.annotations
-          ? mapValues(fx.annotations, (v) => Buffer.from(v))
-          : { 'key-version.kmslab.test': Buffer.from(String(primary.version)) },
-      };
-      return { response, keyId: response.keyId, bytes: byteLength(response) };
-    });
+    // A refused Encrypt is audited under the key_id it was asked to use (the active primary).
+    const intended = this.keyring.primary.keyId;
+    return this.call(
+      'Encrypt',
+      request.uid,
+      request.plaintext.length,
+      (fx) => {
+        requireUid(request.uid);
+        if (request.plaintext.length === 0) throw new KmsCallError(GrpcStatus.INVALID_ARGUMENT, 'plaintext is empty');
+        const wrapped = this.keyring.wrap(request.plaintext);
+        const primary = this.keyring.primary;
+        const response: EncryptResponse = {
+          ciphertext: wrapped.ciphertext,
+          keyId: fx.keyId ?? wrapped.keyId,
+          annotations: fx.annotations
+            ? mapValues(fx.annotations, (v) => Buffer.from(v))
+            : { 'key-version.kmslab.test': Buffer.from(String(primary.version)) },
+        };
+        return { response, keyId: response.keyId, bytes: byteLength(response) };
+      },
+      intended,
+    );
   }
 
   decrypt(request: DecryptRequest): Promise<DecryptResponse> {

@@ -1,6 +1,14 @@
 /** sleep for real time; models in sim/ use their virtual clock instead. */
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
+/** GiveUp ends a poll at once: the condition can no longer come true (e.g. the apiserver rejected a reload). */
+export class GiveUp extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'GiveUp';
+  }
+}
+
 export interface PollOptions {
   timeoutMs: number;
   intervalMs?: number;
@@ -12,7 +20,7 @@ export interface PollOptions {
 
 /**
  * poll calls `attempt` until it returns a value other than undefined, or the time is up. The timeout error says
- * what was awaited and the last reason the attempt gave.
+ * what was awaited and the last reason the attempt gave. An attempt that throws GiveUp ends the poll at once.
  */
 export async function poll<T>(attempt: () => Promise<T | undefined>, options: PollOptions): Promise<T> {
   const deadline = Date.now() + options.timeoutMs;
@@ -24,6 +32,7 @@ export async function poll<T>(attempt: () => Promise<T | undefined>, options: Po
       if (value !== undefined) return value;
       last = 'not yet';
     } catch (error) {
+      if (error instanceof GiveUp) throw error;
       last = (error as Error).message;
     }
     if (Date.now() >= deadline) {

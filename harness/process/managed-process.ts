@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { KmslabError } from '../common/errors.js';
-import { poll } from '../common/wait.js';
+import { GiveUp, poll } from '../common/wait.js';
 import { identify, isRunning, type ProcessIdentity } from './process-identity.js';
 
 export interface SpawnOptions {
@@ -99,6 +99,7 @@ export class ManagedProcess {
         },
       });
     } catch (error) {
+      if (error instanceof GiveUp) throw new KmslabError('failed', error.message);
       throw new KmslabError(
         'start-failed',
         `${this.options.name} is not ready: ${(error as Error).message}\n--- last lines of ${this.options.logFile} ---\n${await this.logTail(20)}`,

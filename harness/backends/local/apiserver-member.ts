@@ -8,6 +8,7 @@ import { encryptionConfigYaml, type EncryptionRule } from '../../kube/encryption
 import type { ConfigChange, LabApiserver, StartWait } from '../../lab.js';
 import { KubeApi } from './kube-api.js';
 import { ManagedProcess } from '../../process/managed-process.js';
+import { GiveUp } from '../../common/wait.js';
 
 /** Files every apiserver of a lab shares. Each member has its own encryption config, as each HA node has its own file. */
 export interface SharedApiserverFiles {
@@ -120,7 +121,9 @@ export class ApiserverMember implements LabApiserver {
       async () => {
         const metrics = await this.metrics();
         if (reloadFailures(metrics) > failuresBefore) {
-          throw new KmslabError('failed', `${this.name} rejected the new encryption config; see ${this.logFile}`);
+          throw new GiveUp(
+            `${this.name} rejected the new encryption config (automatic reload failed); see ${this.logFile}`,
+          );
         }
         return metrics.includes(`hash="${hash}"`) ? true : undefined;
       },
