@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { findBinary } from '../harness/binaries/index.js';
 import { EtcdMember } from '../harness/backends/local/etcd-member.js';
-import { inspectEtcd, openEtcd } from '../harness/inspect/index.js';
+import { inspectEtcd, openEtcd, scanPrefix } from '../harness/inspect/index.js';
 import { EncryptedDEKSourceType, encodeKmsV2Value, seededRandom } from '../sim/index.js';
 
 const objects = Number(process.argv[2] ?? 100_000);
@@ -60,7 +60,11 @@ try {
     const report = await inspectEtcd({ etcd: client, prefix: '/registry/' });
     total = report.summary.total;
   });
+  const scanOnly = await time(async () => {
+    for await (const page of scanPrefix(client, '/registry/')) void page;
+  });
   const mem = process.memoryUsage().rss / 2 ** 20;
+  console.log(`(of which reading pages through the etcd3 client alone: ${scanOnly.toFixed(2)} s)`);
   console.log(`median of ${rounds} runs, ${objects} objects, node ${process.version}`);
   console.log(
     `etcdctl get --prefix (one range, raw bytes to /dev/null): ${etcdctl.toFixed(2)} s = ${(objects / etcdctl).toFixed(0)} objects/s`,

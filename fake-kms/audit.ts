@@ -7,6 +7,8 @@ import type { KmsMethod } from './faults.js';
  * key material: only ids, sizes, outcome and timing.
  */
 export interface AuditRecord {
+  /** Position in this trail (1, 2, …): "what happened after X" without trusting clock resolution. */
+  seq: number;
   time: string;
   method: KmsMethod;
   uid: string;
@@ -20,6 +22,8 @@ export interface AuditRecord {
 }
 
 export interface AuditQuery {
+  /** Only records after this seq. */
+  afterSeq?: number;
   since?: string | Date;
   until?: string | Date;
   method?: KmsMethod;
@@ -51,7 +55,10 @@ export class AuditTrail {
 
   private readonly keep: number;
 
-  record(entry: AuditRecord): void {
+  private lastSeq = 0;
+
+  record(fields: Omit<AuditRecord, 'seq'>): void {
+    const entry: AuditRecord = { seq: ++this.lastSeq, ...fields };
     if (this.recent.length < this.keep) this.recent.push(entry);
     else {
       this.recent[this.head] = entry;
@@ -91,6 +98,7 @@ export class AuditTrail {
     const until = q.until === undefined ? undefined : new Date(q.until).toISOString();
     const hits = this.ordered().filter(
       (r) =>
+        (q.afterSeq === undefined || r.seq > q.afterSeq) &&
         (since === undefined || r.time >= since) &&
         (until === undefined || r.time <= until) &&
         (q.method === undefined || r.method === q.method) &&

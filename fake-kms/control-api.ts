@@ -8,6 +8,7 @@ const KeyName = z.strictObject({ name: z.string().min(1) });
 const RotateBody = z.strictObject({ key: z.string().min(1).optional() });
 const Settings = z.strictObject({ disabledKeyStatus: z.enum(['unhealthy', 'error']) });
 const AuditQuery = z.strictObject({
+  afterSeq: z.coerce.number().int().min(0).optional(),
   since: z.iso.datetime().optional(),
   until: z.iso.datetime().optional(),
   method: z.enum(KMS_METHODS).optional(),

@@ -85,6 +85,10 @@ export class Faults {
   private readonly active: ActiveFault[] = [];
   private readonly randoms = new Map<string, Random>();
   private nextId = 1;
+
+  /** random draws probabilistic faults that name no seed of their own (the sim passes its seeded stream). */
+  constructor(private readonly random: Random = systemRandom) {}
+
   private release = signal();
 
   add(spec: FaultSpec): ActiveFault {
@@ -92,7 +96,7 @@ export class Faults {
     const fault: ActiveFault = { ...parsed, id: `f${this.nextId++}`, fired: 0 };
     this.active.push(fault);
     if (parsed.probability !== undefined) {
-      this.randoms.set(fault.id, parsed.seed === undefined ? systemRandom : seededRandom(parsed.seed));
+      this.randoms.set(fault.id, parsed.seed === undefined ? this.random : seededRandom(parsed.seed));
     }
     return fault;
   }

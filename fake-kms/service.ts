@@ -34,8 +34,10 @@ export interface KmsServiceOptions {
   faults?: Faults;
   audit?: AuditTrail;
   disabledKeyStatus?: DisabledKeyStatus;
-  /** Clock for audit timestamps; defaults to real time. */
-  now?: () => Date;
+  /** Clock in epoch milliseconds (fractions allowed) for audit times and latencies; defaults to real time. */
+  now?: () => number;
+  /** How added latency waits; defaults to a real timer (the sim backend passes its virtual clock). */
+  sleep?: (ms: number) => Promise<void>;
 }
 
 const ERROR_CODES: Record<KeyringError['code'], number> = {
@@ -58,14 +60,16 @@ export class KmsService {
   readonly faults: Faults;
   readonly audit: AuditTrail;
   disabledKeyStatus: DisabledKeyStatus;
-  private readonly now: () => Date;
+  private readonly now: () => number;
+  private readonly sleep: (ms: number) => Promise<void>;
 
   constructor(options: KmsServiceOptions) {
     this.keyring = options.keyring;
     this.faults = options.faults ?? new Faults();
     this.audit = options.audit ?? new AuditTrail();
     this.disabledKeyStatus = options.disabledKeyStatus ?? 'unhealthy';
-    this.now = options.now ?? (() => new Date());
+    this.now = options.now ?? (() => performance.timeOrigin + performance.now());
+    this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
   }
 
   status(): Promise<StatusResponse> {
@@ -135,8 +139,8 @@ export class KmsService {
     answer: (fx: Effects) => { response: T; keyId: string; bytes: number },
     requestKeyId = '',
   ): Promise<T> {
-    const started = performance.now();
-    const time = this.now().toISOString();
+    const started = this.now();
+    const time = new Date(this.now()).toISOString();
     const fx = this.faults.effects(method);
     const finish = (): T => {
       let keyId = requestKeyId;
@@ -161,7 +165,7 @@ export class KmsService {
           uid,
           keyId,
           code: codeName(code),
-          latencyMs: Math.round((performance.now() - started) * 1000) / 1000,
+          latencyMs: Math.round((this.now() - started) * 1000) / 1000,
           requestBytes,
           responseBytes,
           faults: fx.faultIds,
@@ -177,7 +181,7 @@ export class KmsService {
       }
     }
     return (async () => {
-      if (fx.delayMs > 0) await new Promise((resolve) => setTimeout(resolve, fx.delayMs));
+      if (fx.delayMs > 0) await this.sleep(fx.delayMs);
       while (fx.hang && this.faults.stillHanging(method)) await this.faults.released;
       return finish();
     })();

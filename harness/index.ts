@@ -15,6 +15,7 @@ export {
   type LabNeeds,
 } from './lab.js';
 export { LocalLab, type LocalLabOptions } from './backends/local/local-lab.js';
+export { SimLab, type SimLabOptions } from './backends/sim/sim-lab.js';
 export { KmslabError } from './common/errors.js';
 export { realClock } from './common/clock.js';
 export { findBinary, components, type ResolvedBinary, type BuildProgress } from './binaries/index.js';

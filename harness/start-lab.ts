@@ -1,11 +1,16 @@
 import { KmslabError } from './common/errors.js';
 import { LocalLab, type LocalLabOptions } from './backends/local/local-lab.js';
+import { SimLab } from './backends/sim/sim-lab.js';
 import { identityOnly, kmsThenIdentity } from './kube/encryption-config.js';
 import type { Lab, LabNeeds } from './lab.js';
 
 export type Backend = Lab['backend'];
 
-export type StartLabOptions = { backend?: 'local' } & LocalLabOptions;
+export type StartLabOptions = {
+  backend?: 'local' | 'sim';
+  /** sim only: the seed that makes a run replayable. */
+  seed?: string;
+} & LocalLabOptions;
 
 /** startLab starts a lab on a backend (default `local`: real etcd and kube-apiserver processes). */
 export async function startLab(options: StartLabOptions = {}): Promise<Lab> {
@@ -13,8 +18,16 @@ export async function startLab(options: StartLabOptions = {}): Promise<Lab> {
   switch (backend) {
     case 'local':
       return LocalLab.start(options);
+    case 'sim':
+      return SimLab.start({
+        ...(options.name ? { name: options.name } : {}),
+        ...(options.seed ? { seed: options.seed } : {}),
+        ...(options.apiservers ? { apiservers: options.apiservers } : {}),
+        ...(options.providerName ? { providerName: options.providerName } : {}),
+        ...(options.encryption ? { encryption: options.encryption } : {}),
+      });
     default:
-      throw new KmslabError('usage', `backend "${backend as string}" is not available; use local`);
+      throw new KmslabError('usage', `backend "${backend as string}" is not available; use local or sim`);
   }
 }
 

@@ -5,7 +5,7 @@ import protobuf from 'protobufjs';
 import { describe, expect, test } from 'vitest';
 import { components } from '../harness/binaries/index.js';
 
-// Our .proto files are written from the field tables; this guards them against the upstream ones that the
+// Our .proto files are written from the field tables; these tests hold them against the upstream ones that the
 // kube-apiserver build downloaded into the Go module cache (same version as the pinned apiserver).
 const staging = components['kube-apiserver'].defaultVersion.replace(/^v1\./, 'v0.');
 const modcache = (() => {
@@ -15,59 +15,83 @@ const modcache = (() => {
     return '';
   }
 })();
+const inCache = (modulePath: string) =>
+  join(modcache, modulePath.replace(/^k8s\.io\/([^/]+)\//, `k8s.io/$1@${staging}/`));
+const available = (file: string) => modcache !== '' && existsSync(file);
 
-const pairs = [
-  {
-    ours: 'kms/v2/service.proto',
-    upstream: join(modcache, `k8s.io/kms@${staging}/apis/v2/api.proto`),
-    messages: [
+// Upstream's generated.proto files import each other by module path; map those onto the module cache.
+const load = (file: string) => {
+  const root = new protobuf.Root();
+  root.resolvePath = (origin, target) =>
+    target.startsWith('k8s.io/') ? inCache(target) : protobuf.util.path.resolve(origin, target);
+  return root.loadSync(file, { keepCase: true });
+};
+const ours = (file: string) => load(join(import.meta.dirname, file));
+
+const fieldsOf = (type: protobuf.Type, only?: number[]) =>
+  type.fieldsArray
+    .filter((f) => !only || only.includes(f.id))
+    .map((f) => ({
+      name: f.name,
+      id: f.id,
+      type: f.type.split('.').pop(),
+      map: f instanceof protobuf.MapField ? f.keyType : null,
+      repeated: f.repeated,
+    }))
+    .sort((a, b) => a.id - b.id);
+
+const kmsApi = inCache('k8s.io/kms/apis/v2/api.proto');
+describe('proto/kms/v2/service.proto matches upstream k8s.io/kms', () => {
+  test.skipIf(!available(kmsApi))('same messages, fields, numbers, types and methods', () => {
+    const mine = ours('kms/v2/service.proto');
+    const theirs = load(kmsApi);
+    for (const m of [
       'StatusRequest',
       'StatusResponse',
       'DecryptRequest',
       'DecryptResponse',
       'EncryptRequest',
       'EncryptResponse',
-    ],
-    service: 'KeyManagementService',
-  },
-  {
-    ours: 'storage/v2/encrypted_object.proto',
-    upstream: join(modcache, `k8s.io/apiserver@${staging}/pkg/storage/value/encrypt/envelope/kmsv2/v2/api.proto`),
-    messages: ['EncryptedObject'],
-    enums: ['EncryptedDEKSourceType'],
-  },
-];
-
-const load = (file: string) => new protobuf.Root().loadSync(file, { keepCase: true });
-const shape = (root: protobuf.Root, name: string) => {
-  const type = root.lookupType(`v2.${name}`);
-  return type.fieldsArray
-    .map((f) => ({
-      name: f.name,
-      id: f.id,
-      type: f.type,
-      map: f instanceof protobuf.MapField ? f.keyType : null,
-      repeated: f.repeated,
-    }))
-    .sort((a, b) => a.id - b.id);
-};
-
-describe.each(pairs)('proto/$ours matches upstream', (pair) => {
-  const present = modcache !== '' && existsSync(pair.upstream);
-  test.skipIf(!present)(`same package, messages, field names, numbers and types (${pair.upstream})`, () => {
-    const ours = load(join(import.meta.dirname, pair.ours));
-    const theirs = load(pair.upstream);
-    for (const m of pair.messages) expect(shape(ours, m), m).toEqual(shape(theirs, m));
-    for (const e of pair.enums ?? [])
-      expect(ours.lookupEnum(`v2.${e}`).values).toEqual(theirs.lookupEnum(`v2.${e}`).values);
-    if (pair.service) {
-      const methods = (root: protobuf.Root) =>
-        Object.values(root.lookupService(`v2.${pair.service}`).methods).map((m) => [
-          m.name,
-          m.requestType,
-          m.responseType,
-        ]);
-      expect(methods(ours).sort()).toEqual(methods(theirs).sort());
+    ]) {
+      expect(fieldsOf(mine.lookupType(`v2.${m}`)), m).toEqual(fieldsOf(theirs.lookupType(`v2.${m}`)));
     }
+    const methods = (root: protobuf.Root) =>
+      Object.values(root.lookupService('v2.KeyManagementService').methods)
+        .map((m) => [m.name, m.requestType, m.responseType])
+        .sort();
+    expect(methods(mine)).toEqual(methods(theirs));
+  });
+});
+
+const storedObject = inCache('k8s.io/apiserver/pkg/storage/value/encrypt/envelope/kmsv2/v2/api.proto');
+describe('proto/storage/v2/encrypted_object.proto matches upstream k8s.io/apiserver', () => {
+  test.skipIf(!available(storedObject))('same EncryptedObject fields and DEK source types', () => {
+    const mine = ours('storage/v2/encrypted_object.proto');
+    const theirs = load(storedObject);
+    expect(fieldsOf(mine.lookupType('v2.EncryptedObject'))).toEqual(fieldsOf(theirs.lookupType('v2.EncryptedObject')));
+    expect(mine.lookupEnum('v2.EncryptedDEKSourceType').values).toEqual(
+      theirs.lookupEnum('v2.EncryptedDEKSourceType').values,
+    );
+  });
+});
+
+// The k8s object subset: every field we declare must exist upstream with the same name, number and type.
+const k8sSubset = [
+  ['TypeMeta', 'k8s.io/apimachinery/pkg/runtime/generated.proto', 'k8s.io.apimachinery.pkg.runtime.TypeMeta'],
+  ['Unknown', 'k8s.io/apimachinery/pkg/runtime/generated.proto', 'k8s.io.apimachinery.pkg.runtime.Unknown'],
+  ['Time', 'k8s.io/apimachinery/pkg/apis/meta/v1/generated.proto', 'k8s.io.apimachinery.pkg.apis.meta.v1.Time'],
+  [
+    'ObjectMeta',
+    'k8s.io/apimachinery/pkg/apis/meta/v1/generated.proto',
+    'k8s.io.apimachinery.pkg.apis.meta.v1.ObjectMeta',
+  ],
+  ['Secret', 'k8s.io/api/core/v1/generated.proto', 'k8s.io.api.core.v1.Secret'],
+] as const;
+
+describe.each(k8sSubset)('proto/k8s/secret.proto %s is a subset of upstream', (message, upstream, fullName) => {
+  test.skipIf(!available(inCache(upstream)))(`its fields match ${fullName}`, () => {
+    const mine = ours('k8s/secret.proto').lookupType(`kmslab.k8s.${message}`);
+    const ids = mine.fieldsArray.map((f) => f.id);
+    expect(fieldsOf(mine)).toEqual(fieldsOf(load(inCache(upstream)).lookupType(fullName), ids));
   });
 });

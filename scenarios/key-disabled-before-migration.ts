@@ -1,3 +1,4 @@
+import { auditMark } from './audit-mark.js';
 import { keyIdOf } from './checks.js';
 import { ScenarioFailure, errorClass } from './error-class.js';
 import type { Scenario } from './model.js';
@@ -26,8 +27,9 @@ export const keyDisabledBeforeMigration: Scenario = {
       ev.keyId = keyId;
       return keyId;
     });
-    const restartedAt = await ctx.step('disable A before migrating, then restart (empty DEK cache)', async (ev) => {
+    const restartMark = await ctx.step('disable A before migrating, then restart (empty DEK cache)', async (ev) => {
       await lab.kms.disable(a);
+      const mark = await auditMark(lab);
       const t = lab.clock.now();
       // Not /readyz: the Secret watch cache cannot list undecryptable objects, so informer-sync keeps it red.
       for (const apiserver of lab.apiservers) await apiserver.restart('live');
@@ -35,7 +37,7 @@ export const keyDisabledBeforeMigration: Scenario = {
       const ready = await lab.api.request('GET', '/readyz?verbose');
       ev.readyz = ready.status;
       ev.readyzFailing = ready.body.split('\n').filter((l) => l.startsWith('[-]'));
-      return t;
+      return mark;
     });
     await ctx.step(
       'Secrets on A fail with the decrypt error; the audit trail shows the refused Decrypts',
@@ -48,7 +50,7 @@ export const keyDisabledBeforeMigration: Scenario = {
         const refused = await lab.kms.audit({
           method: 'Decrypt',
           code: 'FAILED_PRECONDITION',
-          since: new Date(restartedAt).toISOString(),
+          afterSeq: restartMark,
         });
         ev.refusedDecrypts = refused.length;
         if (refused.length === 0 || refused.some((r) => r.keyId !== a)) {

@@ -1,3 +1,4 @@
+import { auditMark } from './audit-mark.js';
 import { ScenarioFailure, errorClass } from './error-class.js';
 import { expectFailure, succeeds } from './expect-failure.js';
 import type { Scenario } from './model.js';
@@ -41,7 +42,8 @@ export const keyDisabled: Scenario = {
       await set.create(lab.api, 'while-disabled', 1);
       ev.write = 'ok';
     });
-    const restartedAt = await ctx.step('restart the apiserver: every Secret read and write fails', async (ev) => {
+    const restartMark = await ctx.step('restart the apiserver: every Secret read and write fails', async (ev) => {
+      const mark = await auditMark(lab);
       const t = lab.clock.now();
       for (const a of lab.apiservers) await a.restart('live');
       ev.secondsToLive = (lab.clock.now() - t) / 1000;
@@ -50,12 +52,12 @@ export const keyDisabled: Scenario = {
       ev.readErrorClass = errorClass(read);
       if (ev.readErrorClass !== 'kms-not-primed') throw new ScenarioFailure(`reads failed with ${read.message}`);
       ev.writeError = (await expectFailure(set.create(lab.api, 'after-restart', 1), 'kms-not-primed')).message;
-      return t;
+      return mark;
     });
     await ctx.step('the audit trail shows the KMS refusing the disabled key', async (ev) => {
-      const refused = (
-        await lab.kms.audit({ since: new Date(restartedAt).toISOString(), code: 'FAILED_PRECONDITION' })
-      ).filter((r) => r.method !== 'Status');
+      const refused = (await lab.kms.audit({ afterSeq: restartMark, code: 'FAILED_PRECONDITION' })).filter(
+        (r) => r.method !== 'Status',
+      );
       ev.refused = refused.length;
       ev.methods = [...new Set(refused.map((r) => r.method))];
       if (refused.length === 0) throw new ScenarioFailure('no refused Encrypt or Decrypt in the audit trail');

@@ -1,4 +1,5 @@
 import type { Lab, LabApiserver } from '../harness/lab.js';
+import { auditMark } from './audit-mark.js';
 import { expectAllKmsV2, keyIdOf } from './checks.js';
 import { ScenarioFailure } from './error-class.js';
 import type { Scenario, ScenarioContext } from './model.js';
@@ -52,10 +53,10 @@ export const rotate: Scenario = {
     await ctx.step(
       'restart every apiserver (empty DEK cache); every Secret still reads, only key B is asked',
       async (ev) => {
-        const since = lab.clock.now();
+        const mark = await auditMark(lab);
         for (const apiserver of lab.apiservers) await apiserver.restart();
         ev.read = await set.verifyAll(lab.api);
-        const decrypts = await lab.kms.audit({ method: 'Decrypt', since: new Date(since).toISOString() });
+        const decrypts = await lab.kms.audit({ method: 'Decrypt', afterSeq: mark });
         ev.decrypts = decrypts.map((d) => `${d.keyId} ${d.code}`);
         const wrong = decrypts.filter((d) => d.keyId !== b || d.code !== 'OK');
         if (wrong.length)

@@ -1,6 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Lab } from '../harness/lab.js';
+import { auditMark } from './audit-mark.js';
 import { errorClass } from './error-class.js';
 import {
   DEFAULT_PARAMS,
@@ -120,6 +121,7 @@ export async function runScenario(
       currentStep = name;
       emit({ type: 'step-start', scenario: scenario.name, step: name });
       const started = lab.clock.now();
+      const mark = await auditMark(lab);
       const evidence: Evidence = {};
       const record = (outcome: StepRecord['outcome'], error?: unknown): StepRecord => ({
         name,
@@ -133,13 +135,13 @@ export async function runScenario(
       });
       try {
         const value = await body(evidence);
-        evidence.kmsCalls = await kmsCallsSince(lab, started);
+        evidence.kmsCalls = await kmsCallsAfter(lab, mark);
         const rec = record('passed');
         steps.push(rec);
         emit({ type: 'step-end', scenario: scenario.name, step: rec });
         return value;
       } catch (error) {
-        evidence.kmsCalls = await kmsCallsSince(lab, started);
+        evidence.kmsCalls = await kmsCallsAfter(lab, mark);
         const rec = record('failed', error);
         steps.push(rec);
         emit({ type: 'step-end', scenario: scenario.name, step: rec });
@@ -189,10 +191,10 @@ export async function runScenario(
   return result;
 }
 
-// Counts the plugin's calls since a moment, per method and code, from its audit trail.
-async function kmsCallsSince(lab: Lab, since: number): Promise<Record<string, Record<string, number>>> {
+// Counts the plugin's calls after an audit mark, per method and code.
+async function kmsCallsAfter(lab: Lab, afterSeq: number): Promise<Record<string, Record<string, number>>> {
   try {
-    const records = await lab.kms.audit({ since: new Date(since).toISOString() });
+    const records = await lab.kms.audit({ afterSeq });
     const counts: Record<string, Record<string, number>> = {};
     for (const r of records) {
       const m = (counts[r.method] ??= {});

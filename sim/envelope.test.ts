@@ -12,6 +12,7 @@ import {
   sealLegacy,
   sealWithSeed,
 } from './envelope.js';
+import { decodeSecret, encodeSecret } from './k8s-object.js';
 import { Keyring, type KeyringSnapshot } from './keyring.js';
 import { seededRandom } from './random.js';
 
@@ -68,7 +69,12 @@ describe(`classify values stored by kube-apiserver ${fixtures.apiserver}`, () =>
     expect(seed).toHaveLength(32);
     const plain = openWithSeed(seed, object.encryptedData, key);
     expect(plain.subarray(0, 4).toString('latin1')).toBe('k8s\u0000');
-    expect(plain.includes(Buffer.from('fixture-password'))).toBe(true);
+    expect(decodeSecret(plain)).toMatchObject({
+      namespace: 'default',
+      name: 'fixture',
+      type: 'Opaque',
+      data: { password: Buffer.from('fixture-password') },
+    });
     // The etcd key is authenticated: the same bytes under another key do not open.
     expect(() => openWithSeed(seed, object.encryptedData, '/registry/secrets/default/other')).toThrow();
   });
@@ -121,4 +127,19 @@ test('resourceOf names core and grouped resources', () => {
   expect(resourceOf('/registry/secrets/ns/n')).toBe('secrets');
   expect(resourceOf('/registry/namespaces/default')).toBe('namespaces');
   expect(resourceOf('/registry/apiregistration.k8s.io/apiservices/v1.')).toBe('apiregistration.k8s.io/apiservices');
+});
+
+test('a Secret encodes as the apiserver stores it and decodes back', () => {
+  const secret = {
+    namespace: 'ns',
+    name: 'n',
+    uid: 'u-1',
+    createdAt: 1_700_000_000_000,
+    data: { k: Buffer.from([0, 1, 255]) },
+    type: 'Opaque',
+  };
+  const bytes = encodeSecret(secret);
+  expect(bytes.subarray(0, 4).toString('latin1')).toBe('k8s\u0000');
+  expect(decodeSecret(bytes)).toEqual(secret);
+  expect(() => decodeSecret(Buffer.from('{"kind":"Secret"}'))).toThrow(/magic/);
 });

@@ -25,8 +25,11 @@ export function runCommands(program: Command): void {
     .argument('[scenarios...]', 'scenario names (default: all, or those with --tag)')
     .option('--tag <tag>', 'only scenarios with this tag (e.g. core, slow); repeatable', collect, [] as string[])
     .addOption(
-      new Option('--backend <backend>', 'where labs run').choices(['local'] as const).default('local' as const),
+      new Option('--backend <backend>', 'where labs run: local (real processes) or sim (models, virtual time)')
+        .choices(['local', 'sim'] as const)
+        .default('local' as const),
     )
+    .option('--seed <seed>', 'sim only: replay a run exactly (a failed sim run prints its seed)')
     .option('--secrets <n>', 'Secrets each scenario writes', positiveInt, 24)
     .option('--parallel <n>', 'scenarios (labs) at once', positiveInt, 1)
     .option('--junit <file>', 'write a JUnit XML report')
@@ -57,6 +60,7 @@ export function runCommands(program: Command): void {
           startLab({
             backend: o.backend,
             name: `${scenario.name.slice(0, 22)}-${stamp}`.replace(/-+$/, ''),
+            seed: o.seed ?? stamp,
             onBuildProgress: buildProgress(),
             ...labOptionsFor(scenario.needs),
           }),

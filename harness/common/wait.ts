@@ -9,8 +9,17 @@ export class GiveUp extends Error {
   }
 }
 
+/** The time a poll runs on: real by default; the sim backend passes its virtual clock. */
+export interface PollClock {
+  now(): number;
+  sleep(ms: number): Promise<void>;
+}
+
+const REAL: PollClock = { now: () => Date.now(), sleep };
+
 export interface PollOptions {
   timeoutMs: number;
+  clock?: PollClock;
   intervalMs?: number;
   /** What is being waited for, for the timeout message. */
   what: string;
@@ -23,7 +32,8 @@ export interface PollOptions {
  * what was awaited and the last reason the attempt gave. An attempt that throws GiveUp ends the poll at once.
  */
 export async function poll<T>(attempt: () => Promise<T | undefined>, options: PollOptions): Promise<T> {
-  const deadline = Date.now() + options.timeoutMs;
+  const clock = options.clock ?? REAL;
+  const deadline = clock.now() + options.timeoutMs;
   let last = 'no attempt finished';
   for (;;) {
     await options.abortIf?.();
@@ -35,11 +45,11 @@ export async function poll<T>(attempt: () => Promise<T | undefined>, options: Po
       if (error instanceof GiveUp) throw error;
       last = (error as Error).message;
     }
-    if (Date.now() >= deadline) {
+    if (clock.now() >= deadline) {
       throw new Error(
         `timed out after ${(options.timeoutMs / 1000).toFixed(0)} s waiting for ${options.what} (last: ${last})`,
       );
     }
-    await sleep(options.intervalMs ?? 200);
+    await clock.sleep(options.intervalMs ?? 200);
   }
 }

@@ -1,4 +1,4 @@
-import { Etcd3 } from 'etcd3';
+import { Etcd3, type IRangeResponse } from 'etcd3';
 
 export interface EtcdEntry {
   key: string;
@@ -37,28 +37,43 @@ export function openEtcd(url: string): Etcd3 {
 export async function* scanPrefix(client: Etcd3, prefix: string, options: ScanOptions = {}): AsyncGenerator<EtcdPage> {
   let pageSize = options.pageSize ?? 1000;
   let revision = options.revision;
-  let start = Buffer.from(prefix);
   const end = prefixEnd(Buffer.from(prefix));
-  for (;;) {
-    let res;
-    try {
-      res = await client.kv.range({ key: start, range_end: end, limit: pageSize, ...(revision ? { revision } : {}) });
-    } catch (error) {
-      if (pageSize > 1 && /RESOURCE_EXHAUSTED|larger than max|message length/i.test(String((error as Error).message))) {
-        pageSize = Math.max(1, Math.floor(pageSize / 2));
-        continue;
+  const fetch = async (start: Buffer): Promise<IRangeResponse> => {
+    for (;;) {
+      try {
+        return await client.kv.range({
+          key: start,
+          range_end: end,
+          limit: pageSize,
+          ...(revision ? { revision } : {}),
+        });
+      } catch (error) {
+        if (
+          pageSize > 1 &&
+          /RESOURCE_EXHAUSTED|larger than max|message length/i.test(String((error as Error).message))
+        ) {
+          pageSize = Math.max(1, Math.floor(pageSize / 2));
+          continue;
+        }
+        throw error;
       }
-      throw error;
     }
-    revision ??= res.header.revision;
+  };
+  let res = await fetch(Buffer.from(prefix));
+  revision ??= res.header.revision;
+  for (;;) {
+    const last = res.kvs[res.kvs.length - 1];
+    // Ask for the next page before handing this one out, so etcd works while the caller classifies.
+    const next = res.more && last ? fetch(Buffer.concat([last.key, Buffer.of(0)])) : undefined;
+    next?.catch(() => undefined);
     if (res.kvs.length > 0) {
       yield {
         revision,
         entries: res.kvs.map((kv) => ({ key: kv.key.toString('utf8'), value: kv.value, modRevision: kv.mod_revision })),
       };
     }
-    if (!res.more || res.kvs.length === 0) return;
-    start = Buffer.concat([res.kvs[res.kvs.length - 1]!.key, Buffer.of(0)]);
+    if (!next) return;
+    res = await next;
   }
 }
 

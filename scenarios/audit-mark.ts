@@ -1,0 +1,9 @@
+import type { Lab } from '../harness/lab.js';
+
+/**
+ * auditMark is the newest audit-trail position; `lab.kms.audit({afterSeq: mark})` then returns exactly the KMS
+ * calls made after it, however fine or coarse the clock (the sim's virtual time often does not move at all).
+ */
+export async function auditMark(lab: Lab): Promise<number> {
+  return (await lab.kms.audit({ limit: 1 }).catch(() => []))[0]?.seq ?? 0;
+}
