@@ -6,6 +6,36 @@
  *   the clock jumps to the next due event (a discrete-event simulation), so a 3-minute wait takes microseconds.
  * Events at the same instant run in the order they were scheduled, so runs are deterministic.
  */
+/** SimClock is what the models need of time; VirtualClock is the usual one, a real-time one works too. */
+export interface SimClock {
+  now(): number;
+  sleep(ms: number): Promise<void>;
+  /** A cancellable sleep, for racing a call against a deadline. */
+  timeout(ms: number): { done: Promise<void>; cancel: () => void };
+  /** Runs fn at an absolute time; returns a cancel function. */
+  at(when: number, fn: () => void): () => void;
+  every(ms: number, fn: () => void): () => void;
+}
+
+/** realTime is SimClock on wall time, to run a model against real programs (the byte-compatibility tests). */
+export const realTime: SimClock = {
+  now: () => Date.now(),
+  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+  timeout(ms) {
+    let timer: NodeJS.Timeout | undefined;
+    const done = new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)));
+    return { done, cancel: () => clearTimeout(timer) };
+  },
+  at(when, fn) {
+    const timer = setTimeout(fn, Math.max(0, when - Date.now()));
+    return () => clearTimeout(timer);
+  },
+  every(ms, fn) {
+    const timer = setInterval(fn, ms);
+    return () => clearInterval(timer);
+  },
+};
+
 interface Scheduled {
   at: number;
   seq: number;
@@ -14,7 +44,7 @@ interface Scheduled {
   cancelled?: boolean;
 }
 
-export class VirtualClock {
+export class VirtualClock implements SimClock {
   private current: number;
   private seq = 0;
   private readonly queue: Array<{ at: number; seq: number; fire: () => void; sleeper: boolean; cancelled?: boolean }> =

@@ -19,8 +19,8 @@ export {
   type KmsV2Details,
 } from './envelope.js';
 export { encodeSecret, decodeSecret, type SecretObject } from './k8s-object.js';
-export { VirtualClock } from './clock.js';
+export { VirtualClock, realTime, type SimClock } from './clock.js';
 export { MemoryEtcd, type EtcdKv } from './memory-etcd.js';
 export { SimApiserver, SimApiError, type SimProvider, type SimApiserverOptions } from './apiserver/apiserver.js';
-export { KMS_V2_TIMING, keyIdHash } from './apiserver/kms-v2-provider.js';
+export { KMS_V2_TIMING, keyIdHash, KmsV2Provider } from './apiserver/kms-v2-provider.js';
 export { RpcError, type KmsPlugin } from './apiserver/kms-plugin.js';

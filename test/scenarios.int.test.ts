@@ -1,25 +1,32 @@
 import { beforeAll, describe, expect, test } from 'vitest';
 import { labOptionsFor, startLab } from '../harness/index.js';
-import { SCENARIOS, runScenarios, toJUnit, type RunReport } from '../scenarios/index.js';
+import { SCENARIOS, runScenarios, toJUnit, type RunReport, type ScenarioResult } from '../scenarios/index.js';
 import { isolateHome, uniqueName } from './support/env.js';
 
 isolateHome();
 
-// Every scenario on the real control plane, each on its own lab, four at a time so the 3-minute waits overlap.
-describe('scenarios on the local backend (real etcd + kube-apiserver)', () => {
-  let report: RunReport;
-  beforeAll(async () => {
-    report = await runScenarios(
-      SCENARIOS,
-      (s) => startLab({ name: uniqueName(s.name.slice(0, 12)), ...labOptionsFor(s.needs) }),
-      {
-        parallel: 4,
-        params: { secrets: 12 },
-        artifactsDir: 'reports/artifacts',
-      },
-    );
-  }, 900_000);
+// Every scenario on the real control plane, each on its own lab, four at a time so the 3-minute waits overlap;
+// then the same scenarios on the sim, for the differential tests below.
+let report: RunReport;
+let sim: RunReport;
+beforeAll(async () => {
+  const options = { params: { secrets: 12 }, artifactsDir: 'reports/artifacts' };
+  report = await runScenarios(
+    SCENARIOS,
+    (s) => startLab({ name: uniqueName(s.name.slice(0, 12)), ...labOptionsFor(s.needs) }),
+    {
+      ...options,
+      parallel: 4,
+    },
+  );
+  sim = await runScenarios(
+    SCENARIOS,
+    (s) => startLab({ backend: 'sim', seed: 'differential', ...labOptionsFor(s.needs) }),
+    options,
+  );
+}, 900_000);
 
+describe('scenarios on the local backend (real etcd + kube-apiserver)', () => {
   test.each(SCENARIOS.map((s) => s.name))('%s passes, every step recorded with evidence', (name) => {
     const result = report.scenarios.find((r) => r.name === name)!;
     const failed = result.steps.find((s) => s.outcome === 'failed');
@@ -47,5 +54,23 @@ describe('scenarios on the local backend (real etcd + kube-apiserver)', () => {
     expect(xml.match(/<testcase /g)).toHaveLength(steps);
     expect(xml).toContain('<testsuite name="rotate"');
     expect(xml).not.toContain('<failure');
+  });
+});
+
+// Differential: the sim is a model of the real apiserver; each scenario must take the same steps with the same
+// outcomes and the same error classes on both. A difference is a bug in one of them (docs/sim.md lists the ones found).
+describe('the sim agrees with the real apiserver', () => {
+  const outline = (r: ScenarioResult) =>
+    r.steps.map((s) => ({
+      step: s.name,
+      outcome: s.outcome,
+      errorClass: s.error?.class,
+      classes: Object.fromEntries(Object.entries(s.evidence).filter(([k]) => k.endsWith('Class'))),
+    }));
+  test.each(SCENARIOS.map((s) => s.name))('%s: same steps, outcomes and error classes', (name) => {
+    const local = report.scenarios.find((r) => r.name === name)!;
+    const model = sim.scenarios.find((r) => r.name === name)!;
+    expect(model.backend).toBe('sim');
+    expect(outline(model)).toEqual(outline(local));
   });
 });

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { VirtualClock } from '../clock.js';
+import type { SimClock } from '../clock.js';
 import { decodeSecret, encodeSecret } from '../k8s-object.js';
 import type { MemoryEtcd } from '../memory-etcd.js';
 import type { Random } from '../random.js';
@@ -23,7 +23,7 @@ export class SimApiError extends Error {
 
 export interface SimApiserverOptions {
   name: string;
-  clock: VirtualClock;
+  clock: SimClock;
   etcd: MemoryEtcd;
   plugin: KmsPlugin;
   random: Random;

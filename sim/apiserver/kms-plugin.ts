@@ -1,4 +1,4 @@
-import type { VirtualClock } from '../clock.js';
+import type { SimClock } from '../clock.js';
 
 /** KmsPlugin is the plugin as the modelled apiserver dials it. Failures carry a gRPC status code number. */
 export interface KmsPlugin {
@@ -56,7 +56,7 @@ export class RpcError extends Error {
  * does not fail fast, the call waits out the timeout; a slow or hung plugin is cut off at the timeout.
  */
 export async function callPlugin<T>(
-  clock: VirtualClock,
+  clock: SimClock,
   plugin: KmsPlugin,
   timeoutMs: number,
   call: () => Promise<T>,

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { VirtualClock } from '../clock.js';
+import type { SimClock } from '../clock.js';
 import {
   EncryptedDEKSourceType,
   decodeKmsV2Value,
@@ -54,7 +54,7 @@ export class KmsV2Provider {
 
   constructor(
     readonly name: string,
-    private readonly clock: VirtualClock,
+    private readonly clock: SimClock,
     private readonly plugin: KmsPlugin,
     private readonly random: Random,
     readonly timeoutMs = KMS_V2_TIMING.defaultCallTimeout,
