@@ -3,7 +3,7 @@ import { execa } from 'execa';
 
 /** A component kmslab builds from Go modules: what to pin, how to write its go.mod, how to stamp its version. */
 export interface Component {
-  name: 'kube-apiserver' | 'etcd';
+  name: 'kube-apiserver' | 'etcd' | 'kind' | 'compose-check';
   envVar: string;
   defaultVersion: string;
   /** goMod writes the wrapper module's go.mod for a version (go.sum then comes from `go mod tidy`). */
@@ -50,26 +50,36 @@ export const kubeApiserver: Component = {
   },
 };
 
-/** etcd: go.etcd.io/etcd/server/v3 has replace directives too, so it is built through a wrapper as well. */
-export const etcd: Component = {
-  name: 'etcd',
-  envVar: 'KMSLAB_ETCD',
-  defaultVersion: 'v3.6.16',
-  async goMod(version) {
-    requireVersion(version);
-    const upstream = await upstreamGoMod('go.etcd.io/etcd/server/v3', version);
-    return [
-      'module kmslab.local/etcd',
-      '',
-      goDirectives(upstream),
-      `require go.etcd.io/etcd/server/v3 ${version}`,
-      '',
-    ].join('\n');
-  },
-  ldflags: () => [],
-};
+/** simpleWrapper is a component whose module can be required as is: our main.go plus `require <module> <version>`. */
+function simpleWrapper(name: Component['name'], envVar: string, module: string, defaultVersion: string): Component {
+  return {
+    name,
+    envVar,
+    defaultVersion,
+    async goMod(version) {
+      requireVersion(version);
+      const upstream = await upstreamGoMod(module, version);
+      return [`module kmslab.local/${name}`, '', goDirectives(upstream), `require ${module} ${version}`, ''].join('\n');
+    },
+    ldflags: () => [],
+  };
+}
 
-export const components = { 'kube-apiserver': kubeApiserver, etcd } as const;
+/** kind, built to check generated cluster configs with kind's own loader (its go.mod has no replace directives). */
+export const kind = simpleWrapper('kind', 'KMSLAB_KIND', 'sigs.k8s.io/kind', 'v0.33.0');
+
+/** compose-check: compose-go, the loader of Docker Compose v2, to validate docker-compose.yml without an engine. */
+export const composeCheck = simpleWrapper(
+  'compose-check',
+  'KMSLAB_COMPOSE_CHECK',
+  'github.com/compose-spec/compose-go/v2',
+  'v2.16.2',
+);
+
+/** etcd: go.etcd.io/etcd/server/v3 has replace directives, so it is built through a wrapper module too. */
+export const etcd = simpleWrapper('etcd', 'KMSLAB_ETCD', 'go.etcd.io/etcd/server/v3', 'v3.6.16');
+
+export const components = { 'kube-apiserver': kubeApiserver, etcd, kind, 'compose-check': composeCheck } as const;
 
 function requireVersion(version: string): void {
   if (!VERSION.test(version)) throw new Error(`version "${version}" is not of the form vMAJOR.MINOR.PATCH`);
