@@ -2,6 +2,7 @@ import { Command } from '@commander-js/extra-typings';
 import { buildCommand } from './commands/build.js';
 import { fakeKmsCommands } from './commands/fake-kms.js';
 import { inspectCommand } from './commands/inspect.js';
+import { kindCommands } from './commands/kind.js';
 import { kmsCommands } from './commands/kms.js';
 import { labCommands } from './commands/lab.js';
 import { runCommands } from './commands/run.js';
@@ -19,6 +20,7 @@ export function buildProgram(): Command {
   buildCommand(program);
   kmsCommands(program);
   runCommands(program);
+  kindCommands(program);
   // Every (sub)command exits through our handler, so usage mistakes anywhere exit 2.
   const override = (c: Command) => {
     c.exitOverride().showHelpAfterError('(run with --help for usage)');

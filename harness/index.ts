@@ -16,6 +16,9 @@ export {
 } from './lab.js';
 export { LocalLab, type LocalLabOptions } from './backends/local/local-lab.js';
 export { SimLab, type SimLabOptions } from './backends/sim/sim-lab.js';
+export { KindLab, type KindLabOptions } from './backends/kind/kind-lab.js';
+export { kindConfigYaml, KIND_PATHS } from './backends/kind/kind-config.js';
+export { ComposeLab, type ComposeLabOptions } from './backends/compose/compose-lab.js';
 export { KmslabError } from './common/errors.js';
 export { realClock } from './common/clock.js';
 export { findBinary, components, type ResolvedBinary, type BuildProgress } from './binaries/index.js';

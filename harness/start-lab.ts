@@ -1,13 +1,15 @@
 import { KmslabError } from './common/errors.js';
 import { LocalLab, type LocalLabOptions } from './backends/local/local-lab.js';
 import { SimLab } from './backends/sim/sim-lab.js';
+import { KindLab } from './backends/kind/kind-lab.js';
+import { ComposeLab } from './backends/compose/compose-lab.js';
 import { identityOnly, kmsThenIdentity } from './kube/encryption-config.js';
 import type { Lab, LabNeeds } from './lab.js';
 
 export type Backend = Lab['backend'];
 
 export type StartLabOptions = {
-  backend?: 'local' | 'sim';
+  backend?: 'local' | 'sim' | 'kind' | 'compose';
   /** sim only: the seed that makes a run replayable. */
   seed?: string;
 } & LocalLabOptions;
@@ -26,8 +28,25 @@ export async function startLab(options: StartLabOptions = {}): Promise<Lab> {
         ...(options.providerName ? { providerName: options.providerName } : {}),
         ...(options.encryption ? { encryption: options.encryption } : {}),
       });
+    case 'kind':
+      return KindLab.start({
+        ...(options.name ? { name: options.name } : {}),
+        ...(options.k8sVersion ? { k8sVersion: options.k8sVersion } : {}),
+        ...(options.providerName ? { providerName: options.providerName } : {}),
+        ...(options.encryption ? { encryption: options.encryption } : {}),
+        ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+      });
+    case 'compose':
+      return ComposeLab.start({
+        ...(options.name ? { name: options.name } : {}),
+        ...(options.providerName ? { providerName: options.providerName } : {}),
+        ...(options.encryption ? { encryption: options.encryption } : {}),
+      });
     default:
-      throw new KmslabError('usage', `backend "${backend as string}" is not available; use local or sim`);
+      throw new KmslabError(
+        'usage',
+        `backend "${backend as string}" is not available; use local, sim, kind or compose`,
+      );
   }
 }
 

@@ -25,8 +25,11 @@ export function runCommands(program: Command): void {
     .argument('[scenarios...]', 'scenario names (default: all, or those with --tag)')
     .option('--tag <tag>', 'only scenarios with this tag (e.g. core, slow); repeatable', collect, [] as string[])
     .addOption(
-      new Option('--backend <backend>', 'where labs run: local (real processes) or sim (models, virtual time)')
-        .choices(['local', 'sim'] as const)
+      new Option(
+        '--backend <backend>',
+        'where labs run: local (real processes), sim (models, virtual time), kind or compose (need Docker)',
+      )
+        .choices(['local', 'sim', 'kind', 'compose'] as const)
         .default('local' as const),
     )
     .option('--seed <seed>', 'sim only: replay a run exactly (a failed sim run prints its seed)')

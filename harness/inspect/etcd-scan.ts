@@ -22,11 +22,19 @@ export interface ScanOptions {
 // Room for pages of large objects (a Secret can approach 1.5 MiB); pages shrink when even this is exceeded.
 export const MAX_MESSAGE_BYTES = 32 * 1024 * 1024;
 
-/** openEtcd connects to an etcd client URL over plain http (the local backend) with room for large pages. */
-export function openEtcd(url: string): Etcd3 {
+/** EtcdTls is a client certificate for an etcd that requires one (kubeadm's, in kind). */
+export interface EtcdTls {
+  caPem: Buffer;
+  certPem: Buffer;
+  keyPem: Buffer;
+}
+
+/** openEtcd connects to an etcd client URL (plain http, or https with a client certificate) with room for large pages. */
+export function openEtcd(url: string, tls?: EtcdTls): Etcd3 {
   return new Etcd3({
     hosts: url,
     grpcOptions: { 'grpc.max_receive_message_length': MAX_MESSAGE_BYTES },
+    ...(tls ? { credentials: { rootCertificate: tls.caPem, certChain: tls.certPem, privateKey: tls.keyPem } } : {}),
   });
 }
 

@@ -1,9 +1,12 @@
 import { Agent, request } from 'node:https';
 
+/** ApiEndpoint is how to reach and authenticate to an apiserver: a bearer token, or a client certificate (kind). */
 export interface ApiEndpoint {
   server: string;
   caPem: string;
-  token: string;
+  token?: string;
+  certPem?: string;
+  keyPem?: string;
 }
 
 export interface ApiResponse {
@@ -19,7 +22,12 @@ export class ApiHttp {
   private readonly agent: Agent;
 
   constructor(readonly endpoint: ApiEndpoint) {
-    this.agent = new Agent({ keepAlive: true, ca: endpoint.caPem, maxSockets: 16 });
+    this.agent = new Agent({
+      keepAlive: true,
+      ca: endpoint.caPem,
+      maxSockets: 16,
+      ...(endpoint.certPem && endpoint.keyPem ? { cert: endpoint.certPem, key: endpoint.keyPem } : {}),
+    });
   }
 
   request(method: string, path: string, body?: unknown, timeoutMs = 30_000): Promise<ApiResponse> {
@@ -33,7 +41,7 @@ export class ApiHttp {
           agent: this.agent,
           timeout: timeoutMs,
           headers: {
-            authorization: `Bearer ${this.endpoint.token}`,
+            ...(this.endpoint.token ? { authorization: `Bearer ${this.endpoint.token}` } : {}),
             accept: 'application/json, text/plain',
             ...(payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}),
           },

@@ -1,13 +1,20 @@
 import { stringify } from 'yaml';
 
-/** kubeconfigYaml renders a kubeconfig for one cluster with a bearer token; kubectl and client-node both read it. */
-export function kubeconfigYaml(options: { name: string; server: string; caPem: string; token: string }): string {
-  const { name, server, caPem, token } = options;
+import type { ApiEndpoint } from './api-http.js';
+
+const b64 = (s: string) => Buffer.from(s).toString('base64');
+
+/** kubeconfigYaml renders a kubeconfig for one cluster (token or client certificate); kubectl and client-node read it. */
+export function kubeconfigYaml(options: ApiEndpoint & { name: string }): string {
+  const { name, server, caPem, token, certPem, keyPem } = options;
+  const user = token
+    ? { token }
+    : { 'client-certificate-data': b64(certPem ?? ''), 'client-key-data': b64(keyPem ?? '') };
   return stringify({
     apiVersion: 'v1',
     kind: 'Config',
-    clusters: [{ name, cluster: { server, 'certificate-authority-data': Buffer.from(caPem).toString('base64') } }],
-    users: [{ name: `${name}-admin`, user: { token } }],
+    clusters: [{ name, cluster: { server, 'certificate-authority-data': b64(caPem) } }],
+    users: [{ name: `${name}-admin`, user }],
     contexts: [{ name, context: { cluster: name, user: `${name}-admin` } }],
     'current-context': name,
   });

@@ -9,7 +9,9 @@ import type { ProcessRecord } from '../process/managed-process.js';
 export interface LabRecord {
   format: 1;
   name: string;
-  backend: 'local';
+  backend: 'local' | 'kind';
+  /** kind labs: the cluster, and the kind binary that made it (down deletes it). */
+  kind?: { cluster: string; binary: string; docker: string };
   dir: string;
   createdAt: string;
   status: 'starting' | 'ready' | 'failed' | 'stopped';

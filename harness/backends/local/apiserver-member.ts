@@ -5,10 +5,10 @@ import { KmslabError } from '../../common/errors.js';
 import { freePort } from '../../common/ports.js';
 import { ApiHttp } from '../../kube/api-http.js';
 import { encryptionConfigYaml, type EncryptionRule } from '../../kube/encryption-config.js';
+import { reloadFailures, reloadOutcome } from '../../kube/reload.js';
 import type { ConfigChange, LabApiserver, StartWait } from '../../lab.js';
 import { KubeApi } from './kube-api.js';
 import { ManagedProcess } from '../../process/managed-process.js';
-import { GiveUp } from '../../common/wait.js';
 
 /** Files every apiserver of a lab shares. Each member has its own encryption config, as each HA node has its own file. */
 export interface SharedApiserverFiles {
@@ -118,15 +118,7 @@ export class ApiserverMember implements LabApiserver {
     const failuresBefore = reloadFailures(await this.metrics());
     const hash = await this.writeEncryption(rules);
     await this.process!.waitUntil(
-      async () => {
-        const metrics = await this.metrics();
-        if (reloadFailures(metrics) > failuresBefore) {
-          throw new GiveUp(
-            `${this.name} rejected the new encryption config (automatic reload failed); see ${this.logFile}`,
-          );
-        }
-        return metrics.includes(`hash="${hash}"`) ? true : undefined;
-      },
+      async () => reloadOutcome(await this.metrics(), hash, failuresBefore, `${this.name} (log: ${this.logFile})`),
       { timeoutMs, intervalMs: 1000, what: `${this.name} to load encryption config ${hash}` },
     );
   }
@@ -193,15 +185,4 @@ export class ApiserverMember implements LabApiserver {
     this.http?.close();
     this.kube?.close();
   }
-}
-
-function reloadFailures(metrics: string): number {
-  const lines = metrics
-    .split('\n')
-    .filter(
-      (l) =>
-        l.startsWith('apiserver_encryption_config_controller_automatic_reloads_total') &&
-        l.includes('status="failure"'),
-    );
-  return lines.reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
 }

@@ -1,15 +1,18 @@
 import type { Etcd3 } from 'etcd3';
-import { inspectEtcd, openEtcd, scanPrefix } from '../../inspect/index.js';
+import { inspectEtcd, openEtcd, scanPrefix, type EtcdTls } from '../../inspect/index.js';
 import type { LabEtcd } from '../../lab.js';
 
-/** LocalEtcd is raw access to the lab's etcd with the etcd3 client: no apiserver in between. */
+/** LocalEtcd is raw access to a lab's etcd with the etcd3 client: no apiserver in between. */
 export class LocalEtcd implements LabEtcd {
   private client: Etcd3 | undefined;
 
-  constructor(readonly url: string) {}
+  constructor(
+    readonly url: string,
+    private readonly tls?: EtcdTls,
+  ) {}
 
   private get etcd(): Etcd3 {
-    return (this.client ??= openEtcd(this.url));
+    return (this.client ??= openEtcd(this.url, this.tls));
   }
 
   get(key: string): Promise<Buffer | null> {

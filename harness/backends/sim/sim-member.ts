@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { SimApiserver, SimProvider, VirtualClock } from '../../../sim/index.js';
 import { KmslabError } from '../../common/errors.js';
-import { GiveUp, poll } from '../../common/wait.js';
+import { poll } from '../../common/wait.js';
+import { reloadFailures, reloadOutcome } from '../../kube/reload.js';
 import { encryptionConfigYaml, type EncryptionRule } from '../../kube/encryption-config.js';
 import type { ConfigChange, LabApiserver, StartWait } from '../../lab.js';
 import { SimApi } from './sim-api.js';
@@ -54,27 +55,19 @@ export class SimMember implements LabApiserver {
 
   async setEncryption(rules: EncryptionRule[], how: ConfigChange): Promise<void> {
     const hash = `sha256:${createHash('sha256').update(encryptionConfigYaml(rules)).digest('hex')}`;
-    const failuresBefore = this.server.reloadCounts.failure;
+    const failuresBefore = reloadFailures(this.server.metrics());
     this.server.stageConfig(secretsProviders(rules), hash);
     if (how === 'restart' || !this.running) {
       if (how === 'restart') await this.restart();
       return;
     }
     try {
-      await poll(
-        async () => {
-          if (this.server.reloadCounts.failure > failuresBefore) {
-            throw new GiveUp(`${this.name} rejected the new encryption config (automatic reload failed)`);
-          }
-          return this.server.loadedConfigHash === hash ? true : undefined;
-        },
-        {
-          timeoutMs: RELOAD_TIMEOUT,
-          intervalMs: 1000,
-          what: `${this.name} to load encryption config ${hash}`,
-          clock: this.clock,
-        },
-      );
+      await poll(async () => reloadOutcome(this.server.metrics(), hash, failuresBefore, this.name), {
+        timeoutMs: RELOAD_TIMEOUT,
+        intervalMs: 1000,
+        what: `${this.name} to load encryption config ${hash}`,
+        clock: this.clock,
+      });
     } catch (error) {
       throw new KmslabError('failed', (error as Error).message);
     }

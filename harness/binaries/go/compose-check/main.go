@@ -16,7 +16,8 @@ func main() {
 		fmt.Fprintln(os.Stderr, "usage: compose-check <compose file>")
 		os.Exit(2)
 	}
-	options, err := cli.NewProjectOptions([]string{os.Args[1]}, cli.WithName("kmslab"), cli.WithResolvedPaths(true))
+	// Interpolate from the environment, as docker compose does.
+	options, err := cli.NewProjectOptions([]string{os.Args[1]}, cli.WithOsEnv, cli.WithName("kmslab"), cli.WithResolvedPaths(true))
 	if err != nil {
 		fail(err)
 	}

@@ -1,0 +1,27 @@
+import { Command } from '@commander-js/extra-typings';
+import { kindConfigYaml } from '../../harness/index.js';
+import { checkLabName, labDir } from '../../harness/labs/registry.js';
+import { join } from 'node:path';
+
+export function kindCommands(program: Command): void {
+  const kind = program.command('kind').description('the kind backend (needs Docker and Linux)');
+  kind
+    .command('config')
+    .description('print the kind cluster config kmslab generates for a lab: mounts and kubeadm patches for KMS v2')
+    .option('--name <name>', 'lab name', 'default')
+    .option('--k8s-version <version>', 'node image Kubernetes version', 'v1.37.2')
+    .option('--image <image>', 'node image (default kindest/node:<k8s-version>)')
+    .action((o) => {
+      checkLabName(o.name);
+      const dir = labDir(o.name);
+      process.stdout.write(
+        kindConfigYaml({
+          name: `kmslab-${o.name}`,
+          k8sVersion: o.k8sVersion,
+          hostKmsDir: join(dir, 'kms'),
+          hostConfigDir: join(dir, 'encryption'),
+          ...(o.image ? { image: o.image } : {}),
+        }),
+      );
+    });
+}

@@ -1,0 +1,85 @@
+import { runCommand, type RunOptions } from '../../process/run-command.js';
+
+/** KindCli drives the kind CLI (create, kubeconfig, logs, delete) and the node container through docker. */
+export class KindCli {
+  constructor(
+    readonly kind = 'kind',
+    readonly docker = 'docker',
+    private readonly env?: NodeJS.ProcessEnv,
+  ) {}
+
+  createCluster(o: {
+    name: string;
+    config: string;
+    kubeconfig: string;
+    image?: string;
+    wait?: string;
+    signal?: AbortSignal;
+  }): Promise<string> {
+    return this.kindRun(
+      [
+        'create',
+        'cluster',
+        '--name',
+        o.name,
+        '--config',
+        o.config,
+        '--kubeconfig',
+        o.kubeconfig,
+        '--wait',
+        o.wait ?? '3m',
+        ...(o.image ? ['--image', o.image] : []),
+      ],
+      o.signal ? { signal: o.signal } : {},
+    );
+  }
+
+  getKubeconfig(name: string): Promise<string> {
+    return this.kindRun(['get', 'kubeconfig', '--name', name]);
+  }
+
+  exportLogs(name: string, dir: string): Promise<string> {
+    return this.kindRun(['export', 'logs', dir, '--name', name]);
+  }
+
+  deleteCluster(name: string): Promise<string> {
+    return this.kindRun(['delete', 'cluster', '--name', name]);
+  }
+
+  /** nodeExec runs a command in the cluster's control-plane node container. */
+  nodeExec(cluster: string, args: string[], input?: string): Promise<string> {
+    return runCommand(
+      this.docker,
+      ['exec', ...(input === undefined ? [] : ['-i']), `${cluster}-control-plane`, ...args],
+      {
+        ...this.opts(),
+        ...(input === undefined ? {} : { input }),
+      },
+    );
+  }
+
+  /** nodeCopy copies a file out of the control-plane node. */
+  nodeCopy(cluster: string, from: string, to: string): Promise<string> {
+    return runCommand(this.docker, ['cp', `${cluster}-control-plane:${from}`, to], this.opts());
+  }
+
+  /** nodeIp is the control-plane node's address on the kind network (Linux hosts reach it directly). */
+  async nodeIp(cluster: string): Promise<string> {
+    const out = await runCommand(
+      this.docker,
+      ['inspect', '-f', '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}', `${cluster}-control-plane`],
+      this.opts(),
+    );
+    const ip = out.trim().split(/\s+/)[0];
+    if (!ip) throw new Error(`no IP address for ${cluster}-control-plane`);
+    return ip;
+  }
+
+  private kindRun(args: string[], extra: RunOptions = {}): Promise<string> {
+    return runCommand(this.kind, args, { ...this.opts(), ...extra });
+  }
+
+  private opts(): RunOptions {
+    return this.env ? { env: this.env } : {};
+  }
+}
