@@ -1,5 +1,6 @@
 import { expectAllKmsV2 } from './checks.js';
 import { ScenarioFailure } from './error-class.js';
+import { createSecrets } from './common-steps.js';
 import type { Scenario } from './model.js';
 import { SecretSet } from './secret-set.js';
 
@@ -14,10 +15,7 @@ export const enableNew: Scenario = {
     const set = new SecretSet(ctx.namespace);
     const prefix = `/registry/secrets/${ctx.namespace}/`;
     const encryptsBefore = (await lab.kms.audit({ method: 'Encrypt' })).length;
-    await ctx.step(`create ${ctx.params.secrets} Secrets of varied sizes`, async (ev) => {
-      await set.create(lab.api, 'secret', ctx.params.secrets);
-      ev.created = set.size;
-    });
+    await createSecrets(lab, ctx, set, `create ${ctx.params.secrets} Secrets of varied sizes`);
     await ctx.step('raw etcd: every Secret is KMS v2 with the current key_id', async (ev) => {
       const { keyId } = await lab.kms.status();
       ev.keyId = keyId;

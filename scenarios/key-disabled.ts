@@ -1,6 +1,7 @@
 import { auditMark } from './audit-mark.js';
 import { ScenarioFailure, errorClass } from './error-class.js';
 import { expectFailure, succeeds } from './expect-failure.js';
+import { createSecrets, kmsHealthFails } from './common-steps.js';
 import type { Scenario } from './model.js';
 import { SecretSet } from './secret-set.js';
 
@@ -13,10 +14,7 @@ export const keyDisabled: Scenario = {
   needs: { encryption: 'kms' },
   async run(lab, ctx) {
     const set = new SecretSet(ctx.namespace);
-    await ctx.step(`create ${ctx.params.secrets} Secrets`, async (ev) => {
-      await set.create(lab.api, 'secret', ctx.params.secrets);
-      ev.created = set.size;
-    });
+    await createSecrets(lab, ctx, set);
     const keyId = await ctx.step('disable the key they use', async (ev) => {
       const { keyId } = await lab.kms.status();
       await lab.kms.disable(keyId);
@@ -24,18 +22,8 @@ export const keyDisabled: Scenario = {
       return keyId;
     });
     await ctx.step('/healthz/kms-providers reports the disabled key', async (ev) => {
-      const t = lab.clock.now();
-      const res = await ctx.wait(
-        '/healthz/kms-providers to fail',
-        async () => {
-          const r = await lab.api.request('GET', '/healthz/kms-providers');
-          return r.status === 200 ? undefined : r;
-        },
-        { timeoutMs: 60_000 },
-      );
-      ev.seconds = (lab.clock.now() - t) / 1000;
-      ev.body = res.body.trim().slice(0, 400);
-      if (!res.body.includes(keyId)) throw new ScenarioFailure(`the health check does not name ${keyId}: ${res.body}`);
+      const body = await kmsHealthFails(lab, ctx, ev);
+      if (!body.includes(keyId)) throw new ScenarioFailure(`the health check does not name ${keyId}: ${body}`);
     });
     await ctx.step('until a restart, cached DEKs keep reads and writes working', async (ev) => {
       ev.read = await set.verifyAll(lab.api);

@@ -1,5 +1,6 @@
 import { ScenarioFailure, errorClass } from './error-class.js';
 import { expectFailure, succeeds } from './expect-failure.js';
+import { createSecrets } from './common-steps.js';
 import type { Scenario } from './model.js';
 import { SecretSet } from './secret-set.js';
 
@@ -12,10 +13,7 @@ export const kmsOutageRestart: Scenario = {
   needs: { encryption: 'kms' },
   async run(lab, ctx) {
     const set = new SecretSet(ctx.namespace);
-    await ctx.step(`create ${ctx.params.secrets} Secrets`, async (ev) => {
-      await set.create(lab.api, 'secret', ctx.params.secrets);
-      ev.created = set.size;
-    });
+    await createSecrets(lab, ctx, set);
     await ctx.step('stop the plugin', async () => {
       await lab.kms.stopPlugin();
     });

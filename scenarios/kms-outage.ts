@@ -1,5 +1,6 @@
 import { ScenarioFailure, errorClass } from './error-class.js';
 import { succeeds } from './expect-failure.js';
+import { createSecrets, kmsHealthFails } from './common-steps.js';
 import type { Scenario } from './model.js';
 import { SecretSet } from './secret-set.js';
 
@@ -14,10 +15,7 @@ export const kmsOutage: Scenario = {
   needs: { encryption: 'kms' },
   async run(lab, ctx) {
     const set = new SecretSet(ctx.namespace);
-    await ctx.step(`create ${ctx.params.secrets} Secrets`, async (ev) => {
-      await set.create(lab.api, 'secret', ctx.params.secrets);
-      ev.created = set.size;
-    });
+    await createSecrets(lab, ctx, set);
     const lastGoodStatus = await ctx.step('stop the plugin (its socket disappears)', async (ev) => {
       await lab.kms.stopPlugin();
       const ok = (await lab.kms.audit({ method: 'Status', code: 'OK' })).at(-1);
@@ -28,20 +26,7 @@ export const kmsOutage: Scenario = {
     await ctx.step('existing Secrets still read (their DEKs are cached)', async (ev) => {
       ev.read = await set.verifyAll(lab.api);
     });
-    await ctx.step('/healthz/kms-providers fails within seconds', async (ev) => {
-      const t = lab.clock.now();
-      const res = await ctx.wait(
-        '/healthz/kms-providers to fail',
-        async () => {
-          const r = await lab.api.request('GET', '/healthz/kms-providers');
-          return r.status === 200 ? undefined : r;
-        },
-        { timeoutMs: 60_000 },
-      );
-      ev.seconds = (lab.clock.now() - t) / 1000;
-      ev.status = res.status;
-      ev.body = res.body.trim().slice(0, 400);
-    });
+    await ctx.step('/healthz/kms-providers fails within seconds', (ev) => kmsHealthFails(lab, ctx, ev));
     await ctx.step('writes keep working while the write key is valid', async (ev) => {
       await set.create(lab.api, 'during-outage', 1);
       ev.secondsSinceLastGoodStatus = (lab.clock.now() - lastGoodStatus) / 1000;

@@ -8,9 +8,10 @@ import { KmslabError } from '../../common/errors.js';
 import { repoRoot } from '../../common/paths.js';
 import { poll } from '../../common/wait.js';
 import { encryptionConfigYaml, kmsThenIdentity, type EncryptionRule } from '../../kube/encryption-config.js';
-import { reloadFailures, reloadOutcome } from '../../kube/reload.js';
+import { reloadEncryption, waitUntilServing } from '../../kube/apiserver-waits.js';
 import type { ConfigChange, Lab, LabApiserver, LabKms, StartWait } from '../../lab.js';
 import { KubeApi } from '../local/kube-api.js';
+import { controlKms } from '../local/control-kms.js';
 import { LocalEtcd } from '../local/local-etcd.js';
 import { KmsControlClient } from '../../../fake-kms/index.js';
 
@@ -51,23 +52,10 @@ export class ComposeLab implements Lab {
     const etcd = env.getContainer('etcd-1');
     this.etcd = new LocalEtcd(`http://${etcd.getHost()}:${etcd.getMappedPort(2379)}`);
     const control = new KmsControlClient(join(dir, 'kms', 'control.sock'));
-    this.kms = {
-      status: () => control.status(),
-      rotate: (key) => control.rotate(key),
-      disable: (id) => control.disable(id),
-      enable: (id) => control.enable(id),
-      destroy: (id) => control.destroy(id),
-      addFault: (spec) => control.addFault(spec),
-      clearFaults: async (id) => void (await control.clearFaults(id)),
-      setDisabledKeyStatus: async (mode) => void (await control.setDisabledKeyStatus(mode)),
-      stopPlugin: async () => void (await control.stopPlugin()),
-      startPlugin: async () => void (await control.startPlugin()),
-      restart: async () => {
-        await env.getContainer('fake-kms-1').restart();
-        await poll(() => control.status(), { timeoutMs: 60_000, what: 'the fake-kms container' });
-      },
-      audit: (query) => control.audit(query),
-    };
+    this.kms = controlKms(control, async () => {
+      await env.getContainer('fake-kms-1').restart();
+      await poll(() => control.status(), { timeoutMs: 60_000, what: 'the fake-kms container' });
+    });
   }
 
   static async start(options: ComposeLabOptions = {}): Promise<ComposeLab> {
@@ -192,27 +180,14 @@ class ComposeApiserver implements LabApiserver {
   }
 
   async setEncryption(rules: EncryptionRule[], how: ConfigChange): Promise<void> {
-    const metrics = async () => (await this.api.request('GET', '/metrics')).body;
-    const failuresBefore = reloadFailures(await metrics());
-    const hash = await this.lab.writeEncryption(rules);
-    if (how === 'restart') return this.restart();
-    try {
-      await poll(async () => reloadOutcome(await metrics(), hash, failuresBefore, this.name), {
-        timeoutMs: 180_000,
-        intervalMs: 1000,
-        what: `${this.name} to load encryption config ${hash}`,
-      });
-    } catch (error) {
-      throw new KmslabError('failed', (error as Error).message);
+    if (how === 'restart') {
+      await this.lab.writeEncryption(rules);
+      return this.restart();
     }
+    await reloadEncryption(this.api, this.name, () => this.lab.writeEncryption(rules));
   }
 
-  private async waitFor(wait: StartWait): Promise<void> {
-    const path = wait === 'live' ? '/livez' : '/readyz';
-    await poll(async () => ((await this.api.request('GET', path)).status === 200 ? true : undefined), {
-      timeoutMs: 180_000,
-      intervalMs: 500,
-      what: `${this.name} ${path}`,
-    });
+  private waitFor(wait: StartWait): Promise<void> {
+    return waitUntilServing(this.api, wait, this.name);
   }
 }

@@ -6,14 +6,14 @@ import { realClock } from '../../common/clock.js';
 import { KmslabError } from '../../common/errors.js';
 import { poll } from '../../common/wait.js';
 import { encryptionConfigYaml, kmsThenIdentity, type EncryptionRule } from '../../kube/encryption-config.js';
-import { reloadFailures, reloadOutcome } from '../../kube/reload.js';
+import { reloadEncryption, waitUntilServing } from '../../kube/apiserver-waits.js';
 import type { ConfigChange, Lab, LabApiserver, LabKms, StartWait } from '../../lab.js';
 import { assertNameFree, claimLabDir, writeLab, type LabRecord } from '../../labs/registry.js';
 import { identify } from '../../process/process-identity.js';
 import { KmsPluginProcess } from '../local/kms-plugin-process.js';
 import { KubeApi } from '../local/kube-api.js';
 import { LocalEtcd } from '../local/local-etcd.js';
-import { localKms } from '../local/local-kms.js';
+import { controlKms } from '../local/control-kms.js';
 import { KindCli } from './kind-cli.js';
 import { KIND_PATHS, kindConfigYaml } from './kind-config.js';
 
@@ -52,7 +52,10 @@ export class KindLab implements Lab {
     readonly etcd: LocalEtcd,
     api: KubeApi,
   ) {
-    this.kms = localKms(plugin, () => writeLab(this.record));
+    this.kms = controlKms(plugin.client, async () => {
+      await plugin.crash();
+      await plugin.start();
+    });
     this.apiservers = [new KindApiserver(this, api)];
   }
 
@@ -242,28 +245,15 @@ class KindApiserver implements LabApiserver {
   }
 
   async setEncryption(rules: EncryptionRule[], how: ConfigChange): Promise<void> {
-    const metrics = async () => (await this.api.request('GET', '/metrics')).body;
-    const failuresBefore = reloadFailures(await metrics());
-    const hash = await this.lab.writeEncryption(rules);
-    if (how === 'restart') return this.restart();
-    try {
-      await poll(async () => reloadOutcome(await metrics(), hash, failuresBefore, this.name), {
-        timeoutMs: 180_000,
-        intervalMs: 1000,
-        what: `${this.name} to load encryption config ${hash}`,
-      });
-    } catch (error) {
-      throw new KmslabError('failed', (error as Error).message);
+    if (how === 'restart') {
+      await this.lab.writeEncryption(rules);
+      return this.restart();
     }
+    await reloadEncryption(this.api, this.name, () => this.lab.writeEncryption(rules));
   }
 
-  private async waitFor(wait: StartWait): Promise<void> {
-    const path = wait === 'live' ? '/livez' : '/readyz';
-    await poll(async () => ((await this.api.request('GET', path)).status === 200 ? true : undefined), {
-      timeoutMs: 180_000,
-      intervalMs: 500,
-      what: `${this.name} ${path}`,
-    });
+  private waitFor(wait: StartWait): Promise<void> {
+    return waitUntilServing(this.api, wait, this.name);
   }
 }
 

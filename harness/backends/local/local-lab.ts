@@ -13,7 +13,7 @@ import { ApiserverMember } from './apiserver-member.js';
 import { EtcdMember } from './etcd-member.js';
 import { KmsPluginProcess } from './kms-plugin-process.js';
 import { LocalEtcd } from './local-etcd.js';
-import { localKms } from './local-kms.js';
+import { controlKms } from './control-kms.js';
 
 export interface LocalLabOptions {
   /** Lab name, unique on this machine among running labs. Default `default`. */
@@ -52,7 +52,12 @@ export class LocalLab implements Lab {
     readonly apiservers: ApiserverMember[],
   ) {
     this.etcd = new LocalEtcd(etcdMember.url);
-    this.kms = localKms(plugin, () => this.save());
+    // A plugin restart is real: SIGKILL, then a new process on the same state dir.
+    this.kms = controlKms(plugin.client, async () => {
+      await plugin.crash();
+      await plugin.start();
+      await this.save();
+    });
   }
 
   static async start(options: LocalLabOptions = {}): Promise<LocalLab> {

@@ -1,9 +1,8 @@
+import type { KmsControlClient } from '../../../fake-kms/index.js';
 import type { LabKms } from '../../lab.js';
-import type { KmsPluginProcess } from './kms-plugin-process.js';
 
-/** localKms is LabKms over the plugin process's control socket; `restart` is a real SIGKILL and restart. */
-export function localKms(plugin: KmsPluginProcess, onRestart: () => Promise<void>): LabKms {
-  const c = plugin.client;
+/** controlKms is LabKms over a fake KMS's control socket; `restart` is the backend's way to restart the plugin. */
+export function controlKms(c: KmsControlClient, restart: () => Promise<void>): LabKms {
   return {
     status: () => c.status(),
     rotate: (key) => c.rotate(key),
@@ -23,11 +22,7 @@ export function localKms(plugin: KmsPluginProcess, onRestart: () => Promise<void
     startPlugin: async () => {
       await c.startPlugin();
     },
-    restart: async () => {
-      await plugin.crash();
-      await plugin.start();
-      await onRestart();
-    },
+    restart,
     audit: (query) => c.audit(query),
   };
 }
