@@ -8,6 +8,10 @@ export function buildCommand(program: Command): void {
     .description('find or build etcd and kube-apiserver (from pinned Go modules) into the per-machine cache')
     .option('--k8s-version <version>', 'kube-apiserver version')
     .option('--etcd-version <version>', 'etcd version')
+    .option(
+      '--tools',
+      'also build kind and compose-check, which the tests use to validate the kind and compose configs',
+    )
     .option('--json', 'print where each binary came from as JSON')
     .action(async (o) => {
       const onProgress = buildProgress();
@@ -15,6 +19,8 @@ export function buildCommand(program: Command): void {
         await findBinary('etcd', { onProgress, ...(o.etcdVersion ? { version: o.etcdVersion } : {}) }),
         await findBinary('kube-apiserver', { onProgress, ...(o.k8sVersion ? { version: o.k8sVersion } : {}) }),
       ];
+      if (o.tools)
+        for (const tool of ['kind', 'compose-check'] as const) found.push(await findBinary(tool, { onProgress }));
       if (o.json) printJson(found);
       else for (const b of found) say(`✓ ${b.component} ${b.version ?? ''} (${b.source}): ${b.path}`);
     });

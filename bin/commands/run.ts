@@ -64,6 +64,8 @@ export function runCommands(program: Command): void {
             backend: o.backend,
             name: `${scenario.name.slice(0, 22)}-${stamp}`.replace(/-+$/, ''),
             seed: o.seed ?? stamp,
+            // A failed scenario's logs are copied to the artifacts dir first; --keep leaves the lab running.
+            removeOnClose: true,
             onBuildProgress: buildProgress(),
             ...labOptionsFor(scenario.needs),
           }),

@@ -1,5 +1,5 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { copyFile, mkdir, readdir, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { findBinary, type ProgressListener } from '../../binaries/index.js';
 import { realClock } from '../../common/clock.js';
@@ -30,6 +30,8 @@ export interface LocalLabOptions {
   /** Extra kube-apiserver flags. */
   apiserverArgs?: string[];
   readyTimeoutMs?: number;
+  /** Remove the lab dir when the lab is closed (default: keep it, with its logs, until `kmslab down`). */
+  removeOnClose?: boolean;
   onProgress?: (message: string) => void;
   onBuildProgress?: ProgressListener;
 }
@@ -50,6 +52,7 @@ export class LocalLab implements Lab {
     readonly plugin: KmsPluginProcess,
     readonly etcdMember: EtcdMember,
     readonly apiservers: ApiserverMember[],
+    private readonly removeOnClose: boolean,
   ) {
     this.etcd = new LocalEtcd(etcdMember.url);
     // A plugin restart is real: SIGKILL, then a new process on the same state dir.
@@ -136,7 +139,7 @@ export class LocalLab implements Lab {
       processes: [],
       owner: identify(process.pid),
     };
-    const lab = new LocalLab(record, plugin, etcd, apiservers);
+    const lab = new LocalLab(record, plugin, etcd, apiservers, options.removeOnClose ?? false);
     for (const member of [plugin, etcd, ...apiservers]) member.onSpawn = () => lab.save();
     await lab.save();
     try {
@@ -215,7 +218,8 @@ export class LocalLab implements Lab {
     for (const a of this.apiservers) a.close();
     this.etcd.close();
     if (this.record.status !== 'failed') this.record.status = 'stopped';
-    await writeLab(this.record).catch((e: unknown) => errors.push(e));
+    if (this.removeOnClose) await rm(this.dir, { recursive: true, force: true }).catch((e: unknown) => errors.push(e));
+    else await writeLab(this.record).catch((e: unknown) => errors.push(e));
     if (errors.length) throw new AggregateError(errors, `stopping lab ${this.name} failed`);
   }
 
