@@ -1,4 +1,4 @@
-import { createWriteStream, type WriteStream } from 'node:fs';
+import { appendFileSync, createWriteStream, readFileSync, type WriteStream } from 'node:fs';
 import { once } from 'node:events';
 import type { KmsMethod } from './faults.js';
 
@@ -50,7 +50,30 @@ export class AuditTrail {
 
   constructor(options: { file?: string; keep?: number } = {}) {
     this.keep = options.keep ?? 20_000;
+    if (options.file) this.resume(options.file);
     this.out = options.file ? createWriteStream(options.file, { flags: 'a', mode: 0o600 }) : undefined;
+  }
+
+  // A plugin restarted on the same files continues its trail: earlier records stay queryable and seq keeps rising.
+  // A line cut short by a kill -9 is skipped.
+  private resume(file: string): void {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      return;
+    }
+    // End a torn last line, so the next record starts on a line of its own.
+    if (text.length > 0 && !text.endsWith('\n')) appendFileSync(file, '\n');
+    for (const line of text.split('\n')) {
+      if (!line) continue;
+      try {
+        const entry = JSON.parse(line) as AuditRecord;
+        if (typeof entry.seq === 'number') this.remember(entry);
+      } catch {
+        // torn write at the end of the file
+      }
+    }
   }
 
   private readonly keep: number;
@@ -58,7 +81,19 @@ export class AuditTrail {
   private lastSeq = 0;
 
   record(fields: Omit<AuditRecord, 'seq'>): void {
-    const entry: AuditRecord = { seq: ++this.lastSeq, ...fields };
+    const entry: AuditRecord = { seq: this.lastSeq + 1, ...fields };
+    this.remember(entry);
+    if (this.out) {
+      this.pending.push(JSON.stringify(entry));
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(() => this.flush());
+      }
+    }
+  }
+
+  private remember(entry: AuditRecord): void {
+    this.lastSeq = entry.seq;
     if (this.recent.length < this.keep) this.recent.push(entry);
     else {
       this.recent[this.head] = entry;
@@ -72,13 +107,6 @@ export class AuditTrail {
     LATENCY_BUCKETS_S.forEach((le, i) => seconds <= le && h.buckets[i]!++);
     h.sum += seconds;
     h.count++;
-    if (this.out) {
-      this.pending.push(JSON.stringify(entry));
-      if (!this.flushScheduled) {
-        this.flushScheduled = true;
-        setImmediate(() => this.flush());
-      }
-    }
   }
 
   private flush(): void {

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, statSync, existsSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, statSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { status as Code, type ServiceError } from '@grpc/grpc-js';
@@ -289,6 +289,24 @@ describe('persistence and privacy', () => {
         await grpc.decrypt({ ciphertext: w.ciphertext, keyId: w.keyId, uid: uid(), annotations: {} })
       ).plaintext.toString(),
     ).toBe('durable');
+  });
+
+  test('the audit trail continues across a restart on the same files, skipping a line torn by a kill', async () => {
+    await grpc.status();
+    await grpc.status();
+    const before = await control.audit();
+    grpc.close();
+    await kms.close();
+    appendFileSync(join(dir, 'audit.jsonl'), '{"seq":99,"meth'); // what a kill -9 mid-write leaves
+    await start();
+    await grpc.status();
+    const after = await control.audit();
+    expect(after.slice(0, before.length)).toEqual(before);
+    expect(after.at(-1)!.seq).toBe(before.at(-1)!.seq + 1);
+    await kms.close();
+    const lines = readFileSync(join(dir, 'audit.jsonl'), 'utf8').trim().split('\n');
+    expect(JSON.parse(lines.at(-1)!)).toMatchObject({ seq: after.at(-1)!.seq, method: 'Status' });
+    await start();
   });
 
   test('sockets are 0600 in a 0700 dir; the state file is 0600', () => {

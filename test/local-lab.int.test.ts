@@ -56,6 +56,24 @@ describe('local lab: real etcd + kube-apiserver + fake KMS v2 plugin', () => {
     expect(encrypts[0]!.uid).toMatch(/^[0-9a-f-]{36}$/);
   });
 
+  test('a plugin killed with SIGKILL comes back on its state dir: after an apiserver restart every Secret decrypts', async () => {
+    const ref = { namespace: 'default', name: 'survives-kill' };
+    await lab.api.createSecret(ref, { v: 'still here' });
+    const pid = lab.plugin.process!.pid;
+    const mark = (await lab.kms.audit({ limit: 1 }))[0]!.seq;
+    await lab.kms.restart();
+    expect(lab.plugin.process!.pid).not.toBe(pid);
+    // The restarted plugin continues the audit trail from its file.
+    expect((await lab.kms.audit({ limit: 1 }))[0]!.seq).toBeGreaterThanOrEqual(mark);
+    await lab.apiservers[0]!.restart();
+    expect((await lab.api.readSecret(ref)).data.v?.toString()).toBe('still here');
+    expect((await lab.api.readSecret({ namespace: 'default', name: 'db-credentials' })).data.password).toBeDefined();
+    // The new plugin process unwrapped seeds wrapped by the old one: Decrypts happened, none refused.
+    const after = await lab.kms.audit({ afterSeq: mark });
+    expect(after.filter((r) => r.method === 'Decrypt' && r.code === 'OK').length).toBeGreaterThan(0);
+    expect(after.filter((r) => r.code !== 'OK')).toEqual([]);
+  });
+
   test('inspect counts every Secret as KMS v2 under the current key_id', async () => {
     const report = await lab.etcd.inspect('/registry/secrets/');
     const { keyId } = await lab.kms.status();

@@ -81,6 +81,11 @@ export function runCommands(program: Command): void {
       process.off('SIGINT', stop);
       process.off('SIGTERM', stop);
       console.log(`\n${renderConsole(report)}`);
+      if (o.backend === 'sim') {
+        say(
+          `sim seed ${o.seed ?? stamp}: replay exactly with kmslab run --backend sim --seed ${o.seed ?? stamp} ${names.join(' ')}`.trimEnd(),
+        );
+      }
       if (o.json) await write(o.json, JSON.stringify(report, null, 2));
       if (o.junit) await write(o.junit, toJUnit(report));
       if (interrupt.signal.aborted) process.exitCode = 130;
