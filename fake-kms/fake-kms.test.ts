@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { appendFileSync, mkdtempSync, readFileSync, statSync, existsSync } from 'node:fs';
+import { appendFileSync, chmodSync, mkdtempSync, readFileSync, statSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { status as Code, type ServiceError } from '@grpc/grpc-js';
@@ -178,6 +178,16 @@ describe('faults', () => {
     expect((await held).healthz).toBe('ok');
   }, 20_000);
 
+  test('a count-limited hang holds that many calls, lets later ones through, and releases them when cleared', async () => {
+    const fault = await control.addFault({ kind: 'hang', method: 'Status', count: 1 });
+    const held = grpc.status();
+    await new Promise((r) => setTimeout(r, 100));
+    expect((await grpc.status()).healthz).toBe('ok'); // the second call is not held
+    expect((await control.faults()).map((f) => f.id)).toEqual([fault.id]); // still listed, so it can be cleared
+    await control.clearFaults(fault.id);
+    expect((await held).healthz).toBe('ok');
+  });
+
   test('healthz, key-id, version and annotations lies', async () => {
     const truth = (await grpc.status()).keyId;
     await control.addFault({ kind: 'healthz', value: 'degraded' });
@@ -315,6 +325,15 @@ describe('persistence and privacy', () => {
     expect(statSync(kms.controlSocketPath!).mode & 0o777).toBe(0o600);
     expect(statSync(join(dir, 'state', 'keyring.json')).mode & 0o777).toBe(0o600);
     expect(statSync(join(dir, 'audit.jsonl')).mode & 0o777).toBe(0o600);
+  });
+
+  test('an existing socket directory others can enter is refused, and left as it was', async () => {
+    const open = mkdtempSync(join(tmpdir(), 'fake-kms-open-'));
+    chmodSync(open, 0o755);
+    await expect(startFakeKms({ socketPath: join(open, 'kms.sock') })).rejects.toThrow(
+      /open to other users \(mode 755\)/,
+    );
+    expect(statSync(open).mode & 0o777).toBe(0o755);
   });
 
   test('ephemeral plugins persist nothing', async () => {

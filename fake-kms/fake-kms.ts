@@ -1,4 +1,4 @@
-import { mkdir, rm, chmod } from 'node:fs/promises';
+import { chmod, mkdir, rm, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { createAdaptorServer } from '@hono/node-server';
 import type { Server } from 'node:http';
@@ -165,7 +165,14 @@ export function startFakeKms(options: FakeKmsOptions): Promise<FakeKms> {
   return FakeKms.start(options);
 }
 
+// Sockets live in a directory only their owner can enter. A missing one is created 0700; an existing one is left
+// as it is (never chmod someone else's directory, such as /tmp) and refused if others can reach into it.
 async function privateDir(dir: string): Promise<void> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  await chmod(dir, 0o700);
+  const mode = (await stat(dir)).mode & 0o777;
+  if (mode & 0o077) {
+    throw new Error(
+      `socket directory ${dir} is open to other users (mode ${mode.toString(8)}); put the plugin's sockets in a private directory (created 0700 if missing), e.g. --socket ~/.kmslab/kms/kms.sock`,
+    );
+  }
 }

@@ -65,11 +65,15 @@ export type ParsedFault = z.output<typeof FaultSpec>;
 /** ActiveFault is a fault in force, with how often it fired. */
 export type ActiveFault = ParsedFault & { id: string; fired: number };
 
+// A count-limited hang stays listed once used up: the calls it holds wait until it is cleared.
+const exhausted = (f: ActiveFault) => f.count !== undefined && f.fired >= f.count;
+
 /** Effects are what the matching faults do to one call, applied by the service in a fixed order. */
 export interface Effects {
   faultIds: string[];
   delayMs: number;
-  hang: boolean;
+  /** The hang fault holding this call, if any. */
+  hang?: string;
   error?: { code: number; message: string };
   healthz?: string;
   keyId?: string;
@@ -124,20 +128,21 @@ export class Faults {
     return this.release.raised;
   }
 
-  /** stillHanging tells a held call whether a hang fault for its method is still in force. */
-  stillHanging(method: KmsMethod): boolean {
-    return this.active.some((f) => f.kind === 'hang' && (f.method === 'all' || f.method === method));
+  /** stillHanging tells a held call whether the hang fault holding it is still in force. */
+  stillHanging(faultId: string): boolean {
+    return this.active.some((f) => f.id === faultId);
   }
 
   /** effects draws which faults fire for one call and counts them; retires count-limited faults. */
   effects(method: KmsMethod): Effects {
-    const out: Effects = { faultIds: [], delayMs: 0, hang: false };
+    const out: Effects = { faultIds: [], delayMs: 0 };
     for (const fault of [...this.active]) {
       if (fault.method !== 'all' && fault.method !== method) continue;
+      if (exhausted(fault)) continue;
       if (fault.probability !== undefined && this.randoms.get(fault.id)!.float() >= fault.probability) continue;
       fault.fired++;
       out.faultIds.push(fault.id);
-      if (fault.count !== undefined && fault.fired >= fault.count) this.active.splice(this.active.indexOf(fault), 1);
+      if (exhausted(fault) && fault.kind !== 'hang') this.active.splice(this.active.indexOf(fault), 1);
       switch (fault.kind) {
         case 'error':
           out.error ??= { code: GrpcStatus[fault.code as keyof typeof GrpcStatus], message: fault.message };
@@ -146,7 +151,7 @@ export class Faults {
           out.delayMs += fault.ms;
           break;
         case 'hang':
-          out.hang = true;
+          out.hang ??= fault.id;
           break;
         case 'healthz':
           out.healthz = fault.value;

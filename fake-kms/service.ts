@@ -173,7 +173,7 @@ export class KmsService {
         });
       }
     };
-    if (fx.delayMs === 0 && !fx.hang) {
+    if (fx.delayMs === 0 && fx.hang === undefined) {
       try {
         return Promise.resolve(finish());
       } catch (error) {
@@ -182,7 +182,7 @@ export class KmsService {
     }
     return (async () => {
       if (fx.delayMs > 0) await this.sleep(fx.delayMs);
-      while (fx.hang && this.faults.stillHanging(method)) await this.faults.released;
+      while (fx.hang !== undefined && this.faults.stillHanging(fx.hang)) await this.faults.released;
       return finish();
     })();
   }

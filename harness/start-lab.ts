@@ -35,6 +35,7 @@ export async function startLab(options: StartLabOptions = {}): Promise<Lab> {
         ...(options.providerName ? { providerName: options.providerName } : {}),
         ...(options.encryption ? { encryption: options.encryption } : {}),
         ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+        ...(options.signal ? { signal: options.signal } : {}),
       });
     case 'compose':
       return ComposeLab.start({

@@ -29,8 +29,10 @@ export const enableNew: Scenario = {
       const whileWriting = encrypts.length - encryptsBefore;
       ev.encryptCalls = encrypts.length;
       ev.encryptCallsWhileWriting = whileWriting;
-      if (encrypts.filter((r) => r.code === 'OK').length < lab.apiservers.length) {
-        throw new ScenarioFailure(`expected a DEK-seed Encrypt per apiserver, saw ${encrypts.length}`);
+      if (encrypts.length !== lab.apiservers.length || encrypts.some((r) => r.code !== 'OK')) {
+        throw new ScenarioFailure(
+          `expected exactly one DEK-seed Encrypt per apiserver (${lab.apiservers.length}), saw ${encrypts.length}`,
+        );
       }
       if (whileWriting > 0) throw new ScenarioFailure(`${whileWriting} Encrypt calls while writing Secrets`);
     });

@@ -36,8 +36,11 @@ export interface RunReport {
   scenarios: ScenarioResult[];
 }
 
-/** LabFactory starts a lab that fits a scenario's needs; the caller picks the backend, scenarios never do. */
-export type LabFactory = (scenario: Scenario) => Promise<Lab>;
+/**
+ * LabFactory starts a lab that fits a scenario's needs; the caller picks the backend, scenarios never do. The
+ * signal is the run's: a start in progress should stop what it started when it fires.
+ */
+export type LabFactory = (scenario: Scenario, signal?: AbortSignal) => Promise<Lab>;
 
 /**
  * runScenarios runs scenarios, each on a fresh lab, up to `parallel` at once (labs are independent, so the
@@ -60,12 +63,14 @@ export async function runScenarios(
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(options.parallel ?? 1, scenarios.length)) }, worker));
+  const ran = results.filter((r) => r !== undefined);
   return {
     startedAt: new Date(started).toISOString(),
     durationMs: Date.now() - started,
     backend,
-    outcome: results.every((r) => r.outcome === 'passed') ? 'passed' : 'failed',
-    scenarios: results.filter((r) => r !== undefined),
+    // An interrupted run is not a pass, even if what ran passed.
+    outcome: ran.length === scenarios.length && ran.every((r) => r.outcome === 'passed') ? 'passed' : 'failed',
+    scenarios: ran,
   };
 }
 
@@ -80,7 +85,11 @@ async function runOnFreshLab(
   const t = Date.now();
   let lab: Lab;
   try {
-    lab = await makeLab(scenario);
+    lab = await makeLab(scenario, options.signal);
+    if (options.signal?.aborted) {
+      await lab.close().catch(() => undefined);
+      throw new Error('interrupted');
+    }
   } catch (error) {
     const result = failedBeforeStart(scenario, error, t);
     emit({ type: 'scenario-end', scenario: scenario.name, result });

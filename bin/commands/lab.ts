@@ -3,7 +3,7 @@ import { LocalLab } from '../../harness/backends/local/local-lab.js';
 import { KmslabError } from '../../harness/common/errors.js';
 import { identityOnly, kmsThenIdentity } from '../../harness/kube/encryption-config.js';
 import { labHealth } from '../../harness/labs/lab-status.js';
-import { listLabs, readLab } from '../../harness/labs/registry.js';
+import { labNames, listLabs, readLab } from '../../harness/labs/registry.js';
 import { stopLab } from '../../harness/labs/stop-lab.js';
 import { buildProgress, printJson, say, table } from '../output.js';
 
@@ -85,9 +85,17 @@ export function labCommands(program: Command): void {
     .option('--keep-files', 'keep the lab dir (logs, etcd data, audit trail)')
     .option('--json', 'print what was stopped as JSON')
     .action(async (o) => {
-      const names = o.all ? (await listLabs()).map((l) => l.name) : [o.name];
+      const names = o.all ? await labNames() : [o.name];
       const results = [];
-      for (const name of names) results.push(await stopLab(name, { keepFiles: o.keepFiles ?? false }));
+      const failures: string[] = [];
+      for (const name of names) {
+        try {
+          results.push(await stopLab(name, { keepFiles: o.keepFiles ?? false }));
+        } catch (error) {
+          if (!o.all) throw error;
+          failures.push(`${name}: ${(error as Error).message}`);
+        }
+      }
       if (o.json) printJson(results);
       else
         for (const r of results) {
@@ -95,6 +103,9 @@ export function labCommands(program: Command): void {
             `✓ lab "${r.name}": stopped ${r.stopped.length ? r.stopped.join(', ') : 'nothing (no process was running)'}${r.removed ? ', files removed' : ', files kept'}`,
           );
         }
+      if (failures.length) {
+        throw new KmslabError('failed', `could not stop ${failures.length} lab(s):\n${failures.join('\n')}`);
+      }
     });
 
   program

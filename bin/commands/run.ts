@@ -51,16 +51,21 @@ export function runCommands(program: Command): void {
       // Ctrl-C stops every lab in flight; the report then shows what ran.
       const interrupt = new AbortController();
       const stop = () => {
+        if (interrupt.signal.aborted) {
+          say('still stopping labs; if you kill kmslab now, run kmslab down --all afterwards');
+          return;
+        }
         say('\ninterrupted: stopping labs');
         interrupt.abort();
       };
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
+      process.on('SIGINT', stop);
+      process.on('SIGTERM', stop);
       const stamp = Date.now().toString(36);
       const report = await runScenarios(
         scenarios,
-        (scenario) =>
+        (scenario, signal) =>
           startLab({
+            ...(signal ? { signal } : {}),
             backend: o.backend,
             name: `${scenario.name.slice(0, 22)}-${stamp}`.replace(/-+$/, ''),
             seed: o.seed ?? stamp,

@@ -179,7 +179,12 @@ async function lock(path: string): Promise<() => Promise<void>> {
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       const owner = Number(await readFile(join(path, 'pid'), 'utf8').catch(() => '0'));
-      if (owner && !alive(owner)) await rm(path, { recursive: true, force: true });
+      const age =
+        Date.now() -
+        (await stat(path)
+          .then((st) => st.mtimeMs)
+          .catch(() => Date.now()));
+      if ((owner && !alive(owner)) || (!owner && age > 60_000)) await rm(path, { recursive: true, force: true });
       else await new Promise((resolve) => setTimeout(resolve, 1000));
     }
   }

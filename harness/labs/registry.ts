@@ -63,6 +63,11 @@ export async function writeLab(record: LabRecord): Promise<void> {
   await rename(temp, file);
 }
 
+/** labNames lists every lab directory, readable record or not (down --all must not skip a damaged one). */
+export async function labNames(): Promise<string[]> {
+  return (await readdir(labsRoot()).catch(() => [] as string[])).filter((n) => NAME.test(n));
+}
+
 export async function listLabs(): Promise<LabRecord[]> {
   const names = await readdir(labsRoot()).catch(() => [] as string[]);
   const records = await Promise.all(names.filter((n) => NAME.test(n)).map((n) => readLab(n).catch(() => undefined)));

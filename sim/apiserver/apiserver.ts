@@ -59,6 +59,8 @@ export class SimApiserver {
   private staged: { providers: SimProvider[]; hash: string };
   private loadedHash = '';
   private reloads = { success: 0, failure: 0 };
+  private reloading = false;
+  private retryPending = false;
   private readonly idHash: string;
 
   constructor(private readonly o: SimApiserverOptions) {
@@ -89,6 +91,7 @@ export class SimApiserver {
     for (const stop of this.stops.splice(0)) stop();
     for (const stop of this.probeLoops.values()) stop();
     this.probeLoops.clear();
+    this.retryPending = false;
     this.transformers = [];
   }
 
@@ -236,21 +239,27 @@ export class SimApiserver {
   }
 
   // The inline check at load, then a check every minute, every 10 s while failing (each waits one interval first).
+  // A loop ends for good when its server stops or its provider is replaced by a reload, even mid-probe.
   private startProbeLoop(provider: KmsV2Provider): void {
     let cancel = () => undefined as void;
-    const schedule = (ms: number) => {
-      cancel = this.o.clock.at(this.o.clock.now() + ms, () => {
-        provider.check().then(
-          () => schedule(KMS_V2_TIMING.healthyPoll),
-          () => schedule(KMS_V2_TIMING.unhealthyPoll),
-        );
-      });
+    const current = () => this.running && this.probeLoops.get(provider) === stop;
+    const next = (ok: boolean) => {
+      if (!current()) return;
+      cancel = this.o.clock.at(
+        this.o.clock.now() + (ok ? KMS_V2_TIMING.healthyPoll : KMS_V2_TIMING.unhealthyPoll),
+        tick,
+      );
     };
-    this.probeLoops.set(provider, () => cancel());
-    provider.check().then(
-      () => this.running && schedule(KMS_V2_TIMING.healthyPoll),
-      () => this.running && schedule(KMS_V2_TIMING.unhealthyPoll),
-    );
+    const tick = () => {
+      if (current())
+        provider.check().then(
+          () => next(true),
+          () => next(false),
+        );
+    };
+    const stop = () => cancel();
+    this.probeLoops.set(provider, stop);
+    tick();
   }
 
   // The Secret watch cache lists everything at start and retries until every object transforms.
@@ -270,7 +279,17 @@ export class SimApiserver {
 
   // Automatic reload: a changed file is installed only after its KMS providers pass a health check; else retried.
   private async maybeReload(): Promise<void> {
-    if (!this.running || this.staged.hash === this.loadedHash) return;
+    // One reload at a time, as the real controller's de-duplicating work queue does.
+    if (!this.running || this.reloading || this.retryPending || this.staged.hash === this.loadedHash) return;
+    this.reloading = true;
+    try {
+      await this.reload();
+    } finally {
+      this.reloading = false;
+    }
+  }
+
+  private async reload(): Promise<void> {
     const staged = this.staged;
     const fresh = this.build(staged.providers);
     const kms = fresh.flatMap((t) => (t.kms ? [t.kms] : []));
@@ -286,7 +305,13 @@ export class SimApiserver {
     if (!this.running || staged !== this.staged) return;
     if (!ok) {
       this.reloads.failure++;
-      this.stops.push(this.o.clock.at(this.o.clock.now() + RELOAD_RETRY, () => void this.maybeReload()));
+      this.retryPending = true;
+      this.stops.push(
+        this.o.clock.at(this.o.clock.now() + RELOAD_RETRY, () => {
+          this.retryPending = false;
+          void this.maybeReload();
+        }),
+      );
       return;
     }
     for (const old of this.kmsProviders) {
@@ -311,7 +336,7 @@ export class SimApiserver {
 
   private async read(key: string, value: Buffer): Promise<{ plaintext: Buffer; stale: boolean }> {
     for (const [i, t] of this.transformers.entries()) {
-      if (!value.subarray(0, t.prefix.length).equals(Buffer.from(t.prefix))) continue;
+      if (!value.subarray(0, Buffer.byteLength(t.prefix)).equals(Buffer.from(t.prefix))) continue;
       if (!t.kms) {
         if (value.subarray(0, 8).toString('latin1') === 'k8s:enc:') continue; // identity refuses encrypted data
         return { plaintext: value, stale: i !== 0 };

@@ -2,13 +2,13 @@ import { createHash } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KmslabError } from '../../common/errors.js';
-import { freePort } from '../../common/ports.js';
+import { freePort, onFreshPorts } from '../../common/ports.js';
 import { ApiHttp } from '../../kube/api-http.js';
 import { encryptionConfigYaml, type EncryptionRule } from '../../kube/encryption-config.js';
 import { reloadFailures, reloadOutcome } from '../../kube/reload.js';
 import type { ConfigChange, LabApiserver, StartWait } from '../../lab.js';
 import { KubeApi } from './kube-api.js';
-import { ManagedProcess } from '../../process/managed-process.js';
+import { logTail, ManagedProcess } from '../../process/managed-process.js';
 
 /** Files every apiserver of a lab shares. Each member has its own encryption config, as each HA node has its own file. */
 export interface SharedApiserverFiles {
@@ -36,7 +36,7 @@ export class ApiserverMember implements LabApiserver {
     readonly name: string,
     readonly binary: string,
     readonly labDir: string,
-    readonly port: number,
+    public port: number,
     readonly shared: SharedApiserverFiles,
     readonly extraArgs: string[],
   ) {
@@ -131,6 +131,18 @@ export class ApiserverMember implements LabApiserver {
 
   /** start runs the apiserver and waits for an authenticated /readyz 200 (KMS included), or /livez for `live`. */
   async start(wait: StartWait = 'ready', timeoutMs = 180_000): Promise<void> {
+    await onFreshPorts(
+      () => this.startOnce(wait, timeoutMs),
+      async () => {
+        this.port = await freePort();
+        this.close();
+        this.http = this.kube = undefined;
+      },
+      () => logTail(this.logFile, 5),
+    );
+  }
+
+  private async startOnce(wait: StartWait, timeoutMs: number): Promise<void> {
     await mkdir(this.certDir, { recursive: true, mode: 0o700 });
     this.process = await ManagedProcess.spawn({
       name: this.name,

@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { freePort } from '../../common/ports.js';
-import { ManagedProcess } from '../../process/managed-process.js';
+import { freePort, onFreshPorts } from '../../common/ports.js';
+import { logTail, ManagedProcess } from '../../process/managed-process.js';
 
 /** EtcdMember is one etcd server on 127.0.0.1 with its data under the lab dir; plain http, as envtest runs it. */
 export class EtcdMember {
@@ -14,8 +14,8 @@ export class EtcdMember {
   private constructor(
     readonly binary: string,
     readonly labDir: string,
-    readonly clientPort: number,
-    readonly peerPort: number,
+    public clientPort: number,
+    public peerPort: number,
   ) {
     this.dataDir = join(labDir, 'etcd-data');
     this.logFile = join(labDir, 'logs', 'etcd.log');
@@ -30,6 +30,17 @@ export class EtcdMember {
   }
 
   async start(timeoutMs = 60_000): Promise<void> {
+    await onFreshPorts(
+      () => this.startOnce(timeoutMs),
+      async () => {
+        this.clientPort = await freePort();
+        this.peerPort = await freePort();
+      },
+      () => logTail(this.logFile, 5),
+    );
+  }
+
+  private async startOnce(timeoutMs: number): Promise<void> {
     await mkdir(this.dataDir, { recursive: true, mode: 0o700 });
     const peer = `http://127.0.0.1:${this.peerPort}`;
     this.process = await ManagedProcess.spawn({

@@ -34,6 +34,8 @@ export interface LocalLabOptions {
   removeOnClose?: boolean;
   onProgress?: (message: string) => void;
   onBuildProgress?: ProgressListener;
+  /** Aborting a start stops what it started (keeping the files) and makes start throw. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -43,7 +45,7 @@ export interface LocalLabOptions {
 export class LocalLab implements Lab {
   readonly backend = 'local';
   readonly clock = realClock;
-  readonly etcd: LocalEtcd;
+  private etcdClient: LocalEtcd | undefined;
   readonly kms: LabKms;
   private stopped = false;
 
@@ -54,7 +56,6 @@ export class LocalLab implements Lab {
     readonly apiservers: ApiserverMember[],
     private readonly removeOnClose: boolean,
   ) {
-    this.etcd = new LocalEtcd(etcdMember.url);
     // A plugin restart is real: SIGKILL, then a new process on the same state dir.
     this.kms = controlKms(plugin.client, async () => {
       await plugin.crash();
@@ -142,15 +143,21 @@ export class LocalLab implements Lab {
     const lab = new LocalLab(record, plugin, etcd, apiservers, options.removeOnClose ?? false);
     for (const member of [plugin, etcd, ...apiservers]) member.onSpawn = () => lab.save();
     await lab.save();
+    const abort = () => void lab.close({ keepFiles: true }).catch(() => undefined);
+    options.signal?.addEventListener('abort', abort, { once: true });
     try {
+      if (options.signal?.aborted) throw new KmslabError('failed', 'interrupted');
       say('starting fake-kms');
       await plugin.start();
       say(`starting etcd ${etcdBin.version ?? `(${etcdBin.path})`}`);
       await etcd.start();
+      // Ports may have been re-picked if one was taken meanwhile.
+      shared.etcdUrl = record.etcd = etcd.url;
       for (const a of apiservers) {
         say(`starting ${a.name} ${apiserverBin.version ?? `(${apiserverBin.path})`} and waiting for /readyz`);
         await a.start('ready', options.readyTimeoutMs);
       }
+      record.apiservers = apiservers.map((a) => ({ name: a.name, url: a.url }));
       await writeFile(
         record.kubeconfig,
         kubeconfigYaml({
@@ -161,19 +168,32 @@ export class LocalLab implements Lab {
         }),
         { mode: 0o600 },
       );
+      if (options.signal?.aborted) throw new KmslabError('failed', 'interrupted');
       record.status = 'ready';
       await lab.save();
       return lab;
     } catch (error) {
       record.status = 'failed';
       record.error = (error as Error).message;
-      await lab.close().catch(() => undefined);
-      throw error;
+      // A failed start keeps its dir whatever removeOnClose says: its logs are what explains the failure.
+      await lab.close({ keepFiles: true }).catch(() => undefined);
+      throw new KmslabError(
+        'start-failed',
+        `${(error as Error).message}\n(lab files kept in ${dir}; remove them with kmslab down --name ${name})`,
+        {
+          cause: error,
+        },
+      );
     }
   }
 
   get name(): string {
     return this.record.name;
+  }
+
+  /** etcd is raw access to the lab's etcd (made on first use: etcd's port is final only once it started). */
+  get etcd(): LocalEtcd {
+    return (this.etcdClient ??= new LocalEtcd(this.etcdMember.url));
   }
 
   get dir(): string {
@@ -207,8 +227,8 @@ export class LocalLab implements Lab {
     return files.map((f) => join(target, f));
   }
 
-  /** close stops every process in reverse start order; the lab dir stays (logs) until `kmslab down` removes it. */
-  async close(): Promise<void> {
+  /** close stops every process in reverse start order; the lab dir stays (logs) until `kmslab down`, unless removeOnClose. */
+  async close(options: { keepFiles?: boolean } = {}): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
     const errors: unknown[] = [];
@@ -216,9 +236,10 @@ export class LocalLab implements Lab {
     await this.etcdMember.stop().catch((e: unknown) => errors.push(e));
     await this.plugin.stop().catch((e: unknown) => errors.push(e));
     for (const a of this.apiservers) a.close();
-    this.etcd.close();
+    this.etcdClient?.close();
     if (this.record.status !== 'failed') this.record.status = 'stopped';
-    if (this.removeOnClose) await rm(this.dir, { recursive: true, force: true }).catch((e: unknown) => errors.push(e));
+    if (this.removeOnClose && !options.keepFiles)
+      await rm(this.dir, { recursive: true, force: true }).catch((e: unknown) => errors.push(e));
     else await writeLab(this.record).catch((e: unknown) => errors.push(e));
     if (errors.length) throw new AggregateError(errors, `stopping lab ${this.name} failed`);
   }

@@ -164,8 +164,12 @@ export class SimLab implements Lab {
       setDisabledKeyStatus: async (mode) => void (this.service.disabledKeyStatus = mode),
       stopPlugin: async () => void (this.reachable = false),
       startPlugin: async () => void (this.reachable = true),
-      // The keyring survives a plugin restart (it is persisted in the real plugin), so a restart is stop + start.
-      restart: async () => void (this.reachable = true),
+      // A restarted plugin keeps its keys (persisted) and audit trail (its file), and forgets faults and settings.
+      restart: async () => {
+        this.service.faults.clear();
+        this.service.disabledKeyStatus = 'unhealthy';
+        this.reachable = true;
+      },
       audit: async (query) => this.service.audit.query(query),
     };
   }
