@@ -10,6 +10,7 @@ import { repoRoot } from '../harness/common/paths.js';
 const key = (name: string, bytes: number) => ({ name, secret: randomBytes(bytes).toString('base64') });
 const lab = await LocalLab.start({
   name: `fixtures-${process.pid}`,
+  removeOnClose: true,
   encryption: (socket, provider) => [
     { resources: ['secrets'], providers: [{ kms: { name: provider, socket } }, { identity: {} }] },
     { resources: ['configmaps'], providers: [{ aescbc: { keys: [key('cbc-key', 32)] } }] },

@@ -70,6 +70,10 @@ describe('kmslab up / status / list / down', () => {
     expect(badName.exitCode).toBe(2);
     expect(String(badName.stderr)).toContain('lab name "Bad_Name" is not valid');
 
+    const provider = await kmslab(['up', '--name', uniqueName('prov'), '--provider', 'kms:é']);
+    expect(provider.exitCode).toBe(2);
+    expect(String(provider.stderr)).toContain('KMS provider name "kms:é" is not valid');
+
     const missing = await kmslab(['up', '--name', uniqueName('nobin')], {
       env: { KMSLAB_KUBE_APISERVER: '/nonexistent/kube-apiserver' },
     });

@@ -1,4 +1,5 @@
 import { stringify } from 'yaml';
+import { KmslabError } from '../common/errors.js';
 
 /** A provider in an EncryptionConfiguration. `kms` is always KMS v2 here. */
 export type ProviderSpec =
@@ -44,4 +45,17 @@ export function encryptionConfigYaml(rules: EncryptionRule[]): string {
       ),
     })),
   });
+}
+
+/**
+ * checkProviderName keeps KMS provider names to what kmslab can show and match byte for byte: lower-case letters,
+ * digits, '-' and '.' (the apiserver itself only forbids ':'; the name is part of every stored value's prefix).
+ */
+export function checkProviderName(name: string): void {
+  if (!/^[a-z0-9]([-a-z0-9.]{0,61}[a-z0-9])?$/.test(name)) {
+    throw new KmslabError(
+      'usage',
+      `KMS provider name "${name}" is not valid: use lower-case letters, digits, '-' and '.' (at most 63)`,
+    );
+  }
 }

@@ -7,7 +7,12 @@ import { realClock } from '../../common/clock.js';
 import { KmslabError } from '../../common/errors.js';
 import { repoRoot } from '../../common/paths.js';
 import { poll } from '../../common/wait.js';
-import { encryptionConfigYaml, kmsThenIdentity, type EncryptionRule } from '../../kube/encryption-config.js';
+import {
+  checkProviderName,
+  encryptionConfigYaml,
+  kmsThenIdentity,
+  type EncryptionRule,
+} from '../../kube/encryption-config.js';
 import { reloadEncryption, waitUntilServing } from '../../kube/apiserver-waits.js';
 import type { ConfigChange, Lab, LabApiserver, LabKms, StartWait } from '../../lab.js';
 import { KubeApi } from '../local/kube-api.js';
@@ -61,6 +66,7 @@ export class ComposeLab implements Lab {
   static async start(options: ComposeLabOptions = {}): Promise<ComposeLab> {
     const name = options.name ?? `compose-${randomBytes(3).toString('hex')}`;
     const providerName = options.providerName ?? 'kmslab';
+    checkProviderName(providerName);
     const dir = await mkdtemp(join(tmpdir(), `kmslab-${name}-`));
     for (const sub of ['config/encryption', 'kms', 'certs'])
       await mkdir(join(dir, sub), { recursive: true, mode: 0o700 });

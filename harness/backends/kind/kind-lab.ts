@@ -5,7 +5,12 @@ import { parse } from 'yaml';
 import { realClock } from '../../common/clock.js';
 import { KmslabError } from '../../common/errors.js';
 import { poll } from '../../common/wait.js';
-import { encryptionConfigYaml, kmsThenIdentity, type EncryptionRule } from '../../kube/encryption-config.js';
+import {
+  checkProviderName,
+  encryptionConfigYaml,
+  kmsThenIdentity,
+  type EncryptionRule,
+} from '../../kube/encryption-config.js';
 import { reloadEncryption, waitUntilServing } from '../../kube/apiserver-waits.js';
 import type { ConfigChange, Lab, LabApiserver, LabKms, StartWait } from '../../lab.js';
 import { assertNameFree, claimLabDir, writeLab, type LabRecord } from '../../labs/registry.js';
@@ -69,6 +74,7 @@ export class KindLab implements Lab {
     const name = o.name ?? 'kind';
     const say = o.onProgress ?? (() => undefined);
     const providerName = o.providerName ?? 'kmslab';
+    checkProviderName(providerName);
     const k8sVersion = o.k8sVersion ?? 'v1.37.2';
     await assertNameFree(name);
     const cli = new KindCli(o.kind ?? process.env.KMSLAB_KIND ?? 'kind', o.docker ?? 'docker');

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { findBinary, type ProgressListener } from '../../binaries/index.js';
 import { realClock } from '../../common/clock.js';
 import { KmslabError } from '../../common/errors.js';
-import { kmsThenIdentity, type EncryptionRule } from '../../kube/encryption-config.js';
+import { checkProviderName, kmsThenIdentity, type EncryptionRule } from '../../kube/encryption-config.js';
 import { kubeconfigYaml } from '../../kube/kubeconfig.js';
 import type { Lab, LabKms } from '../../lab.js';
 import { assertNameFree, claimLabDir, writeLab, type LabRecord } from '../../labs/registry.js';
@@ -68,8 +68,7 @@ export class LocalLab implements Lab {
     const name = options.name ?? 'default';
     const say = options.onProgress ?? (() => undefined);
     const providerName = options.providerName ?? 'kmslab';
-    if (providerName.includes(':'))
-      throw new KmslabError('usage', `provider name "${providerName}" must not contain ':'`);
+    checkProviderName(providerName);
     await assertNameFree(name);
 
     say('finding binaries');

@@ -4,7 +4,12 @@ import { AuditTrail, Faults, KmsService, type FakeKmsStatus } from '../../../fak
 import { Keyring, MemoryEtcd, SimApiserver, VirtualClock, seededRandom, type KmsPlugin } from '../../../sim/index.js';
 import { poll } from '../../common/wait.js';
 import { Coverage, toRow, type EtcdPage } from '../../inspect/index.js';
-import { encryptionConfigYaml, kmsThenIdentity, type EncryptionRule } from '../../kube/encryption-config.js';
+import {
+  checkProviderName,
+  encryptionConfigYaml,
+  kmsThenIdentity,
+  type EncryptionRule,
+} from '../../kube/encryption-config.js';
 import type { Lab, LabClock, LabEtcd, LabKms } from '../../lab.js';
 import { secretsProviders, SimMember } from './sim-member.js';
 import { createHash } from 'node:crypto';
@@ -85,6 +90,7 @@ export class SimLab implements Lab {
   static async start(options: SimLabOptions = {}): Promise<SimLab> {
     const seed = options.seed ?? Math.random().toString(36).slice(2, 10);
     const providerName = options.providerName ?? 'kmslab';
+    checkProviderName(providerName);
     const rules = (options.encryption ?? ((s, n) => [kmsThenIdentity(n, s)]))(SOCKET, providerName);
     const lab = new SimLab(
       options.name ?? `sim-${seed}`,
