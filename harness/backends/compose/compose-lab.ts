@@ -13,8 +13,8 @@ import {
   kmsThenIdentity,
   type EncryptionRule,
 } from '../../kube/encryption-config.js';
-import { reloadEncryption, waitUntilServing } from '../../kube/apiserver-waits.js';
-import type { ConfigChange, Lab, LabApiserver, LabKms, StartWait } from '../../lab.js';
+import { ApiOnlyApiserver } from '../../kube/api-only-apiserver.js';
+import type { Lab, LabKms } from '../../lab.js';
 import { KubeApi } from '../local/kube-api.js';
 import { controlKms } from '../local/control-kms.js';
 import { LocalEtcd } from '../local/local-etcd.js';
@@ -39,7 +39,8 @@ export class ComposeLab implements Lab {
   readonly backend = 'compose';
   readonly clock = realClock;
   readonly kmsSocket = IN_CONTAINER.socket;
-  readonly apiservers: ComposeApiserver[];
+  readonly apiservers: ApiOnlyApiserver[];
+  private readonly kube: KubeApi;
   readonly etcd: LocalEtcd;
   readonly kms: LabKms;
 
@@ -53,7 +54,16 @@ export class ComposeLab implements Lab {
   ) {
     const api = env.getContainer('kube-apiserver-1');
     const server = `https://${api.getHost()}:${api.getMappedPort(6443)}`;
-    this.apiservers = [new ComposeApiserver(this, server, token, caPem)];
+    this.kube = new KubeApi({ server, token, caPem });
+    const apiserver = () => env.getContainer('kube-apiserver-1');
+    this.apiservers = [
+      new ApiOnlyApiserver(this.kube, {
+        resume: async () => void (await apiserver().restart()),
+        halt: async () => void (await apiserver().stop({ remove: false })),
+        bounce: async () => void (await apiserver().restart()),
+        writeEncryption: (rules) => this.writeEncryption(rules),
+      }),
+    ];
     const etcd = env.getContainer('etcd-1');
     this.etcd = new LocalEtcd(`http://${etcd.getHost()}:${etcd.getMappedPort(2379)}`);
     const control = new KmsControlClient(join(dir, 'kms', 'control.sock'));
@@ -111,11 +121,6 @@ export class ComposeLab implements Lab {
     return this.apiservers[0]!.api;
   }
 
-  /** The compose project's containers, for the apiserver member. */
-  container(name: string) {
-    return this.env.getContainer(name);
-  }
-
   async collectLogs(target: string): Promise<string[]> {
     await mkdir(target, { recursive: true });
     const files: string[] = [];
@@ -136,7 +141,7 @@ export class ComposeLab implements Lab {
 
   async close(): Promise<void> {
     this.etcd.close();
-    this.apiservers[0]!.api.close();
+    this.kube.close();
     await this.env.down({ removeVolumes: true });
     await rm(this.dir, { recursive: true, force: true });
   }
@@ -152,48 +157,5 @@ export class ComposeLab implements Lab {
     await writeFile(`${file}.tmp`, yaml, { mode: 0o600 });
     await rename(`${file}.tmp`, file);
     return `sha256:${createHash('sha256').update(yaml).digest('hex')}`;
-  }
-}
-
-class ComposeApiserver implements LabApiserver {
-  readonly name = 'kube-apiserver';
-  readonly api: KubeApi;
-  running = true;
-
-  constructor(
-    private readonly lab: ComposeLab,
-    server: string,
-    token: string,
-    caPem: string,
-  ) {
-    this.api = new KubeApi({ server, token, caPem });
-  }
-
-  async start(wait: StartWait = 'ready'): Promise<void> {
-    await this.lab.container('kube-apiserver-1').restart();
-    this.running = true;
-    await this.waitFor(wait);
-  }
-
-  async stop(): Promise<void> {
-    await this.lab.container('kube-apiserver-1').stop({ remove: false });
-    this.running = false;
-  }
-
-  async restart(wait: StartWait = 'ready'): Promise<void> {
-    await this.lab.container('kube-apiserver-1').restart();
-    await this.waitFor(wait);
-  }
-
-  async setEncryption(rules: EncryptionRule[], how: ConfigChange): Promise<void> {
-    if (how === 'restart') {
-      await this.lab.writeEncryption(rules);
-      return this.restart();
-    }
-    await reloadEncryption(this.api, this.name, () => this.lab.writeEncryption(rules));
-  }
-
-  private waitFor(wait: StartWait): Promise<void> {
-    return waitUntilServing(this.api, wait, this.name);
   }
 }

@@ -11,8 +11,8 @@ import {
   kmsThenIdentity,
   type EncryptionRule,
 } from '../../kube/encryption-config.js';
-import { reloadEncryption, waitUntilServing } from '../../kube/apiserver-waits.js';
-import type { ConfigChange, Lab, LabApiserver, LabKms, StartWait } from '../../lab.js';
+import { ApiOnlyApiserver } from '../../kube/api-only-apiserver.js';
+import type { Lab, LabKms } from '../../lab.js';
 import { assertNameFree, claimLabDir, writeLab, type LabRecord } from '../../labs/registry.js';
 import { identify } from '../../process/process-identity.js';
 import { KmsPluginProcess } from '../local/kms-plugin-process.js';
@@ -21,6 +21,9 @@ import { LocalEtcd } from '../local/local-etcd.js';
 import { controlKms } from '../local/control-kms.js';
 import { KindCli } from './kind-cli.js';
 import { KIND_PATHS, kindConfigYaml } from './kind-config.js';
+
+const MANIFEST = '/etc/kubernetes/manifests/kube-apiserver.yaml';
+const PARKED = '/etc/kubernetes/kube-apiserver.yaml.kmslab-stopped';
 
 export interface KindLabOptions {
   name?: string;
@@ -47,7 +50,7 @@ export class KindLab implements Lab {
   readonly clock = realClock;
   readonly kmsSocket = KIND_PATHS.socket;
   readonly kms: LabKms;
-  readonly apiservers: KindApiserver[];
+  readonly apiservers: ApiOnlyApiserver[];
   private closed = false;
 
   private constructor(
@@ -55,13 +58,39 @@ export class KindLab implements Lab {
     readonly cli: KindCli,
     readonly plugin: KmsPluginProcess,
     readonly etcd: LocalEtcd,
-    api: KubeApi,
+    private readonly kube: KubeApi,
   ) {
     this.kms = controlKms(plugin.client, async () => {
       await plugin.crash();
       await plugin.start();
     });
-    this.apiservers = [new KindApiserver(this, api)];
+    // The apiserver is a static pod: kubelet runs whatever manifest is in /etc/kubernetes/manifests.
+    const containerId = async () =>
+      (await cli.nodeExec(this.cluster, ['crictl', 'ps', '-q', '--name', 'kube-apiserver'])).trim();
+    this.apiservers = [
+      new ApiOnlyApiserver(kube, {
+        resume: async () => void (await cli.nodeExec(this.cluster, ['mv', PARKED, MANIFEST])),
+        halt: async () => {
+          await cli.nodeExec(this.cluster, ['mv', MANIFEST, PARKED]);
+          await poll(async () => ((await containerId()) === '' ? true : undefined), {
+            timeoutMs: 120_000,
+            what: 'the apiserver container to stop',
+          });
+        },
+        bounce: async () => {
+          const before = await containerId();
+          await cli.nodeExec(this.cluster, ['crictl', 'stop', before]);
+          await poll(
+            async () => {
+              const now = await containerId();
+              return now !== '' && now !== before ? true : undefined;
+            },
+            { timeoutMs: 120_000, intervalMs: 1000, what: 'kubelet to start a new apiserver container' },
+          );
+        },
+        writeEncryption: (rules) => this.writeEncryption(rules),
+      }),
+    ];
   }
 
   static async start(o: KindLabOptions = {}): Promise<KindLab> {
@@ -194,7 +223,7 @@ export class KindLab implements Lab {
     if (this.closed) return;
     this.closed = true;
     this.etcd.close();
-    this.api.close();
+    this.kube.close();
     await this.cli.deleteCluster(this.cluster).catch(() => undefined);
     await this.plugin.stop();
     this.record.status = 'stopped';
@@ -203,63 +232,6 @@ export class KindLab implements Lab {
 
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
-  }
-}
-
-const MANIFEST = '/etc/kubernetes/manifests/kube-apiserver.yaml';
-const PARKED = '/etc/kubernetes/kube-apiserver.yaml.kmslab-stopped';
-
-/** KindApiserver is the apiserver static pod: restart = stop its container (kubelet starts a new one). */
-class KindApiserver implements LabApiserver {
-  readonly name = 'kube-apiserver';
-  running = true;
-
-  constructor(
-    private readonly lab: KindLab,
-    readonly api: KubeApi,
-  ) {}
-
-  private containerId = async () =>
-    (await this.lab.cli.nodeExec(this.lab.cluster, ['crictl', 'ps', '-q', '--name', 'kube-apiserver'])).trim();
-
-  async start(wait: StartWait = 'ready'): Promise<void> {
-    await this.lab.cli.nodeExec(this.lab.cluster, ['mv', PARKED, MANIFEST]);
-    this.running = true;
-    await this.waitFor(wait);
-  }
-
-  async stop(): Promise<void> {
-    await this.lab.cli.nodeExec(this.lab.cluster, ['mv', MANIFEST, PARKED]);
-    await poll(async () => ((await this.containerId()) === '' ? true : undefined), {
-      timeoutMs: 120_000,
-      what: 'the apiserver container to stop',
-    });
-    this.running = false;
-  }
-
-  async restart(wait: StartWait = 'ready'): Promise<void> {
-    const before = await this.containerId();
-    await this.lab.cli.nodeExec(this.lab.cluster, ['crictl', 'stop', before]);
-    await poll(
-      async () => {
-        const now = await this.containerId();
-        return now !== '' && now !== before ? true : undefined;
-      },
-      { timeoutMs: 120_000, intervalMs: 1000, what: 'kubelet to start a new apiserver container' },
-    );
-    await this.waitFor(wait);
-  }
-
-  async setEncryption(rules: EncryptionRule[], how: ConfigChange): Promise<void> {
-    if (how === 'restart') {
-      await this.lab.writeEncryption(rules);
-      return this.restart();
-    }
-    await reloadEncryption(this.api, this.name, () => this.lab.writeEncryption(rules));
-  }
-
-  private waitFor(wait: StartWait): Promise<void> {
-    return waitUntilServing(this.api, wait, this.name);
   }
 }
 
