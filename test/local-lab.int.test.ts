@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { LocalLab, identityOnly } from '../harness/index.js';
+import { LocalLab, identityOnly, labHealth } from '../harness/index.js';
 import { decodeKmsV2Value, openWithSeed } from '../sim/index.js';
 import { kmsClient } from './support/kms-client.js';
 import { isolateHome, uniqueName } from './support/env.js';
@@ -98,5 +98,27 @@ describe('local lab with identity only', () => {
     const report = await lab.etcd.inspect('/registry/secrets/');
     expect(report.summary.byClass).toEqual({ identity: 1 });
     expect(await lab.kms.audit({ method: 'Encrypt' })).toHaveLength(0);
+  });
+});
+
+describe('two kube-apiservers on one etcd (HA)', () => {
+  let lab: LocalLab;
+  beforeAll(async () => {
+    lab = await LocalLab.start({ name: uniqueName('ha'), apiservers: 2 });
+  });
+  afterAll(() => lab?.close());
+
+  test('each apiserver wraps its own DEK seed, and each reads what the other wrote', async () => {
+    const [a, b] = lab.apiservers as [LocalLab['apiservers'][number], LocalLab['apiservers'][number]];
+    await a.api.createSecret({ namespace: 'default', name: 'from-a' }, { v: 'a' });
+    await b.api.createSecret({ namespace: 'default', name: 'from-b' }, { v: 'b' });
+    const source = async (name: string) =>
+      decodeKmsV2Value((await lab.etcd.get(`/registry/secrets/default/${name}`))!).object;
+    const [sa, sb] = [await source('from-a'), await source('from-b')];
+    expect(sa.keyID).toBe(sb.keyID);
+    expect(sa.encryptedDEKSource.equals(sb.encryptedDEKSource)).toBe(false);
+    expect((await b.api.readSecret({ namespace: 'default', name: 'from-a' })).data.v?.toString()).toBe('a');
+    expect((await a.api.readSecret({ namespace: 'default', name: 'from-b' })).data.v?.toString()).toBe('b');
+    expect((await labHealth(lab.record)).state).toBe('running');
   });
 });

@@ -20,12 +20,10 @@ export interface LabHealth {
 export async function labHealth(record: LabRecord): Promise<LabHealth> {
   const processes = record.processes.map((p) => ({ name: p.name, pid: p.pid, alive: isRunning(p) }));
   const token = await readToken(record);
-  const caPem = await readFile(
-    join(record.dir, record.apiservers[0]?.name ?? 'kube-apiserver', 'certs', 'apiserver.crt'),
-    'utf8',
-  ).catch(() => '');
   const apiservers = await Promise.all(
     record.apiservers.map(async (a) => {
+      // Each apiserver serves its own self-generated certificate.
+      const caPem = await readFile(join(record.dir, a.name, 'certs', 'apiserver.crt'), 'utf8').catch(() => '');
       const http = new ApiHttp({ server: a.url, caPem, token });
       try {
         const res = await http.request('GET', '/readyz', undefined, 5_000);
