@@ -21,28 +21,11 @@ export async function startLab(options: StartLabOptions = {}): Promise<Lab> {
     case 'local':
       return LocalLab.start(options);
     case 'sim':
-      return SimLab.start({
-        ...(options.name ? { name: options.name } : {}),
-        ...(options.seed ? { seed: options.seed } : {}),
-        ...(options.apiservers ? { apiservers: options.apiservers } : {}),
-        ...(options.providerName ? { providerName: options.providerName } : {}),
-        ...(options.encryption ? { encryption: options.encryption } : {}),
-      });
+      return SimLab.start(options);
     case 'kind':
-      return KindLab.start({
-        ...(options.name ? { name: options.name } : {}),
-        ...(options.k8sVersion ? { k8sVersion: options.k8sVersion } : {}),
-        ...(options.providerName ? { providerName: options.providerName } : {}),
-        ...(options.encryption ? { encryption: options.encryption } : {}),
-        ...(options.onProgress ? { onProgress: options.onProgress } : {}),
-        ...(options.signal ? { signal: options.signal } : {}),
-      });
+      return KindLab.start(options);
     case 'compose':
-      return ComposeLab.start({
-        ...(options.name ? { name: options.name } : {}),
-        ...(options.providerName ? { providerName: options.providerName } : {}),
-        ...(options.encryption ? { encryption: options.encryption } : {}),
-      });
+      return ComposeLab.start(options);
     default:
       throw new KmslabError(
         'usage',

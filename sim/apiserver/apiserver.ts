@@ -100,14 +100,6 @@ export class SimApiserver {
     this.staged = { providers, hash };
   }
 
-  get loadedConfigHash(): string {
-    return this.loadedHash;
-  }
-
-  get reloadCounts(): { success: number; failure: number } {
-    return { ...this.reloads };
-  }
-
   get kmsProviders(): KmsV2Provider[] {
     return this.transformers.flatMap((t) => (t.kms ? [t.kms] : []));
   }
