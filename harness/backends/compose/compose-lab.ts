@@ -15,9 +15,9 @@ import {
 } from '../../kube/encryption-config.js';
 import { ApiOnlyApiserver } from '../../kube/api-only-apiserver.js';
 import type { Lab, LabKms } from '../../lab.js';
-import { KubeApi } from '../local/kube-api.js';
-import { controlKms } from '../local/control-kms.js';
-import { LocalEtcd } from '../local/local-etcd.js';
+import { KubeApi } from '../common/kube-api.js';
+import { controlKms } from '../common/control-kms.js';
+import { RawEtcd } from '../common/raw-etcd.js';
 import { KmsControlClient } from '../../../fake-kms/index.js';
 
 export interface ComposeLabOptions {
@@ -41,7 +41,7 @@ export class ComposeLab implements Lab {
   readonly kmsSocket = IN_CONTAINER.socket;
   readonly apiservers: ApiOnlyApiserver[];
   private readonly kube: KubeApi;
-  readonly etcd: LocalEtcd;
+  readonly etcd: RawEtcd;
   readonly kms: LabKms;
 
   private constructor(
@@ -65,7 +65,7 @@ export class ComposeLab implements Lab {
       }),
     ];
     const etcd = env.getContainer('etcd-1');
-    this.etcd = new LocalEtcd(`http://${etcd.getHost()}:${etcd.getMappedPort(2379)}`);
+    this.etcd = new RawEtcd(`http://${etcd.getHost()}:${etcd.getMappedPort(2379)}`);
     const control = new KmsControlClient(join(dir, 'kms', 'control.sock'));
     this.kms = controlKms(control, async () => {
       await env.getContainer('fake-kms-1').restart();

@@ -15,10 +15,10 @@ import { ApiOnlyApiserver } from '../../kube/api-only-apiserver.js';
 import type { Lab, LabKms } from '../../lab.js';
 import { assertNameFree, claimLabDir, writeLab, type LabRecord } from '../../labs/registry.js';
 import { identify } from '../../process/process-identity.js';
-import { KmsPluginProcess } from '../local/kms-plugin-process.js';
-import { KubeApi } from '../local/kube-api.js';
-import { LocalEtcd } from '../local/local-etcd.js';
-import { controlKms } from '../local/control-kms.js';
+import { KmsPluginProcess } from '../common/kms-plugin-process.js';
+import { KubeApi } from '../common/kube-api.js';
+import { RawEtcd } from '../common/raw-etcd.js';
+import { controlKms } from '../common/control-kms.js';
 import { KindCli } from './kind-cli.js';
 import { KIND_PATHS, kindConfigYaml } from './kind-config.js';
 
@@ -57,7 +57,7 @@ export class KindLab implements Lab {
     readonly record: LabRecord,
     readonly cli: KindCli,
     readonly plugin: KmsPluginProcess,
-    readonly etcd: LocalEtcd,
+    readonly etcd: RawEtcd,
     private readonly kube: KubeApi,
   ) {
     this.kms = controlKms(plugin.client, async () => {
@@ -169,7 +169,7 @@ export class KindLab implements Lab {
       }
       record.etcd = `https://${await cli.nodeIp(cluster)}:2379`;
       const pki = async (f: string) => readFile(path('etcd-pki', f));
-      const etcd = new LocalEtcd(record.etcd, {
+      const etcd = new RawEtcd(record.etcd, {
         caPem: await pki('ca.crt'),
         certPem: await pki('healthcheck-client.crt'),
         keyPem: await pki('healthcheck-client.key'),

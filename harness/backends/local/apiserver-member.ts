@@ -7,7 +7,7 @@ import { ApiHttp } from '../../kube/api-http.js';
 import { encryptionConfigYaml, type EncryptionRule } from '../../kube/encryption-config.js';
 import { reloadFailures, reloadOutcome } from '../../kube/reload.js';
 import type { ConfigChange, LabApiserver, StartWait } from '../../lab.js';
-import { KubeApi } from './kube-api.js';
+import { KubeApi } from '../common/kube-api.js';
 import { logTail, ManagedProcess } from '../../process/managed-process.js';
 
 /** Files every apiserver of a lab shares. Each member has its own encryption config, as each HA node has its own file. */

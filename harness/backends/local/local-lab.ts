@@ -11,9 +11,9 @@ import { assertNameFree, claimLabDir, writeLab, type LabRecord } from '../../lab
 import { identify } from '../../process/process-identity.js';
 import { ApiserverMember } from './apiserver-member.js';
 import { EtcdMember } from './etcd-member.js';
-import { KmsPluginProcess } from './kms-plugin-process.js';
-import { LocalEtcd } from './local-etcd.js';
-import { controlKms } from './control-kms.js';
+import { KmsPluginProcess } from '../common/kms-plugin-process.js';
+import { RawEtcd } from '../common/raw-etcd.js';
+import { controlKms } from '../common/control-kms.js';
 
 export interface LocalLabOptions {
   /** Lab name, unique on this machine among running labs. Default `default`. */
@@ -45,7 +45,7 @@ export interface LocalLabOptions {
 export class LocalLab implements Lab {
   readonly backend = 'local';
   readonly clock = realClock;
-  private etcdClient: LocalEtcd | undefined;
+  private etcdClient: RawEtcd | undefined;
   readonly kms: LabKms;
   private stopped = false;
 
@@ -191,8 +191,8 @@ export class LocalLab implements Lab {
   }
 
   /** etcd is raw access to the lab's etcd (made on first use: etcd's port is final only once it started). */
-  get etcd(): LocalEtcd {
-    return (this.etcdClient ??= new LocalEtcd(this.etcdMember.url));
+  get etcd(): RawEtcd {
+    return (this.etcdClient ??= new RawEtcd(this.etcdMember.url));
   }
 
   get dir(): string {

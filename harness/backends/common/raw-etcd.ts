@@ -2,8 +2,8 @@ import type { Etcd3 } from 'etcd3';
 import { inspectEtcd, openEtcd, scanPrefix, type EtcdTls } from '../../inspect/index.js';
 import type { LabEtcd } from '../../lab.js';
 
-/** LocalEtcd is raw access to a lab's etcd with the etcd3 client: no apiserver in between. */
-export class LocalEtcd implements LabEtcd {
+/** RawEtcd is raw access to a lab's etcd with the etcd3 client: no apiserver in between. */
+export class RawEtcd implements LabEtcd {
   private client: Etcd3 | undefined;
 
   constructor(
