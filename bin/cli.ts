@@ -1,6 +1,5 @@
 import { CommanderError } from '@commander-js/extra-typings';
-import { KmslabError } from '../harness/common/errors.js';
-
+import { explainError } from './explain-error.js';
 import { buildProgram } from './program.js';
 
 const program = buildProgram();
@@ -20,10 +19,7 @@ function exitCodeFor(error: unknown): number {
       ? 0
       : 2;
   }
-  if (error instanceof KmslabError) {
-    process.stderr.write(`kmslab: ${error.message}\n`);
-    return error.exitCode;
-  }
-  process.stderr.write(`kmslab: ${(error as Error)?.stack ?? String(error)}\n`);
-  return 1;
+  const { message, exitCode } = explainError(error);
+  process.stderr.write(`kmslab: ${message}\n`);
+  return exitCode;
 }

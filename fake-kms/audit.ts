@@ -1,4 +1,7 @@
-import { appendFileSync, closeSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { createReadStream } from 'node:fs';
+import { appendFile, readFile, stat } from 'node:fs/promises';
+import { closeSync, existsSync, openSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { createInterface } from 'node:readline';
 import type { KmsMethod } from './faults.js';
 
 /**
@@ -30,71 +33,150 @@ export interface AuditQuery {
   limit?: number;
 }
 
+export interface AuditTrailOptions {
+  /** JSONL file (0600) every record is appended to; none keeps the trail in memory only. */
+  file?: string;
+  /** Records kept in memory for queries. Default 20,000. */
+  keep?: number;
+  /** The file is rotated to `<file>.1` before it would grow past this. Default 64 MiB. */
+  maxFileBytes?: number;
+  /** Rotated files kept (`<file>.1` … `<file>.N`, oldest dropped). Default 4. */
+  maxFiles?: number;
+}
+
+type Totals = {
+  lastSeq: number;
+  calls: Record<string, Record<string, number>>;
+  histograms: Record<string, { buckets: number[]; sum: number; count: number }>;
+};
+
 const LATENCY_BUCKETS_S = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 3, 10];
+// A record's free-text fields come from callers (a uid of any size, an upstream plugin's error text): bounded here.
+const MAX_UID = 128;
+const MAX_MESSAGE = 1024;
 
 /**
- * AuditTrail appends each record to a JSONL file (0600) and keeps the newest ones in memory for queries,
- * with per-method counters and a latency histogram for Prometheus.
+ * AuditTrail appends each record to a JSONL file and keeps the newest ones in memory for queries, with per-method
+ * counters and a latency histogram for Prometheus. The file rotates; on rotation the totals so far are saved beside
+ * it (`<file>.state`), so a restart reads back only the current file and still continues seq and the counters.
  */
 export class AuditTrail {
   // A ring of the newest records: constant cost per call however long the plugin runs.
   private readonly recent: AuditRecord[] = [];
   private head = 0;
-  private readonly calls = new Map<string, number>();
-  private readonly histograms = new Map<KmsMethod, { buckets: number[]; sum: number; count: number }>();
+  private readonly keep: number;
+  private readonly maxFileBytes: number;
+  private readonly maxFiles: number;
+  private totals: Totals = { lastSeq: 0, calls: {}, histograms: {} };
   // Written with one write(2) per record: a plugin killed with SIGKILL loses nothing already answered, so
   // sequence numbers never repeat after a restart.
   private fd: number | undefined;
+  private file: string | undefined;
+  private fileBytes = 0;
 
-  constructor(options: { file?: string; keep?: number } = {}) {
+  constructor(options: Omit<AuditTrailOptions, 'file'> = {}) {
     this.keep = options.keep ?? 20_000;
-    if (options.file) this.resume(options.file);
-    this.fd = options.file ? openSync(options.file, 'a', 0o600) : undefined;
+    this.maxFileBytes = options.maxFileBytes ?? 64 * 1024 * 1024;
+    this.maxFiles = options.maxFiles ?? 4;
   }
 
-  // A plugin restarted on the same files continues its trail: earlier records stay queryable and seq keeps rising.
-  // A line cut short by a kill -9 is skipped.
-  private resume(file: string): void {
-    let text: string;
+  /** open makes a trail; with a file, it first reads back what an earlier run of the plugin wrote there. */
+  static async open(options: AuditTrailOptions = {}): Promise<AuditTrail> {
+    const trail = new AuditTrail(options);
+    if (options.file) await trail.resume(options.file);
+    return trail;
+  }
+
+  get lastSeq(): number {
+    return this.totals.lastSeq;
+  }
+
+  // A plugin restarted on the same files continues its trail: recent records stay queryable and seq keeps rising.
+  // The file is streamed (it may be large); a line cut short by a kill -9 is skipped. Any other failure to read it
+  // back stops the plugin: a trail that silently starts over at seq 1 would be a lie.
+  private async resume(file: string): Promise<void> {
+    const unreadable = (what: string, error: unknown) =>
+      new Error(
+        `audit ${what} ${file} could not be read back (${(error as Error).message}); move it away to start a new trail, or give the plugin another audit file`,
+      );
     try {
-      text = readFileSync(file, 'utf8');
-    } catch {
-      return;
+      const saved = JSON.parse(await readFile(`${file}.state`, 'utf8')) as Totals;
+      if (typeof saved.lastSeq !== 'number') throw new Error('no lastSeq');
+      this.totals = saved;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw unreadable('state', error);
     }
-    // End a torn last line, so the next record starts on a line of its own.
-    if (text.length > 0 && !text.endsWith('\n')) appendFileSync(file, '\n');
-    for (const line of text.split('\n')) {
-      if (!line) continue;
-      try {
-        const entry = JSON.parse(line) as AuditRecord;
-        if (typeof entry.seq === 'number') this.remember(entry);
-      } catch {
-        // torn write at the end of the file
+    const savedSeq = this.totals.lastSeq;
+    let size = 0;
+    try {
+      size = (await stat(file)).size;
+      const lines = createInterface({ input: createReadStream(file, { encoding: 'utf8' }), crlfDelay: Infinity });
+      for await (const line of lines) {
+        const entry = parseRecord(line);
+        if (!entry) continue;
+        this.push(entry);
+        if (entry.seq > savedSeq) this.count(entry);
       }
+      // End a torn last line, so the next record starts on a line of its own.
+      if (size > 0 && !(await endsWithNewline(file, size))) {
+        await appendFile(file, '\n');
+        size += 1;
+      }
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw unreadable('file', error);
     }
+    this.file = file;
+    this.fileBytes = size;
+    this.fd = openSync(file, 'a', 0o600);
   }
-
-  private readonly keep: number;
-
-  private lastSeq = 0;
 
   record(fields: Omit<AuditRecord, 'seq'>): void {
-    const entry: AuditRecord = { seq: this.lastSeq + 1, ...fields };
-    this.remember(entry);
-    if (this.fd !== undefined) writeSync(this.fd, JSON.stringify(entry) + '\n');
+    const entry: AuditRecord = {
+      seq: this.totals.lastSeq + 1,
+      ...fields,
+      uid: bounded(fields.uid, MAX_UID),
+      ...(fields.message === undefined ? {} : { message: bounded(fields.message, MAX_MESSAGE) }),
+    };
+    if (this.fd !== undefined) {
+      const line = JSON.stringify(entry) + '\n';
+      const bytes = Buffer.byteLength(line);
+      if (this.fileBytes > 0 && this.fileBytes + bytes > this.maxFileBytes) this.rotate();
+      writeSync(this.fd, line);
+      this.fileBytes += bytes;
+    }
+    this.push(entry);
+    this.count(entry);
   }
 
-  private remember(entry: AuditRecord): void {
-    this.lastSeq = entry.seq;
+  // The totals are saved before the file moves, so a crash at any point leaves them consistent with what remains.
+  private rotate(): void {
+    const file = this.file!;
+    writeFileSync(`${file}.state.tmp`, JSON.stringify(this.totals), { mode: 0o600 });
+    renameSync(`${file}.state.tmp`, `${file}.state`);
+    closeSync(this.fd!);
+    rmSync(`${file}.${this.maxFiles}`, { force: true });
+    for (let i = this.maxFiles - 1; i >= 1; i--) {
+      if (existsSync(`${file}.${i}`)) renameSync(`${file}.${i}`, `${file}.${i + 1}`);
+    }
+    renameSync(file, `${file}.1`);
+    this.fd = openSync(file, 'a', 0o600);
+    this.fileBytes = 0;
+  }
+
+  private push(entry: AuditRecord): void {
     if (this.recent.length < this.keep) this.recent.push(entry);
     else {
       this.recent[this.head] = entry;
       this.head = (this.head + 1) % this.keep;
     }
-    const key = `${entry.method}\u0000${entry.code}`;
-    this.calls.set(key, (this.calls.get(key) ?? 0) + 1);
-    let h = this.histograms.get(entry.method);
-    if (!h) this.histograms.set(entry.method, (h = { buckets: LATENCY_BUCKETS_S.map(() => 0), sum: 0, count: 0 }));
+  }
+
+  private count(entry: AuditRecord): void {
+    const t = this.totals;
+    t.lastSeq = Math.max(t.lastSeq, entry.seq);
+    const codes = (t.calls[entry.method] ??= {});
+    codes[entry.code] = (codes[entry.code] ?? 0) + 1;
+    const h = (t.histograms[entry.method] ??= { buckets: LATENCY_BUCKETS_S.map(() => 0), sum: 0, count: 0 });
     const seconds = entry.latencyMs / 1000;
     LATENCY_BUCKETS_S.forEach((le, i) => seconds <= le && h.buckets[i]!++);
     h.sum += seconds;
@@ -120,23 +202,22 @@ export class AuditTrail {
     return q.limit === undefined ? hits : hits.slice(-q.limit);
   }
 
-  /** counters gives calls per method and gRPC code, e.g. `{Encrypt: {OK: 1}}`. */
+  /** counters gives calls per method and gRPC code since the trail began, e.g. `{Encrypt: {OK: 1}}`. */
   counters(): Record<string, Record<string, number>> {
-    const out: Record<string, Record<string, number>> = {};
-    for (const [key, n] of this.calls) {
-      const [method, code] = key.split('\u0000') as [string, string];
-      (out[method] ??= {})[code] = n;
-    }
-    return out;
+    return structuredClone(this.totals.calls);
   }
 
-  /** metrics renders the counters and latencies in the Prometheus text format. */
+  /**
+   * metrics renders the counters and latencies in the Prometheus text format. Hand-written rather than prom-client:
+   * the totals must be restored from the trail and saved synchronously at rotation, and every label value here is
+   * one of a fixed set (method and gRPC code names), so nothing needs escaping.
+   */
   metrics(): string {
     const lines = [
       '# HELP kmslab_fake_kms_calls_total KMS v2 calls served, by method and gRPC code.',
       '# TYPE kmslab_fake_kms_calls_total counter',
     ];
-    for (const [method, codes] of Object.entries(this.counters())) {
+    for (const [method, codes] of Object.entries(this.totals.calls)) {
       for (const [code, n] of Object.entries(codes)) {
         lines.push(`kmslab_fake_kms_calls_total{method="${method}",code="${code}"} ${n}`);
       }
@@ -145,7 +226,7 @@ export class AuditTrail {
       '# HELP kmslab_fake_kms_call_duration_seconds KMS v2 call latency as seen by the plugin.',
       '# TYPE kmslab_fake_kms_call_duration_seconds histogram',
     );
-    for (const [method, h] of this.histograms) {
+    for (const [method, h] of Object.entries(this.totals.histograms)) {
       LATENCY_BUCKETS_S.forEach((le, i) =>
         lines.push(`kmslab_fake_kms_call_duration_seconds_bucket{method="${method}",le="${le}"} ${h.buckets[i]}`),
       );
@@ -161,4 +242,24 @@ export class AuditTrail {
     closeSync(this.fd);
     this.fd = undefined;
   }
+}
+
+function parseRecord(line: string): AuditRecord | undefined {
+  if (!line) return undefined;
+  try {
+    const entry = JSON.parse(line) as AuditRecord;
+    return typeof entry.seq === 'number' ? entry : undefined;
+  } catch {
+    return undefined; // torn write at the end of the file
+  }
+}
+
+function bounded(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max)}…(${text.length} chars)`;
+}
+
+async function endsWithNewline(file: string, size: number): Promise<boolean> {
+  const stream = createReadStream(file, { start: size - 1, end: size - 1 });
+  for await (const chunk of stream) return (chunk as Buffer)[0] === 0x0a;
+  return true;
 }

@@ -1,4 +1,6 @@
 import { Hono, type Context } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { methodNotAllowed } from 'hono/method-not-allowed';
 import { z } from 'zod';
 import { KeyringError } from '../sim/index.js';
 import { FaultSpec, KMS_METHODS } from './faults.js';
@@ -16,6 +18,8 @@ const AuditQuery = z.strictObject({
   limit: z.coerce.number().int().positive().optional(),
 });
 
+const MAX_BODY_BYTES = 64 * 1024;
+
 /** ControlError is an answer with a status and a message that says what to do. */
 class ControlError extends Error {
   constructor(
@@ -32,6 +36,24 @@ class ControlError extends Error {
  */
 export function controlApp(kms: FakeKms): Hono {
   const app = new Hono();
+  // Every body here is a small JSON object; a larger one is refused before it is read into memory.
+  app.use(
+    methodNotAllowed({
+      app,
+      onMethodNotAllowed: (c, methods) =>
+        c.json({ error: `${c.req.method} is not allowed on ${c.req.path}; use ${methods.join(' or ')}` }, 405, {
+          Allow: methods.join(', '),
+        }),
+    }),
+  );
+  app.use(
+    '*',
+    bodyLimit({
+      maxSize: MAX_BODY_BYTES,
+      onError: (c) =>
+        c.json({ error: `request body is larger than ${MAX_BODY_BYTES} bytes; send a small JSON object` }, 413),
+    }),
+  );
 
   app.get('/status', (c) => c.json(kms.describe()));
 
@@ -73,7 +95,7 @@ export function controlApp(kms: FakeKms): Hono {
   });
 
   app.put('/settings', async (c) => {
-    kms.service.disabledKeyStatus = parse(Settings, await body(c)).disabledKeyStatus;
+    kms.plugin.disabledKeyStatus = parse(Settings, await body(c)).disabledKeyStatus;
     return c.json(kms.describe());
   });
 

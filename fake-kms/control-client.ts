@@ -3,7 +3,7 @@ import type { KeyVersion } from '../sim/index.js';
 import type { AuditQuery, AuditRecord } from './audit.js';
 import type { FakeKmsStatus } from './fake-kms.js';
 import type { ActiveFault, FaultSpec } from './faults.js';
-import type { DisabledKeyStatus } from './service.js';
+import type { DisabledKeyStatus } from './keyring-plugin.js';
 
 /** ControlRequestError is a non-2xx answer from the control API; the message is the API's own explanation. */
 export class ControlRequestError extends Error {
@@ -18,7 +18,11 @@ export class ControlRequestError extends Error {
 
 /** KmsControlClient drives a fake KMS through its control socket: what the CLI and a Lab's `kms` use. */
 export class KmsControlClient {
-  constructor(readonly socketPath: string) {}
+  /** `timeoutMs` bounds each call (default 30 s): a plugin that accepts and never answers is reported, not waited on. */
+  constructor(
+    readonly socketPath: string,
+    readonly timeoutMs = 30_000,
+  ) {}
 
   status = () => this.call<FakeKmsStatus>('GET', '/status');
   rotate = (key?: string) => this.call<KeyVersion>('POST', '/keys/rotate', key ? { key } : {});
@@ -53,29 +57,51 @@ export class KmsControlClient {
           socketPath: this.socketPath,
           path,
           method,
+          timeout: this.timeoutMs,
           headers: payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {},
         },
         (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('error', (error) => reject(this.unreachable(error)));
           res.on('end', () => {
+            const status = res.statusCode ?? 500;
             const text = Buffer.concat(chunks).toString('utf8');
-            const json = (res.headers['content-type'] ?? '').includes('json');
-            const value = json && text ? JSON.parse(text) : text;
-            if ((res.statusCode ?? 500) >= 300) {
-              reject(new ControlRequestError(res.statusCode ?? 500, value?.error ?? text));
+            let value: unknown = text;
+            if ((res.headers['content-type'] ?? '').includes('json') && text) {
+              try {
+                value = JSON.parse(text);
+              } catch {
+                reject(
+                  new ControlRequestError(502, `fake-kms control API answered ${status} with a body that is not JSON`),
+                );
+                return;
+              }
+            }
+            if (status >= 300) {
+              const error = (value as { error?: unknown } | undefined)?.error;
+              reject(new ControlRequestError(status, typeof error === 'string' ? error : String(text).slice(0, 300)));
             } else resolve(value as T);
           });
         },
       );
-      req.once('error', (error) =>
-        reject(
-          new Error(
-            `fake-kms control socket ${this.socketPath} does not answer (${error.message}); is the plugin running?`,
-          ),
-        ),
-      );
+      req.once('timeout', () => req.destroy(new Error(`no answer within ${Math.round(this.timeoutMs / 1000)} s`)));
+      req.once('error', (error) => reject(this.unreachable(error)));
       req.end(payload);
     });
+  }
+
+  private unreachable(error: Error): Error {
+    return new ControlUnreachableError(
+      `fake-kms control socket ${this.socketPath} does not answer (${error.message}); is the plugin running?`,
+    );
+  }
+}
+
+/** ControlUnreachableError: nothing answered on the control socket (the plugin process is gone or stuck). */
+export class ControlUnreachableError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ControlUnreachableError';
   }
 }

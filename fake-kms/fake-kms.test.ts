@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { appendFileSync, chmodSync, mkdtempSync, readFileSync, statSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { request } from 'node:http';
 import { join } from 'node:path';
 import { status as Code, type ServiceError } from '@grpc/grpc-js';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
@@ -369,5 +370,33 @@ describe('control API validation', () => {
     const after = await control.status();
     expect(after.versions).toEqual(before.versions);
     expect(after.faults).toEqual([]);
+  });
+
+  test('a body past 64 KiB is refused with 413 before it is read; a wrong method gets 405 with Allow', async () => {
+    const raw = (method: string, path: string, body?: Buffer) =>
+      new Promise<{ status: number; allow?: string; text: string }>((resolve, reject) => {
+        const req = request({ socketPath: kms.controlSocketPath!, method, path }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () =>
+            resolve({
+              status: res.statusCode!,
+              text: Buffer.concat(chunks).toString(),
+              ...(res.headers.allow ? { allow: String(res.headers.allow) } : {}),
+            }),
+          );
+        });
+        req.on('error', reject);
+        req.end(body);
+      });
+    const big = await raw('POST', '/faults', Buffer.alloc(10 * 1024 * 1024, 0x20));
+    expect(big.status).toBe(413);
+    expect(big.text).toMatch(/larger than 65536 bytes/);
+    const wrong = await raw('DELETE', '/status');
+    expect(wrong.status).toBe(405);
+    expect(wrong.allow).toMatch(/GET/);
+    expect((await raw('PUT', '/keys/v1/disable')).status).toBe(405);
+    expect((await raw('GET', '/no/such/route')).status).toBe(404);
+    expect((await control.status()).faults).toEqual([]);
   });
 });

@@ -6,8 +6,9 @@ import { Keyring, systemRandom, type KeyVersion } from '../sim/index.js';
 import { AuditTrail } from './audit.js';
 import { controlApp } from './control-api.js';
 import { Faults } from './faults.js';
-import { GrpcListener } from './grpc-server.js';
-import { KmsService, type DisabledKeyStatus } from './service.js';
+import { GrpcListener, type ListenerLimits } from './grpc-server.js';
+import { KeyringPlugin, type DisabledKeyStatus } from './keyring-plugin.js';
+import { KmsService } from './service.js';
 import { StateStore } from './state-store.js';
 
 export interface FakeKmsOptions {
@@ -21,6 +22,8 @@ export interface FakeKmsOptions {
   auditFile?: string;
   /** See DisabledKeyStatus. Default `unhealthy`. */
   disabledKeyStatus?: DisabledKeyStatus;
+  /** Bounds on the gRPC socket's clients (connections, idle time, request size). */
+  limits?: Partial<ListenerLimits>;
 }
 
 /** FakeKmsStatus is what `GET /status` and `kmslab kms status` show. It never holds key material. */
@@ -43,6 +46,7 @@ export class FakeKms implements AsyncDisposable {
 
   private constructor(
     readonly service: KmsService,
+    readonly plugin: KeyringPlugin,
     private readonly listener: GrpcListener,
     private readonly store: StateStore | undefined,
     readonly controlSocketPath: string | undefined,
@@ -53,12 +57,22 @@ export class FakeKms implements AsyncDisposable {
     if (options.controlSocketPath) await privateDir(dirname(options.controlSocketPath));
     const store = options.stateDir ? new StateStore(options.stateDir) : undefined;
     const keyring = store ? await store.load() : Keyring.create({ random: systemRandom, now: Date.now });
-    const service = new KmsService({
+    const plugin = new KeyringPlugin({
       keyring,
-      audit: new AuditTrail(options.auditFile ? { file: options.auditFile } : {}),
       ...(options.disabledKeyStatus ? { disabledKeyStatus: options.disabledKeyStatus } : {}),
     });
-    const kms = new FakeKms(service, new GrpcListener(service, options.socketPath), store, options.controlSocketPath);
+    const service = new KmsService({
+      plugin,
+      audit: await AuditTrail.open(options.auditFile ? { file: options.auditFile } : {}),
+      intendedKeyId: () => plugin.keyring.primary.keyId,
+    });
+    const kms = new FakeKms(
+      service,
+      plugin,
+      new GrpcListener(service, options.socketPath, options.limits),
+      store,
+      options.controlSocketPath,
+    );
     try {
       await kms.startPlugin();
       if (options.controlSocketPath) await kms.serveControl(options.controlSocketPath);
@@ -71,6 +85,11 @@ export class FakeKms implements AsyncDisposable {
 
   get socketPath(): string {
     return this.listener.socketPath;
+  }
+
+  /** connections counts the clients connected to the gRPC socket. */
+  get connections(): number {
+    return this.listener.connections;
   }
 
   /** startPlugin (re)creates the gRPC socket; the control API and key state are untouched. */
@@ -89,13 +108,13 @@ export class FakeKms implements AsyncDisposable {
    */
   mutate<T>(change: (ring: Keyring) => T): Promise<T> {
     const run = async (): Promise<T> => {
-      const before = this.service.keyring.snapshot();
-      const result = change(this.service.keyring);
+      const before = this.plugin.keyring.snapshot();
+      const result = change(this.plugin.keyring);
       if (this.store) {
         try {
-          await this.store.save(this.service.keyring);
+          await this.store.save(this.plugin.keyring);
         } catch (error) {
-          this.service.keyring = Keyring.restore(before, { random: systemRandom, now: Date.now });
+          this.plugin.keyring = Keyring.restore(before, { random: systemRandom, now: Date.now });
           throw error;
         }
       }
@@ -110,21 +129,21 @@ export class FakeKms implements AsyncDisposable {
   resolveKeyId(ref: string): string {
     const version = /^v?(\d+)$/.exec(ref)?.[1];
     if (version === undefined) return ref;
-    const hit = this.service.keyring
+    const hit = this.plugin.keyring
       .versions()
-      .find((v) => v.key === this.service.keyring.activeKey && v.version === Number(version));
+      .find((v) => v.key === this.plugin.keyring.activeKey && v.version === Number(version));
     return hit?.keyId ?? ref;
   }
 
   describe(): FakeKmsStatus {
-    const ring = this.service.keyring;
+    const ring = this.plugin.keyring;
     return {
       socket: this.listener.socketPath,
       listening: this.listener.listening,
       ephemeral: this.store === undefined,
       activeKey: ring.activeKey,
       keyId: ring.primary.keyId,
-      disabledKeyStatus: this.service.disabledKeyStatus,
+      disabledKeyStatus: this.plugin.disabledKeyStatus,
       versions: ring.versions(),
       faults: this.service.faults.list(),
       calls: this.service.audit.counters(),

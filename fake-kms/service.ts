@@ -1,5 +1,4 @@
 import { status as GrpcStatus } from '@grpc/grpc-js';
-import { KeyringError, type Keyring } from '../sim/index.js';
 import type {
   DecryptRequest,
   DecryptResponse,
@@ -9,201 +8,162 @@ import type {
 } from '../gen/kms/v2/service.js';
 import { AuditTrail } from './audit.js';
 import { Faults, type Effects, type KmsMethod } from './faults.js';
-
-/** KmsCallError is a gRPC failure the service answers with; `code` is a grpc-js status number. */
-export class KmsCallError extends Error {
-  constructor(
-    readonly code: number,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'KmsCallError';
-  }
-}
-
-/**
- * How Status answers when the active key's primary version is disabled or destroyed:
- * - `unhealthy`: a response with healthz naming the problem and the same key_id. The apiserver keeps extending
- *   its write key on such a Status, so writes go on (kubernetes/kubernetes#138950) — what most cloud plugins do.
- * - `error`: a FAILED_PRECONDITION gRPC error, so the apiserver's write key expires after 3 minutes.
- */
-export type DisabledKeyStatus = 'unhealthy' | 'error';
+import { KmsCallError, type KmsPlugin } from './plugin.js';
 
 export interface KmsServiceOptions {
-  keyring: Keyring;
+  /** What answers the calls: the fake's keyring, or another plugin behind the proxy. */
+  plugin: KmsPlugin;
   faults?: Faults;
   audit?: AuditTrail;
-  disabledKeyStatus?: DisabledKeyStatus;
+  /** The key_id a refused Encrypt is audited under (the one it was asked to use), when the plugin knows it. */
+  intendedKeyId?: () => string;
   /** Clock in epoch milliseconds (fractions allowed) for audit times and latencies; defaults to real time. */
   now?: () => number;
   /** How added latency waits; defaults to a real timer (the sim backend passes its virtual clock). */
   sleep?: (ms: number) => Promise<void>;
 }
 
-const ERROR_CODES: Record<KeyringError['code'], number> = {
-  NOT_FOUND: GrpcStatus.NOT_FOUND,
-  DISABLED: GrpcStatus.FAILED_PRECONDITION,
-  DESTROYED: GrpcStatus.FAILED_PRECONDITION,
-  INVALID_CIPHERTEXT: GrpcStatus.INVALID_ARGUMENT,
-  INVALID_ARGUMENT: GrpcStatus.INVALID_ARGUMENT,
-};
-
 const codeName = (code: number): string => GrpcStatus[code] ?? String(code);
 
+interface CallMeta {
+  uid: string;
+  requestBytes: number;
+  keyId: string;
+}
+
 /**
- * KmsService is the KMS v2 plugin's behaviour, independent of transport: the keyring answers, faults
- * distort, and every call lands in the audit trail.
+ * KmsService is a KMS v2 plugin as the apiserver meets it: a plugin's answers, distorted by the faults in force,
+ * each call written to the audit trail. The fake KMS and the proxy both serve one, so faults and audit exist once.
  */
-export class KmsService {
-  /** keyring is replaced only by FakeKms when a persisted change has to be rolled back. */
-  keyring: Keyring;
+export class KmsService implements KmsPlugin {
+  readonly plugin: KmsPlugin;
   readonly faults: Faults;
   readonly audit: AuditTrail;
-  disabledKeyStatus: DisabledKeyStatus;
+  private readonly intendedKeyId: () => string;
   private readonly now: () => number;
   private readonly sleep: (ms: number) => Promise<void>;
 
   constructor(options: KmsServiceOptions) {
-    this.keyring = options.keyring;
+    this.plugin = options.plugin;
     this.faults = options.faults ?? new Faults();
     this.audit = options.audit ?? new AuditTrail();
-    this.disabledKeyStatus = options.disabledKeyStatus ?? 'unhealthy';
+    this.intendedKeyId = options.intendedKeyId ?? (() => '');
     this.now = options.now ?? (() => performance.timeOrigin + performance.now());
     this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
   }
 
   status(): Promise<StatusResponse> {
-    return this.call('Status', '', 0, (fx) => {
-      const primary = this.keyring.primary;
-      let healthz = 'ok';
-      if (primary.state !== 'enabled') {
-        const problem = `key_id ${primary.keyId} is ${primary.state}`;
-        if (this.disabledKeyStatus === 'error') throw new KmsCallError(GrpcStatus.FAILED_PRECONDITION, problem);
-        healthz = problem;
-      }
-      const response: StatusResponse = {
-        version: fx.version ?? 'v2',
-        healthz: fx.healthz ?? healthz,
-        keyId: fx.keyId ?? primary.keyId,
-      };
-      return { response, keyId: response.keyId, bytes: byteLength(response) };
-    });
+    return this.call(
+      'Status',
+      { uid: '', requestBytes: 0, keyId: '' },
+      () => this.plugin.status(),
+      (r, fx) => {
+        const response = {
+          version: fx.version ?? r.version,
+          healthz: fx.healthz ?? r.healthz,
+          keyId: fx.keyId ?? r.keyId,
+        };
+        return {
+          response,
+          keyId: response.keyId,
+          bytes: Buffer.byteLength(response.version + response.healthz + response.keyId),
+        };
+      },
+    );
   }
 
   encrypt(request: EncryptRequest): Promise<EncryptResponse> {
-    // A refused Encrypt is audited under the key_id it was asked to use (the active primary).
-    const intended = this.keyring.primary.keyId;
     return this.call(
       'Encrypt',
-      request.uid,
-      request.plaintext.length,
-      (fx) => {
-        requireUid(request.uid);
-        if (request.plaintext.length === 0) throw new KmsCallError(GrpcStatus.INVALID_ARGUMENT, 'plaintext is empty');
-        const wrapped = this.keyring.wrap(request.plaintext);
-        const primary = this.keyring.primary;
+      { uid: request.uid, requestBytes: request.plaintext.length, keyId: this.intendedKeyId() },
+      () => this.plugin.encrypt(request),
+      (r, fx) => {
         const response: EncryptResponse = {
-          ciphertext: wrapped.ciphertext,
-          keyId: fx.keyId ?? wrapped.keyId,
+          ciphertext: r.ciphertext,
+          keyId: fx.keyId ?? r.keyId,
           annotations: fx.annotations
-            ? mapValues(fx.annotations, (v) => Buffer.from(v))
-            : { 'key-version.kmslab.test': Buffer.from(String(primary.version)) },
+            ? Object.fromEntries(Object.entries(fx.annotations).map(([k, v]) => [k, Buffer.from(v)]))
+            : r.annotations,
         };
-        return { response, keyId: response.keyId, bytes: byteLength(response) };
+        return { response, keyId: response.keyId, bytes: response.ciphertext.length };
       },
-      intended,
     );
   }
 
   decrypt(request: DecryptRequest): Promise<DecryptResponse> {
     return this.call(
       'Decrypt',
-      request.uid,
-      request.ciphertext.length,
-      () => {
-        requireUid(request.uid);
-        if (request.ciphertext.length === 0) throw new KmsCallError(GrpcStatus.INVALID_ARGUMENT, 'ciphertext is empty');
-        if (!request.keyId) throw new KmsCallError(GrpcStatus.INVALID_ARGUMENT, 'key_id is empty');
-        const response: DecryptResponse = { plaintext: this.keyring.unwrap(request.ciphertext, request.keyId) };
-        return { response, keyId: request.keyId, bytes: response.plaintext.length };
-      },
-      request.keyId,
+      { uid: request.uid, requestBytes: request.ciphertext.length, keyId: request.keyId },
+      () => this.plugin.decrypt(request),
+      (response) => ({ response, keyId: request.keyId, bytes: response.plaintext.length }),
     );
   }
 
-  // Calls without latency or hang faults are answered synchronously: no timer, no extra promise hop.
-  private call<T>(
+  /** refused audits a call that never reached the plugin (its request could not be decoded), and its answer. */
+  refused(method: KmsMethod, requestBytes: number, failure: KmsCallError): void {
+    const time = new Date(this.now()).toISOString();
+    this.audit.record({
+      time,
+      method,
+      uid: '',
+      keyId: '',
+      code: codeName(failure.code),
+      latencyMs: 0,
+      requestBytes,
+      responseBytes: 0,
+      faults: [],
+      message: failure.message,
+    });
+  }
+
+  private async call<T>(
     method: KmsMethod,
-    uid: string,
-    requestBytes: number,
-    answer: (fx: Effects) => { response: T; keyId: string; bytes: number },
-    requestKeyId = '',
+    meta: CallMeta,
+    invoke: () => Promise<T>,
+    distort: (response: T, fx: Effects) => { response: T; keyId: string; bytes: number },
   ): Promise<T> {
     const started = this.now();
-    const time = new Date(this.now()).toISOString();
     const fx = this.faults.effects(method);
-    const finish = (): T => {
-      let keyId = requestKeyId;
-      let responseBytes = 0;
-      let code: number = GrpcStatus.OK;
-      let message: string | undefined;
-      try {
-        if (fx.error) throw new KmsCallError(fx.error.code, fx.error.message);
-        const result = answer(fx);
-        keyId = result.keyId;
-        responseBytes = result.bytes;
-        return result.response;
-      } catch (error) {
-        const failure = toCallError(error);
-        code = failure.code;
-        message = failure.message;
-        throw failure;
-      } finally {
-        this.audit.record({
-          time,
-          method,
-          uid,
-          keyId,
-          code: codeName(code),
-          latencyMs: Math.round((this.now() - started) * 1000) / 1000,
-          requestBytes,
-          responseBytes,
-          faults: fx.faultIds,
-          ...(message === undefined ? {} : { message }),
-        });
-      }
-    };
-    if (fx.delayMs === 0 && fx.hang === undefined) {
-      try {
-        return Promise.resolve(finish());
-      } catch (error) {
-        return Promise.reject(error as Error);
-      }
-    }
-    return (async () => {
+    let keyId = meta.keyId;
+    let responseBytes = 0;
+    let code: number = GrpcStatus.OK;
+    let message: string | undefined;
+    try {
       if (fx.delayMs > 0) await this.sleep(fx.delayMs);
       while (fx.hang !== undefined && this.faults.stillHanging(fx.hang)) await this.faults.released;
-      return finish();
-    })();
+      if (fx.error) throw new KmsCallError(fx.error.code, fx.error.message);
+      const result = distort(await invoke(), fx);
+      keyId = result.keyId;
+      responseBytes = result.bytes;
+      return result.response;
+    } catch (error) {
+      const failure = toCallError(error);
+      code = failure.code;
+      message = failure.message;
+      throw failure;
+    } finally {
+      this.audit.record({
+        time: new Date(started).toISOString(),
+        method,
+        uid: meta.uid,
+        keyId,
+        code: codeName(code),
+        latencyMs: Math.round((this.now() - started) * 1000) / 1000,
+        requestBytes: meta.requestBytes,
+        responseBytes,
+        faults: fx.faultIds,
+        ...(message === undefined ? {} : { message }),
+      });
+    }
   }
 }
 
-function requireUid(uid: string): void {
-  if (!uid)
-    throw new KmsCallError(GrpcStatus.INVALID_ARGUMENT, 'uid is empty: the apiserver sends a fresh UUID per call');
-}
-
+// A plugin's gRPC error (from the proxy's upstream) keeps its code and text; anything else is the plugin's own bug.
 function toCallError(error: unknown): KmsCallError {
   if (error instanceof KmsCallError) return error;
-  if (error instanceof KeyringError) return new KmsCallError(ERROR_CODES[error.code], error.message);
+  const e = error as { code?: unknown; details?: unknown; message?: unknown } | undefined;
+  if (typeof e?.code === 'number' && e.code in GrpcStatus) {
+    return new KmsCallError(e.code, String(e.details ?? e.message ?? ''));
+  }
   return new KmsCallError(GrpcStatus.INTERNAL, `fake-kms internal error: ${(error as Error)?.message ?? error}`);
-}
-
-function mapValues<A, B>(record: Record<string, A>, f: (a: A) => B): Record<string, B> {
-  return Object.fromEntries(Object.entries(record).map(([k, v]) => [k, f(v)]));
-}
-
-function byteLength(response: StatusResponse | EncryptResponse): number {
-  if ('ciphertext' in response) return response.ciphertext.length;
-  return Buffer.byteLength(response.version + response.healthz + response.keyId);
 }

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, test } from 'vitest';
 import {
   classify,
+  type EncryptedObject,
   decodeKmsV2Value,
   deriveWriteKey,
   encodeKmsV2Value,
@@ -48,17 +49,88 @@ describe(`classify values stored by kube-apiserver ${fixtures.apiserver}`, () =>
     expect(classify(stored(key))).toEqual({ class: cls, name });
   });
 
-  test('identity values are recognised as protobuf or JSON', () => {
+  test('identity values are recognised as protobuf or JSON; anything else is unknown, never plaintext', () => {
     expect(classify(stored('/registry/namespaces/default'))).toEqual({ class: 'identity', encoding: 'protobuf' });
     expect(classify(Buffer.from('{"kind":"Widget"}'))).toEqual({ class: 'identity', encoding: 'json' });
-    expect(classify(Buffer.from([0x00, 0x01]))).toEqual({ class: 'identity', encoding: 'other' });
+    expect(classify(Buffer.from([0x00, 0x01]))).toMatchObject({ class: 'unknown' });
+    expect(classify(Buffer.from('k8s:enc:rot13:v9:x:abc'))).toMatchObject({ class: 'unknown', error: /prefix/ });
+    const random = seededRandom('noise');
+    for (let i = 0; i < 2000; i++) {
+      const noise = random.bytes(1 + (i % 300));
+      const c = classify(noise);
+      const looksLikeObject = noise.subarray(0, 4).toString('latin1') === 'k8s\u0000' || noise[0] === 0x7b;
+      expect(c.class).toBe(looksLikeObject ? 'identity' : 'unknown');
+    }
   });
 
-  test('KMS v1 and unknown prefixes are named; broken KMS v2 bodies report why', () => {
-    expect(classify(Buffer.from('k8s:enc:kms:v1:legacy:\u0000\u0003abc'))).toEqual({ class: 'kms-v1', name: 'legacy' });
-    expect(classify(Buffer.from('k8s:enc:rot13:v9:x:abc'))).toMatchObject({ class: 'unknown-encrypted' });
+  test('KMS v1 and the AES/secretbox formats are named, and invalid when too short to be read', () => {
+    expect(classify(Buffer.concat([Buffer.from('k8s:enc:kms:v1:legacy:\u0000\u0003abc'), Buffer.alloc(28)]))).toEqual({
+      class: 'kms-v1',
+      name: 'legacy',
+    });
+    expect(classify(Buffer.from('k8s:enc:kms:v1:legacy:\u0000\u0003abc'))).toMatchObject({
+      class: 'invalid',
+      claims: 'kms-v1',
+    });
+    expect(classify(Buffer.from('k8s:enc:aescbc:v1:k:0123456789abcdef012'))).toMatchObject({
+      class: 'invalid',
+      claims: 'aescbc',
+    });
+    expect(classify(Buffer.from('k8s:enc:aesgcm:v1:k:short'))).toMatchObject({ class: 'invalid', claims: 'aesgcm' });
+    expect(classify(Buffer.from('k8s:enc:secretbox:v1:k:short'))).toMatchObject({
+      class: 'invalid',
+      claims: 'secretbox',
+    });
+  });
+
+  // Every rule the apiserver applies when it reads an EncryptedObject back, one mutation of a valid value each,
+  // with the boundary that is still valid beside it.
+  const valid = (): EncryptedObject => decodeKmsV2Value(stored('/registry/secrets/default/fixture')).object;
+  const mutations: Array<[string, (o: EncryptedObject) => void, RegExp | 'valid']> = [
+    ['empty key_id', (o) => (o.keyID = ''), /keyID is empty/],
+    ['1025-byte key_id', (o) => (o.keyID = 'k'.repeat(1025)), /keyID is 1025 bytes/],
+    ['1024-byte key_id', (o) => (o.keyID = 'k'.repeat(1024)), 'valid'],
+    ['multi-byte key_id over 1024 bytes', (o) => (o.keyID = 'é'.repeat(513)), /keyID is 1026 bytes/],
+    ['empty DEK source', (o) => (o.encryptedDEKSource = Buffer.alloc(0)), /encrypted DEK source is empty/],
+    ['1025-byte DEK source', (o) => (o.encryptedDEKSource = Buffer.alloc(1025, 1)), /1025 bytes, which exceeds/],
+    ['1024-byte DEK source', (o) => (o.encryptedDEKSource = Buffer.alloc(1024, 1)), 'valid'],
+    [
+      'DEK source type 7',
+      (o) => (o.encryptedDEKSourceType = 7 as EncryptedDEKSourceType),
+      /unknown encryptedDEKSourceType: 7/,
+    ],
+    ['empty encrypted data', (o) => (o.encryptedData = Buffer.alloc(0)), /encrypted data is empty/],
+    [
+      'KDF data shorter than info, nonce and tag',
+      (o) => (o.encryptedData = Buffer.alloc(59, 1)),
+      /59 bytes, shorter than the 60/,
+    ],
+    ['annotation key with spaces', (o) => (o.annotations = { 'NOT A DNS NAME': Buffer.from('x') }), /annotation key/],
+    ['single-label annotation key', (o) => (o.annotations = { localhost: Buffer.from('x') }), /at least two segments/],
+    ['upper-case annotation key', (o) => (o.annotations = { 'Key.Example.com': Buffer.from('x') }), /annotation key/],
+    ['64-character label', (o) => (o.annotations = { [`${'a'.repeat(64)}.example.com`]: Buffer.from('x') }), /63/],
+    ['trailing-dot annotation key', (o) => (o.annotations = { 'a.example.com.': Buffer.from('x') }), 'valid'],
+    ['annotations over 32 KiB', (o) => (o.annotations = { 'a.example.com': Buffer.alloc(32 * 1024 - 12, 1) }), /32768/],
+    [
+      'annotations of exactly 32 KiB',
+      (o) => (o.annotations = { 'a.example.com': Buffer.alloc(32 * 1024 - 13, 1) }),
+      'valid',
+    ],
+  ];
+  test.each(mutations)('KMS v2 with %s', (_, mutate, expected) => {
+    const o = valid();
+    mutate(o);
+    const c = classify(encodeKmsV2Value('kmslab', o));
+    if (expected === 'valid') expect(c).toMatchObject({ class: 'kms-v2', name: 'kmslab' });
+    else {
+      expect(c).toMatchObject({ class: 'invalid', claims: 'kms-v2', name: 'kmslab' });
+      expect(c.error).toMatch(expected);
+    }
+  });
+
+  test("KMS v2 bytes that are not an EncryptedObject are invalid, with the decoder's reason", () => {
     const broken = classify(Buffer.from('k8s:enc:kms:v2:p:\u00ff\u00ff\u00ff'));
-    expect(broken).toMatchObject({ class: 'kms-v2', name: 'p' });
+    expect(broken).toMatchObject({ class: 'invalid', claims: 'kms-v2', name: 'p' });
     expect(broken.error).toMatch(/EncryptedObject does not decode/);
   });
 
@@ -109,7 +181,7 @@ describe('KMS v2 crypto', () => {
 
   test('encode/decode is symmetric and writes the DEK source type as the apiserver does', () => {
     const object = {
-      encryptedData: Buffer.from([1, 2, 3]),
+      encryptedData: Buffer.alloc(60, 3),
       keyID: 'k1',
       encryptedDEKSource: Buffer.from([9]),
       annotations: {},

@@ -1,5 +1,6 @@
 import { createCipheriv, createDecipheriv, createHmac } from 'node:crypto';
 import { EncryptedDEKSourceType, EncryptedObject } from '../gen/storage/v2/encrypted_object.js';
+import { encryptedObjectProblem } from './kms-rules.js';
 import type { Random } from './random.js';
 
 /**
@@ -9,8 +10,11 @@ import type { Random } from './random.js';
 
 export { EncryptedDEKSourceType, EncryptedObject };
 
-/** StorageClass is how a raw etcd value is stored, read from its prefix alone. */
-export type StorageClass = 'identity' | 'aescbc' | 'aesgcm' | 'secretbox' | 'kms-v1' | 'kms-v2' | 'unknown-encrypted';
+/**
+ * StorageClass is how a raw etcd value is stored. `invalid`: its prefix names a format, but the apiserver would
+ * refuse to read it (the reason is in `error`); `unknown`: neither a Kubernetes object nor a known prefix.
+ */
+export type StorageClass = 'identity' | 'aescbc' | 'aesgcm' | 'secretbox' | 'kms-v1' | 'kms-v2' | 'invalid' | 'unknown';
 
 export interface KmsV2Details {
   keyId: string;
@@ -26,20 +30,39 @@ export interface Classified {
   /** The name in the prefix: the KMS provider name, or the aes/secretbox key name. */
   name?: string;
   /** For identity: how the object itself is serialised. */
-  encoding?: 'protobuf' | 'json' | 'other';
+  encoding?: 'protobuf' | 'json';
   kmsV2?: KmsV2Details;
-  /** Why the value could not be decoded, when its prefix promised a format. */
+  /** For invalid and unknown values: why. */
   error?: string;
+  /** For invalid values: the format their prefix promised. */
+  claims?: Exclude<StorageClass, 'invalid' | 'unknown' | 'identity'>;
 }
 
 export const KMS_V2_PREFIX = 'k8s:enc:kms:v2:';
 const ENCRYPTED = 'k8s:enc:';
-const PREFIXES: Array<[RegExp, StorageClass]> = [
-  [/^k8s:enc:kms:v2:([^:]*):/, 'kms-v2'],
-  [/^k8s:enc:kms:v1:([^:]*):/, 'kms-v1'],
-  [/^k8s:enc:aescbc:v1:([^:]*):/, 'aescbc'],
-  [/^k8s:enc:aesgcm:v1:([^:]*):/, 'aesgcm'],
-  [/^k8s:enc:secretbox:v1:([^:]*):/, 'secretbox'],
+type Encrypted = NonNullable<Classified['claims']>;
+// Each prefix, and what the apiserver's read path needs after it before it can even try to decrypt.
+const PREFIXES: Array<[RegExp, Encrypted, (body: Buffer) => string | undefined]> = [
+  [/^k8s:enc:kms:v2:([^:]*):/, 'kms-v2', () => undefined],
+  [/^k8s:enc:kms:v1:([^:]*):/, 'kms-v1', kmsV1Problem],
+  [
+    /^k8s:enc:aescbc:v1:([^:]*):/,
+    'aescbc',
+    (b) =>
+      b.length < 32 || b.length % 16 !== 0
+        ? `AES-CBC data is ${b.length} bytes: not a 16-byte IV plus whole 16-byte blocks`
+        : undefined,
+  ],
+  [
+    /^k8s:enc:aesgcm:v1:([^:]*):/,
+    'aesgcm',
+    (b) => (b.length < 28 ? `AES-GCM data is ${b.length} bytes, shorter than nonce and tag (28)` : undefined),
+  ],
+  [
+    /^k8s:enc:secretbox:v1:([^:]*):/,
+    'secretbox',
+    (b) => (b.length < 40 ? `secretbox data is ${b.length} bytes, shorter than nonce and tag (40)` : undefined),
+  ],
 ];
 // Provider names are short; looking at the head is enough and keeps large values cheap.
 const HEAD_BYTES = 320;
@@ -50,28 +73,49 @@ export function kmsV2Prefix(provider: string): string {
   return `${KMS_V2_PREFIX}${provider}:`;
 }
 
-/** classify reads a raw etcd value's prefix, and decodes the EncryptedObject of KMS v2 values. */
+/**
+ * classify reads a raw etcd value: its prefix, and for encrypted values whether the apiserver could read them
+ * (KMS v2 EncryptedObjects are decoded and checked against the apiserver's own rules). A value that breaks them is
+ * `invalid`, never counted as encrypted.
+ */
 export function classify(value: Uint8Array): Classified {
   const buf = Buffer.from(value.buffer, value.byteOffset, value.byteLength);
   const head = buf.subarray(0, HEAD_BYTES).toString('latin1');
   if (!head.startsWith(ENCRYPTED)) {
-    const encoding = buf.subarray(0, 4).equals(PROTOBUF_MAGIC) ? 'protobuf' : buf[0] === 0x7b ? 'json' : 'other';
-    return { class: 'identity', encoding };
+    if (buf.subarray(0, 4).equals(PROTOBUF_MAGIC)) return { class: 'identity', encoding: 'protobuf' };
+    if (buf[0] === 0x7b) return { class: 'identity', encoding: 'json' };
+    return { class: 'unknown', error: 'neither a Kubernetes object (protobuf or JSON) nor a k8s:enc: prefix' };
   }
-  for (const [pattern, cls] of PREFIXES) {
+  for (const [pattern, cls, bodyProblem] of PREFIXES) {
     const m = pattern.exec(head);
     if (!m) continue;
-    const out: Classified = { class: cls, name: m[1]! };
-    if (cls === 'kms-v2') {
-      try {
-        out.kmsV2 = details(decodeObject(buf.subarray(m[0].length)));
-      } catch (error) {
-        out.error = `EncryptedObject does not decode: ${(error as Error).message}`;
-      }
+    const body = buf.subarray(m[0].length);
+    const invalid = (error: string): Classified => ({ class: 'invalid', claims: cls, name: m[1]!, error });
+    if (cls !== 'kms-v2') {
+      const problem = bodyProblem(body);
+      return problem ? invalid(problem) : { class: cls, name: m[1]! };
     }
-    return out;
+    let object: EncryptedObject;
+    try {
+      object = EncryptedObject.decode(body);
+    } catch (error) {
+      return invalid(`EncryptedObject does not decode: ${(error as Error).message}`);
+    }
+    const problem = encryptedObjectProblem(object);
+    return problem
+      ? { ...invalid(problem), kmsV2: details(object) }
+      : { class: cls, name: m[1]!, kmsV2: details(object) };
   }
-  return { class: 'unknown-encrypted', error: `unrecognised prefix ${JSON.stringify(head.slice(0, 40))}` };
+  return { class: 'unknown', error: `unrecognised prefix ${JSON.stringify(head.slice(0, 40))}` };
+}
+
+function kmsV1Problem(body: Buffer): string | undefined {
+  if (body.length < 2) return 'KMS v1 value has no DEK length';
+  const dek = body.readUInt16BE(0);
+  if (dek === 0 || body.length < 2 + dek + 28) {
+    return `KMS v1 value is ${body.length} bytes after its prefix: too short for a ${dek}-byte encrypted DEK plus AES-GCM data`;
+  }
+  return undefined;
 }
 
 /** decodeKmsV2Value splits a KMS v2 value into its provider name and EncryptedObject. */
@@ -89,7 +133,8 @@ export function encodeKmsV2Value(provider: string, object: EncryptedObject): Buf
 
 function decodeObject(bytes: Buffer): EncryptedObject {
   const object = EncryptedObject.decode(bytes);
-  if (object.encryptedData.length === 0) throw new Error('encrypted data is empty');
+  const problem = encryptedObjectProblem(object);
+  if (problem) throw new Error(problem);
   return object;
 }
 

@@ -18,6 +18,14 @@ export {
   type Classified,
   type KmsV2Details,
 } from './envelope.js';
+export {
+  KMS_V2_LIMITS,
+  keyIdProblem,
+  encryptedDEKSourceProblem,
+  annotationsProblem,
+  fqdnProblem,
+  encryptedObjectProblem,
+} from './kms-rules.js';
 export { encodeSecret, decodeSecret, type SecretObject } from './k8s-object.js';
 export { VirtualClock, realTime, type SimClock } from './clock.js';
 export { MemoryEtcd, type EtcdKv } from './memory-etcd.js';

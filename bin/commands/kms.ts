@@ -1,9 +1,20 @@
 import { Argument, Command, Option } from '@commander-js/extra-typings';
+import { status as GrpcStatus } from '@grpc/grpc-js';
 import { KMS_METHODS, KmsControlClient, type FaultSpec } from '../../fake-kms/index.js';
 import { KmslabError } from '../../harness/common/errors.js';
 import { readLab } from '../../harness/labs/registry.js';
 import { printJson, table } from '../output.js';
 import { positiveInt } from './lab.js';
+
+const GRPC_CODES = Object.keys(GrpcStatus).filter((k) => Number.isNaN(Number(k)) && k !== 'OK');
+
+function probability(value: string): number {
+  const p = Number(value);
+  if (value.trim() === '' || !Number.isFinite(p) || p < 0 || p > 1) {
+    throw new KmslabError('usage', `--probability "${value}" is not a number from 0 to 1, e.g. 0.25`);
+  }
+  return p;
+}
 
 interface Target {
   name: string;
@@ -90,12 +101,12 @@ export function kmsCommands(program: Command): void {
       ] as const),
     )
     .addOption(new Option('--method <method>', 'which RPC').choices([...KMS_METHODS, 'all']))
-    .option('--code <code>', 'gRPC code for error (e.g. UNAVAILABLE, PERMISSION_DENIED)')
+    .addOption(new Option('--code <code>', 'gRPC code for error').choices(GRPC_CODES))
     .option('--message <text>', 'error message')
     .option('--ms <n>', 'added latency in ms', positiveInt)
     .option('--value <value>', 'healthz / key-id / version value, or annotations as JSON')
     .option('--count <n>', 'apply to this many calls, then retire', positiveInt)
-    .option('--probability <p>', 'apply to each call with this probability', Number)
+    .option('--probability <p>', 'apply to each call with this probability (0 to 1)', probability)
     .option('--seed <seed>', 'seed for --probability (replayable)')
     .action(async (kind, opts) => {
       const o = opts as Target & Record<string, unknown>;

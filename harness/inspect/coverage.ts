@@ -13,8 +13,9 @@ export interface CoverageSummary {
   total: number;
   byClass: Record<string, number>;
   byResource: Record<string, { total: number; byClass: Record<string, number> }>;
-  /** KMS v2 values per `<provider>` then per key_id. */
+  /** Valid KMS v2 values per `<provider>` then per key_id. */
   byKeyId: Record<string, Record<string, number>>;
+  /** Values the apiserver could not read (invalid) or that are neither objects nor encrypted (unknown). */
   errors: number;
 }
 
@@ -23,22 +24,58 @@ export function toRow(key: string, value: Buffer, modRevision: string): InspectR
   return { key, resource: resourceOf(key), bytes: value.length, modRevision, ...classify(value) };
 }
 
-/** Coverage accumulates rows into a summary in constant memory per resource and key_id (not per key). */
+type Counts = Map<string, number>;
+
+/**
+ * Coverage accumulates rows into a summary in constant memory per resource and key_id (not per key). Names come
+ * from etcd (resource paths, key_ids), so they are Map keys, never plain-object keys: `__proto__` is a name like
+ * any other.
+ */
 export class Coverage {
-  readonly summary: CoverageSummary = { total: 0, byClass: {}, byResource: {}, byKeyId: {}, errors: 0 };
+  private total = 0;
+  private errors = 0;
+  private readonly byClass: Counts = new Map();
+  private readonly byResource = new Map<string, { total: number; byClass: Counts }>();
+  private readonly byKeyId = new Map<string, Counts>();
 
   add(row: InspectRow): void {
-    const s = this.summary;
-    s.total++;
-    bump(s.byClass, row.class);
-    const r = (s.byResource[row.resource] ??= { total: 0, byClass: {} });
+    this.total++;
+    bump(this.byClass, row.class);
+    let r = this.byResource.get(row.resource);
+    if (!r) this.byResource.set(row.resource, (r = { total: 0, byClass: new Map() }));
     r.total++;
     bump(r.byClass, row.class);
-    if (row.class === 'kms-v2' && row.kmsV2) bump((s.byKeyId[row.name ?? ''] ??= {}), row.kmsV2.keyId);
-    if (row.error) s.errors++;
+    if (row.class === 'kms-v2' && row.kmsV2) {
+      const provider = row.name ?? '';
+      let keys = this.byKeyId.get(provider);
+      if (!keys) this.byKeyId.set(provider, (keys = new Map()));
+      bump(keys, row.kmsV2.keyId);
+    }
+    if (row.error) this.errors++;
+  }
+
+  /** summary is a plain-data snapshot (for JSON); its objects have no prototype, so any name is safe as a key. */
+  get summary(): CoverageSummary {
+    return {
+      total: this.total,
+      byClass: record(this.byClass),
+      byResource: recordOf(this.byResource, (r) => ({ total: r.total, byClass: record(r.byClass) })),
+      byKeyId: recordOf(this.byKeyId, record),
+      errors: this.errors,
+    };
   }
 }
 
-function bump(record: Record<string, number>, key: string): void {
-  record[key] = (record[key] ?? 0) + 1;
+function bump(counts: Counts, key: string): void {
+  counts.set(key, (counts.get(key) ?? 0) + 1);
+}
+
+function record(counts: Counts): Record<string, number> {
+  return recordOf(counts, (n) => n);
+}
+
+function recordOf<V, T>(map: Map<string, V>, f: (v: V) => T): Record<string, T> {
+  const out = Object.create(null) as Record<string, T>;
+  for (const [k, v] of map) out[k] = f(v);
+  return out;
 }

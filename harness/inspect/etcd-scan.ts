@@ -22,19 +22,33 @@ export interface ScanOptions {
 // Room for pages of large objects (a Secret can approach 1.5 MiB); pages shrink when even this is exceeded.
 export const MAX_MESSAGE_BYTES = 32 * 1024 * 1024;
 
-/** EtcdTls is a client certificate for an etcd that requires one (kubeadm's, in kind). */
+/** EtcdTls is how to trust an https etcd, and the client certificate it may require (kubeadm's, in kind). */
 export interface EtcdTls {
   caPem: Buffer;
-  certPem: Buffer;
-  keyPem: Buffer;
+  certPem?: Buffer;
+  keyPem?: Buffer;
 }
 
-/** openEtcd connects to an etcd client URL (plain http, or https with a client certificate) with room for large pages. */
-export function openEtcd(url: string, tls?: EtcdTls): Etcd3 {
+/**
+ * openEtcd connects to etcd client URLs (plain http, or https with a CA and optionally a client certificate) with
+ * room for large pages. Every call has a deadline (`timeoutMs`, default 30 s): an endpoint that accepts and never
+ * answers fails the call instead of hanging it.
+ */
+export function openEtcd(urls: string | string[], tls?: EtcdTls, timeoutMs = 30_000): Etcd3 {
   return new Etcd3({
-    hosts: url,
+    hosts: urls,
+    dialTimeout: Math.min(timeoutMs, 10_000),
+    defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + timeoutMs }),
     grpcOptions: { 'grpc.max_receive_message_length': MAX_MESSAGE_BYTES },
-    ...(tls ? { credentials: { rootCertificate: tls.caPem, certChain: tls.certPem, privateKey: tls.keyPem } } : {}),
+    ...(tls
+      ? {
+          credentials: {
+            rootCertificate: tls.caPem,
+            ...(tls.certPem ? { certChain: tls.certPem } : {}),
+            ...(tls.keyPem ? { privateKey: tls.keyPem } : {}),
+          },
+        }
+      : {}),
   });
 }
 

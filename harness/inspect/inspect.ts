@@ -1,10 +1,13 @@
 import type { Etcd3 } from 'etcd3';
 import { Coverage, toRow, type CoverageSummary, type InspectRow } from './coverage.js';
-import { openEtcd, scanPrefix } from './etcd-scan.js';
+import { openEtcd, scanPrefix, type EtcdTls } from './etcd-scan.js';
 
 export interface InspectOptions {
-  /** etcd client URL, or an open client. */
-  etcd: string | Etcd3;
+  /** etcd client URL(s), or an open client. */
+  etcd: string | string[] | Etcd3;
+  tls?: EtcdTls;
+  /** Deadline of each etcd call, ms (default 30 s). */
+  timeoutMs?: number;
   /** Key prefix to scan. Default `/registry/`. */
   prefix?: string;
   pageSize?: number;
@@ -23,7 +26,10 @@ export interface InspectReport {
 export async function inspectEtcd(options: InspectOptions): Promise<InspectReport> {
   const started = performance.now();
   const prefix = options.prefix ?? '/registry/';
-  const client = typeof options.etcd === 'string' ? openEtcd(options.etcd) : options.etcd;
+  const owned = typeof options.etcd === 'string' || Array.isArray(options.etcd);
+  const client = owned
+    ? openEtcd(options.etcd as string | string[], options.tls, options.timeoutMs)
+    : (options.etcd as Etcd3);
   const coverage = new Coverage();
   let revision: string | undefined;
   try {
@@ -36,7 +42,7 @@ export async function inspectEtcd(options: InspectOptions): Promise<InspectRepor
       }
     }
   } finally {
-    if (typeof options.etcd === 'string') client.close();
+    if (owned) client.close();
   }
   return { prefix, revision, summary: coverage.summary, seconds: (performance.now() - started) / 1000 };
 }

@@ -10,6 +10,7 @@ import {
   sealWithSeed,
 } from '../envelope.js';
 import type { Random } from '../random.js';
+import { annotationsProblem, encryptedDEKSourceProblem, keyIdProblem } from '../kms-rules.js';
 import { callPlugin, type KmsPlugin } from './kms-plugin.js';
 
 /** The constants of kube-apiserver's KMS v2 code (kmsv2-behaviour.md §4), in milliseconds. */
@@ -21,11 +22,6 @@ export const KMS_V2_TIMING = {
   probeCacheFailed: 3_000,
   defaultCallTimeout: 3_000,
 };
-
-const MAX_KEY_ID = 1024;
-const MAX_DEK_SOURCE = 1024;
-const MAX_ANNOTATIONS = 32 * 1024;
-const FQDN = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)+\.?$/;
 
 /** WriteState is the provider's current DEK seed and what the plugin made of it. */
 export interface WriteState {
@@ -137,12 +133,9 @@ export class KmsV2Provider {
         this.plugin.encrypt({ plaintext: seed, uid }),
       );
       problem =
-        r.ciphertext.length === 0
-          ? 'encrypted DEK source is empty'
-          : r.ciphertext.length > MAX_DEK_SOURCE
-            ? `encrypted DEK source is ${r.ciphertext.length} bytes, which exceeds the max size of ${MAX_DEK_SOURCE}`
-            : (keyIdProblem(r.keyId) ??
-              (r.keyId !== keyId ? 'key_id of Encrypt differs from Status' : annotationsProblem(r.annotations)));
+        encryptedDEKSourceProblem(r.ciphertext) ??
+        keyIdProblem(r.keyId) ??
+        (r.keyId !== keyId ? 'key_id of Encrypt differs from Status' : annotationsProblem(r.annotations));
       if (!problem) {
         this.state = {
           keyId,
@@ -232,24 +225,6 @@ export class KmsV2Provider {
   get dekCacheSize(): number {
     return this.dekCache.size;
   }
-}
-
-function keyIdProblem(keyId: string): string | undefined {
-  if (keyId.length === 0) return 'keyID is empty';
-  const bytes = Buffer.byteLength(keyId);
-  return bytes > MAX_KEY_ID ? `keyID is ${bytes} bytes, which exceeds the max size of ${MAX_KEY_ID}` : undefined;
-}
-
-function annotationsProblem(annotations: Record<string, Buffer>): string | undefined {
-  let total = 0;
-  for (const [k, v] of Object.entries(annotations)) {
-    if (!FQDN.test(k))
-      return `invalid annotation key ${k}: should be a domain with at least two segments separated by dots`;
-    total += k.length + v.length;
-  }
-  return total > MAX_ANNOTATIONS
-    ? `total size of annotations is ${total}, which exceeds the max size of ${MAX_ANNOTATIONS}`
-    : undefined;
 }
 
 function cacheKey(type: number, source: Buffer, keyId: string, annotations: Record<string, Buffer>): string {

@@ -1,6 +1,6 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { AuditTrail, Faults, KmsService, type FakeKmsStatus } from '../../../fake-kms/index.js';
+import { AuditTrail, Faults, KeyringPlugin, KmsService, type FakeKmsStatus } from '../../../fake-kms/index.js';
 import { Keyring, MemoryEtcd, SimApiserver, VirtualClock, seededRandom, type KmsPlugin } from '../../../sim/index.js';
 import { poll } from '../../common/wait.js';
 import { Coverage, toRow, type EtcdPage } from '../../inspect/index.js';
@@ -38,6 +38,7 @@ export class SimLab implements Lab {
   readonly kms: LabKms;
   readonly apiservers: SimMember[];
   readonly service: KmsService;
+  readonly keyring: KeyringPlugin;
   private reachable = true;
 
   private constructor(
@@ -50,8 +51,13 @@ export class SimLab implements Lab {
     count: number,
   ) {
     const random = seededRandom(`${seed}/apiserver`);
-    this.service = new KmsService({
+    this.keyring = new KeyringPlugin({
       keyring: Keyring.create({ random: seededRandom(`${seed}/keyring`), now: () => virtual.now() }),
+    });
+    const keyring = this.keyring;
+    this.service = new KmsService({
+      plugin: keyring,
+      intendedKeyId: () => keyring.keyring.primary.keyId,
       faults: new Faults(seededRandom(`${seed}/faults`)),
       audit: new AuditTrail(),
       now: () => virtual.now(),
@@ -140,7 +146,7 @@ export class SimLab implements Lab {
   }
 
   private simKms(): LabKms {
-    const ring = () => this.service.keyring;
+    const ring = () => this.keyring.keyring;
     const resolve = (ref: string) => {
       const version = /^v?(\d+)$/.exec(ref)?.[1];
       return version === undefined
@@ -156,7 +162,7 @@ export class SimLab implements Lab {
         ephemeral: true,
         activeKey: ring().activeKey,
         keyId: ring().primary.keyId,
-        disabledKeyStatus: this.service.disabledKeyStatus,
+        disabledKeyStatus: this.keyring.disabledKeyStatus,
         versions: ring().versions(),
         faults: this.service.faults.list(),
         calls: this.service.audit.counters(),
@@ -167,13 +173,13 @@ export class SimLab implements Lab {
       destroy: async (id) => ring().destroy(resolve(id)),
       addFault: async (spec) => this.service.faults.add(spec),
       clearFaults: async (id) => void this.service.faults.clear(id),
-      setDisabledKeyStatus: async (mode) => void (this.service.disabledKeyStatus = mode),
+      setDisabledKeyStatus: async (mode) => void (this.keyring.disabledKeyStatus = mode),
       stopPlugin: async () => void (this.reachable = false),
       startPlugin: async () => void (this.reachable = true),
       // A restarted plugin keeps its keys (persisted) and audit trail (its file), and forgets faults and settings.
       restart: async () => {
         this.service.faults.clear();
-        this.service.disabledKeyStatus = 'unhealthy';
+        this.keyring.disabledKeyStatus = 'unhealthy';
         this.reachable = true;
       },
       audit: async (query) => this.service.audit.query(query),
