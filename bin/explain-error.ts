@@ -23,16 +23,14 @@ export function explainError(error: unknown): { message: string; exitCode: numbe
       exitCode: refused ? 2 : 1,
     };
   }
-  if (error instanceof ControlUnreachableError) {
-    return {
-      message: `${error.message}\n(kmslab status --name <lab> shows which process is dead; kmslab restart kms --name <lab> brings the plugin back)`,
-      exitCode: 1,
-    };
-  }
+  if (error instanceof ControlUnreachableError) return { message: error.message, exitCode: 1 };
   const e = error as NodeJS.ErrnoException | undefined;
-  if (e?.code && e.path && WRITE_ERRORS[e.code]) {
+  if (e?.code && e.path) {
+    const why = WRITE_ERRORS[e.code];
     return {
-      message: `cannot use ${e.path}: ${WRITE_ERRORS[e.code]} (${e.code}); kmslab keeps labs under $KMSLAB_HOME (default ~/.kmslab) and builds under $KMSLAB_CACHE (default ~/.cache/kmslab): point them at a writable directory`,
+      message: why
+        ? `cannot use ${e.path}: ${why} (${e.code}); kmslab keeps labs under $KMSLAB_HOME (default ~/.kmslab) and builds under $KMSLAB_CACHE (default ~/.cache/kmslab): point them at a writable directory`
+        : `${e.path}: ${e.message}`,
       exitCode: 1,
     };
   }

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, test } from 'vitest';
 import type { Command } from '@commander-js/extra-typings';
 import { buildProgram } from './program.js';
@@ -30,9 +31,27 @@ describe('kmslab CLI', () => {
     }
   });
 
-  test.each(commands.map(([n, c]) => [n, c] as const))('%s has help text', (_name, c) => {
-    expect(c.description().length).toBeGreaterThan(10);
-    expect(c.helpInformation()).toContain('Usage:');
+  // Each command must exit through kmslab's handler: one without exitOverride would end the whole process on a
+  // usage mistake (and kill this test run), not exit 2 with a message.
+  test.each(commands.map(([n]) => n))('%s rejects an unknown option as a usage error', async (name) => {
+    const program = buildProgram();
+    const quiet = (c: Command) => {
+      c.configureOutput({ writeErr: () => undefined, writeOut: () => undefined });
+      c.commands.forEach((s) => quiet(s as unknown as Command));
+    };
+    quiet(program);
+    await expect(program.parseAsync(['node', 'kmslab', ...name.split(' '), '--no-such-option'])).rejects.toMatchObject({
+      code: expect.stringMatching(/^commander\.(unknownOption|missingMandatoryOptionValue)$/),
+    });
+  });
+
+  test('the README documents every top-level command, and names none that does not exist', () => {
+    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+    const top = buildProgram().commands.map((c) => c.name());
+    for (const name of top)
+      expect(readme, `README says nothing about kmslab ${name}`).toMatch(new RegExp(`kmslab ${name}\\b`));
+    const mentioned = new Set([...readme.matchAll(/(?:npx kmslab|`kmslab) ([a-z][a-z-]*)/g)].map((m) => m[1]!));
+    for (const name of mentioned) expect(top, `README mentions kmslab ${name}`).toContain(name);
   });
 
   test('an unknown option is a usage error', async () => {

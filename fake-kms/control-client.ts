@@ -18,10 +18,14 @@ export class ControlRequestError extends Error {
 
 /** KmsControlClient drives a fake KMS through its control socket: what the CLI and a Lab's `kms` use. */
 export class KmsControlClient {
-  /** `timeoutMs` bounds each call (default 30 s): a plugin that accepts and never answers is reported, not waited on. */
+  /**
+   * `timeoutMs` bounds each call (default 30 s): a plugin that accepts and never answers is reported, not waited on.
+   * `hint` ends the message when nothing answers (what the caller can do about it).
+   */
   constructor(
     readonly socketPath: string,
     readonly timeoutMs = 30_000,
+    readonly hint = 'is the plugin running?',
   ) {}
 
   status = () => this.call<FakeKmsStatus>('GET', '/status');
@@ -93,7 +97,7 @@ export class KmsControlClient {
 
   private unreachable(error: Error): Error {
     return new ControlUnreachableError(
-      `fake-kms control socket ${this.socketPath} does not answer (${error.message}); is the plugin running?`,
+      `fake-kms control socket ${this.socketPath} does not answer (${error.message}); ${this.hint}`,
     );
   }
 }

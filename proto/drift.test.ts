@@ -17,7 +17,20 @@ const modcache = (() => {
 })();
 const inCache = (modulePath: string) =>
   join(modcache, modulePath.replace(/^k8s\.io\/([^/]+)\//, `k8s.io/$1@${staging}/`));
+// Without the module cache there is nothing to compare with: say why in the test name, and in CI (where
+// `kmslab build` ran first and filled the cache) refuse to skip, so a broken lookup cannot pass silently.
 const available = (file: string) => modcache !== '' && existsSync(file);
+const why = (file: string) =>
+  available(file) ? '' : ` [cannot compare: ${file} is not in the Go module cache; run kmslab build first]`;
+const check = (file: string) => {
+  const skip = !available(file) && !process.env.CI;
+  return Object.assign(test.skipIf(skip), {
+    title: why(file),
+    guard: () => {
+      if (!available(file)) throw new Error(`upstream ${file} is missing (GOMODCACHE=${modcache || 'unknown'})`);
+    },
+  });
+};
 
 // Upstream's generated.proto files import each other by module path; map those onto the module cache.
 const load = (file: string) => {
@@ -42,7 +55,9 @@ const fieldsOf = (type: protobuf.Type, only?: number[]) =>
 
 const kmsApi = inCache('k8s.io/kms/apis/v2/api.proto');
 describe('proto/kms/v2/service.proto matches upstream k8s.io/kms', () => {
-  test.skipIf(!available(kmsApi))('same messages, fields, numbers, types and methods', () => {
+  const t = check(kmsApi);
+  t(`same messages, fields, numbers, types and methods${t.title}`, () => {
+    t.guard();
     const mine = ours('kms/v2/service.proto');
     const theirs = load(kmsApi);
     for (const m of [
@@ -65,7 +80,9 @@ describe('proto/kms/v2/service.proto matches upstream k8s.io/kms', () => {
 
 const storedObject = inCache('k8s.io/apiserver/pkg/storage/value/encrypt/envelope/kmsv2/v2/api.proto');
 describe('proto/storage/v2/encrypted_object.proto matches upstream k8s.io/apiserver', () => {
-  test.skipIf(!available(storedObject))('same EncryptedObject fields and DEK source types', () => {
+  const t = check(storedObject);
+  t(`same EncryptedObject fields and DEK source types${t.title}`, () => {
+    t.guard();
     const mine = ours('storage/v2/encrypted_object.proto');
     const theirs = load(storedObject);
     expect(fieldsOf(mine.lookupType('v2.EncryptedObject'))).toEqual(fieldsOf(theirs.lookupType('v2.EncryptedObject')));
@@ -89,7 +106,9 @@ const k8sSubset = [
 ] as const;
 
 describe.each(k8sSubset)('proto/k8s/secret.proto %s is a subset of upstream', (message, upstream, fullName) => {
-  test.skipIf(!available(inCache(upstream)))(`its fields match ${fullName}`, () => {
+  const t = check(inCache(upstream));
+  t(`its fields match ${fullName}${t.title}`, () => {
+    t.guard();
     const mine = ours('k8s/secret.proto').lookupType(`kmslab.k8s.${message}`);
     const ids = mine.fieldsArray.map((f) => f.id);
     expect(fieldsOf(mine)).toEqual(fieldsOf(load(inCache(upstream)).lookupType(fullName), ids));

@@ -25,6 +25,8 @@ export interface RunOptions {
   parallel?: number;
   /** Aborting stops every lab in flight at once and fails what is still running (Ctrl-C). */
   signal?: AbortSignal;
+  /** The backend the factory starts labs on, for the report (a lab that never started cannot say). */
+  backend?: string;
 }
 
 /** RunReport is a whole run: what each scenario did, step by step. Reports (console, JSON, JUnit) are views of it. */
@@ -54,7 +56,7 @@ export async function runScenarios(
   const started = Date.now();
   const results: ScenarioResult[] = new Array(scenarios.length);
   let next = 0;
-  let backend = 'unknown';
+  let backend = options.backend ?? 'unknown';
   const worker = async () => {
     while (next < scenarios.length && !options.signal?.aborted) {
       const index = next++;
@@ -91,7 +93,7 @@ async function runOnFreshLab(
       throw new Error('interrupted');
     }
   } catch (error) {
-    const result = failedBeforeStart(scenario, error, t);
+    const result = failedBeforeStart(scenario, error, t, options);
     emit({ type: 'scenario-end', scenario: scenario.name, result });
     return result;
   }
@@ -130,7 +132,9 @@ export async function runScenario(
       currentStep = name;
       emit({ type: 'step-start', scenario: scenario.name, step: name });
       const started = lab.clock.now();
-      const mark = await auditMark(lab);
+      const mark = await auditMark(lab).catch(
+        (e: unknown) => new Error(`audit trail unreadable: ${(e as Error)?.message ?? e}`),
+      );
       const evidence: Evidence = {};
       const record = (outcome: StepRecord['outcome'], error?: unknown): StepRecord => ({
         name,
@@ -181,7 +185,8 @@ export async function runScenario(
     await lab.api.ensureNamespace(ctx.namespace);
     await scenario.run(lab, ctx);
   } catch (e) {
-    error = e;
+    // A lab closed under a running step (Ctrl-C) fails that step with a connection error: say what really happened.
+    error = options.signal?.aborted ? new Error(`interrupted (${(e as Error)?.message ?? e})`) : e;
   }
   const result: ScenarioResult = {
     name: scenario.name,
@@ -200,8 +205,11 @@ export async function runScenario(
   return result;
 }
 
-// Counts the plugin's calls after an audit mark, per method and code.
-async function kmsCallsAfter(lab: Lab, afterSeq: number): Promise<Record<string, Record<string, number>>> {
+/** KmsCalls counts the plugin's calls during a step, per method and code, or says why they are unknown. */
+export type KmsCalls = Record<string, Record<string, number>> | { unavailable: string };
+
+async function kmsCallsAfter(lab: Lab, afterSeq: number | Error): Promise<KmsCalls> {
+  if (afterSeq instanceof Error) return { unavailable: afterSeq.message };
   try {
     const records = await lab.kms.audit({ afterSeq });
     const counts: Record<string, Record<string, number>> = {};
@@ -210,8 +218,8 @@ async function kmsCallsAfter(lab: Lab, afterSeq: number): Promise<Record<string,
       m[r.code] = (m[r.code] ?? 0) + 1;
     }
     return counts;
-  } catch {
-    return {};
+  } catch (error) {
+    return { unavailable: `audit trail unreadable: ${(error as Error)?.message ?? error}` };
   }
 }
 
@@ -227,17 +235,19 @@ async function keepArtifacts(lab: Lab, result: ScenarioResult, root: string): Pr
   }
 }
 
-function failedBeforeStart(scenario: Scenario, error: unknown, t: number): ScenarioResult {
+function failedBeforeStart(scenario: Scenario, error: unknown, t: number, options: RunOptions): ScenarioResult {
   return {
     name: scenario.name,
     summary: scenario.summary,
     proves: scenario.proves,
     tags: scenario.tags,
-    backend: 'unknown',
+    backend: options.backend ?? 'unknown',
     outcome: 'failed',
     startedAt: new Date(t).toISOString(),
     durationMs: Date.now() - t,
     steps: [],
-    error: `the lab did not start: ${(error as Error)?.message ?? String(error)}`,
+    error: options.signal?.aborted
+      ? 'interrupted before its lab was ready'
+      : `the lab did not start: ${(error as Error)?.message ?? String(error)}`,
   };
 }

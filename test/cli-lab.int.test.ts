@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { isRunning } from '../harness/process/process-identity.js';
-import type { LabRecord } from '../harness/index.js';
+import { findBinary, type LabRecord } from '../harness/index.js';
 import { kmslab } from './support/cli.js';
 import { isolateHome, uniqueName } from './support/env.js';
 
@@ -82,12 +82,17 @@ describe('kmslab up / status / list / down', () => {
       'KMSLAB_KUBE_APISERVER=/nonexistent/kube-apiserver is not an executable file',
     );
 
+    // etcd is found (given explicitly), so the message must be about the kube-apiserver version asked for.
     const noGo = await kmslab(['up', '--name', uniqueName('nogo'), '--k8s-version', 'v1.99.0'], {
-      env: { PATH: '/nonexistent', KMSLAB_CACHE: join(home, 'empty-cache') },
+      env: {
+        PATH: '/nonexistent',
+        KMSLAB_CACHE: join(home, 'empty-cache'),
+        KMSLAB_ETCD: (await findBinary('etcd')).path,
+      },
     });
     expect(noGo.exitCode).toBe(2);
     expect(String(noGo.stderr)).toMatch(
-      /no \w[\w-]* v[\d.]+ binary found[\s\S]*set KMSLAB_[A-Z_]+=[\s\S]*KUBEBUILDER_ASSETS[\s\S]*install Go/,
+      /no kube-apiserver v1\.99\.0 binary found[\s\S]*set KMSLAB_KUBE_APISERVER=[\s\S]*KUBEBUILDER_ASSETS[\s\S]*install Go/,
     );
   });
 });

@@ -8,8 +8,12 @@ isolateHome();
 
 // End to end on kind and on docker compose: these need a container engine. Where none answers (kmslab's own CI,
 // which has no Docker), they are skipped and say so; nothing here pretends a cluster ran.
-const engine = (await execa('docker', ['info'], { reject: false }).catch(() => ({ exitCode: 1 }))).exitCode === 0;
-const why = engine ? '' : ' [skipped: no container engine answers `docker info`]';
+// Until every image these backends need is built on the machine, running them would make the engine try to pull:
+// they run only when asked for.
+const asked = process.env.KMSLAB_DOCKER_E2E === '1';
+const engine =
+  asked && (await execa('docker', ['info'], { reject: false }).catch(() => ({ exitCode: 1 }))).exitCode === 0;
+const why = engine ? '' : ' [skipped: set KMSLAB_DOCKER_E2E=1 with a container engine and locally built images]';
 
 describe.skipIf(!engine)(`the core scenarios on the kind backend${why}`, () => {
   test('pass', async () => {

@@ -27,7 +27,11 @@ async function client(o: Target): Promise<KmsControlClient> {
   const lab = await readLab(o.name);
   if (!lab)
     throw new KmslabError('not-found', `no lab named "${o.name}"; pass --control <socket> for a standalone plugin`);
-  return new KmsControlClient(lab.kms.control);
+  return new KmsControlClient(
+    lab.kms.control,
+    undefined,
+    `the plugin of lab "${o.name}" is not running: kmslab restart kms --name ${o.name} starts it again on its keys`,
+  );
 }
 
 const targetOptions = (c: Command) =>

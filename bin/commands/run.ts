@@ -81,6 +81,7 @@ export function runCommands(program: Command): void {
           keep: o.keep ?? false,
           onEvent: runProgress(),
           signal: interrupt.signal,
+          backend: o.backend,
         },
       );
       process.off('SIGINT', stop);

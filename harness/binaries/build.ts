@@ -3,6 +3,8 @@ import { access, chmod, copyFile, mkdir, readFile, rename, rm, stat, writeFile }
 import { constants } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
+import { goEnv } from './go-env.js';
+import { waitForLock } from '../common/file-lock.js';
 import { cacheRoot, repoRoot } from '../common/paths.js';
 import { KmslabError } from '../common/errors.js';
 import type { Component } from './components.js';
@@ -97,7 +99,7 @@ export async function buildBinary(
   onProgress?: ProgressListener,
 ): Promise<string> {
   const target = cachedBinaryPath(c, version, module);
-  const release = await lock(`${target}.lock`);
+  const release = await waitForLock(target, `${c.name} ${version} build`);
   try {
     if (await isExecutable(target)) return target;
     const work = join(cacheRoot(), 'build', `${c.name}-${version}-${module.digest}`);
@@ -145,7 +147,7 @@ async function runGo(args: string[], cwd: string, c: Component, version: string,
     all: true,
     buffer: { all: true },
     reject: false,
-    env: { CGO_ENABLED: '0', GOFLAGS: '-buildvcs=false', GOTOOLCHAIN: process.env.GOTOOLCHAIN ?? 'local' },
+    env: goEnv(),
   });
   let packages = 0;
   const tail: string[] = [];
@@ -165,36 +167,5 @@ async function runGo(args: string[], cwd: string, c: Component, version: string,
       'build-failed',
       `go ${args.join(' ')} failed for ${c.name} ${version} (exit ${result.exitCode}) in ${cwd}:\n${tail.join('\n')}`,
     );
-  }
-}
-
-// A directory lock: mkdir is atomic. A lock whose owner died is taken over.
-async function lock(path: string): Promise<() => Promise<void>> {
-  await mkdir(join(path, '..'), { recursive: true });
-  for (;;) {
-    try {
-      await mkdir(path);
-      await writeFile(join(path, 'pid'), String(process.pid));
-      return () => rm(path, { recursive: true, force: true });
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      const owner = Number(await readFile(join(path, 'pid'), 'utf8').catch(() => '0'));
-      const age =
-        Date.now() -
-        (await stat(path)
-          .then((st) => st.mtimeMs)
-          .catch(() => Date.now()));
-      if ((owner && !alive(owner)) || (!owner && age > 60_000)) await rm(path, { recursive: true, force: true });
-      else await new Promise((resolve) => setTimeout(resolve, 1000));
-    }
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { execa } from 'execa';
+import { goEnv } from './go-env.js';
 
 /** A component kmslab builds from Go modules: what to pin, how to write its go.mod, how to stamp its version. */
 export interface Component {
@@ -92,7 +93,10 @@ function goDirectives(upstream: string): string {
 }
 
 async function upstreamGoMod(module: string, version: string): Promise<string> {
-  const { stdout } = await execa('go', ['mod', 'download', '-json', `${module}@${version}`], { reject: false });
+  const { stdout } = await execa('go', ['mod', 'download', '-json', `${module}@${version}`], {
+    reject: false,
+    env: goEnv(),
+  });
   let info: { GoMod?: string; Error?: string } = {};
   try {
     info = JSON.parse(stdout) as typeof info;

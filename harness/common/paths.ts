@@ -1,5 +1,6 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 /** cacheRoot holds per-machine build caches (binaries, generated Go modules): `$KMSLAB_CACHE`, else `$XDG_CACHE_HOME/kmslab`, else `~/.cache/kmslab`. */
 export function cacheRoot(): string {
@@ -12,4 +13,4 @@ export function kmslabHome(): string {
 }
 
 /** repoRoot is this checkout's root (the harness is run from source with tsx). */
-export const repoRoot = new URL('../../', import.meta.url).pathname.replace(/\/$/, '');
+export const repoRoot = fileURLToPath(new URL('../../', import.meta.url)).replace(/\/$/, '');

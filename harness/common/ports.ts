@@ -1,17 +1,8 @@
-import { createServer } from 'node:net';
+import getPort from 'get-port';
 
-/** freePort asks the kernel for an unused port on 127.0.0.1. Another process may take it before the server binds it: see onFreshPorts. */
+/** freePort is an unused port on 127.0.0.1. Another process may take it before the server binds it: see onFreshPorts. */
 export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
-      );
-    });
-  });
+  return getPort({ host: '127.0.0.1' });
 }
 
 /**

@@ -11,14 +11,25 @@ export interface LabHealth {
   state: 'running' | 'degraded' | 'stopped' | 'failed';
   recorded: LabRecord['status'];
   dir: string;
-  processes: Array<{ name: string; pid: number; alive: boolean }>;
+  /** Each process; a dead one says what brings it back. */
+  processes: Array<{ name: string; pid: number; alive: boolean; restart?: string }>;
   apiservers: Array<{ name: string; url: string; readyz: string }>;
   kms: Pick<FakeKmsStatus, 'listening' | 'keyId' | 'faults'> | { error: string };
 }
 
 /** labHealth checks a recorded lab for real: processes, each apiserver's /readyz, the plugin's control socket. */
 export async function labHealth(record: LabRecord): Promise<LabHealth> {
-  const processes = record.processes.map((p) => ({ name: p.name, pid: p.pid, alive: isRunning(p) }));
+  const processes = record.processes.map((p) => {
+    const alive = isRunning(p);
+    return {
+      name: p.name,
+      pid: p.pid,
+      alive,
+      ...(alive || record.backend !== 'local'
+        ? {}
+        : { restart: `kmslab restart ${componentOf(p.name)} --name ${record.name}` }),
+    };
+  });
   const token = await readToken(record);
   const apiservers = await Promise.all(
     record.apiservers.map(async (a) => {
@@ -55,4 +66,11 @@ export async function labHealth(record: LabRecord): Promise<LabHealth> {
 export async function readToken(record: LabRecord): Promise<string> {
   const line = await readFile(join(record.dir, 'config', 'tokens.csv'), 'utf8').catch(() => '');
   return line.split(',')[0] ?? '';
+}
+
+/** componentOf names a lab process as `kmslab restart` takes it: fake-kms → kms, kube-apiserver-1 → apiserver-1. */
+export function componentOf(processName: string): string {
+  if (processName === 'fake-kms') return 'kms';
+  if (processName === 'kube-apiserver') return 'apiserver';
+  return processName.replace(/^kube-/, '');
 }

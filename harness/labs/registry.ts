@@ -1,6 +1,7 @@
 import { mkdir, readdir, readFile, rename, rm, writeFile, chmod } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KmslabError } from '../common/errors.js';
+import { tryLock } from '../common/file-lock.js';
 import { kmslabHome } from '../common/paths.js';
 import { isRunning, type ProcessIdentity } from '../process/process-identity.js';
 import type { ProcessRecord } from '../process/managed-process.js';
@@ -69,8 +70,8 @@ export async function labNames(): Promise<string[]> {
 }
 
 export async function listLabs(): Promise<LabRecord[]> {
-  const names = await readdir(labsRoot()).catch(() => [] as string[]);
-  const records = await Promise.all(names.filter((n) => NAME.test(n)).map((n) => readLab(n).catch(() => undefined)));
+  const names = await labNames();
+  const records = await Promise.all(names.map((n) => readLab(n).catch(() => undefined)));
   return records.filter((r): r is LabRecord => r !== undefined);
 }
 
@@ -79,18 +80,49 @@ export function liveProcesses(record: LabRecord): ProcessRecord[] {
   return record.processes.filter(isRunning);
 }
 
+/** A claimed lab name: its fresh private dir, held by this process until `release` (call it when the start ends). */
+export interface LabClaim {
+  dir: string;
+  release: () => Promise<void>;
+}
+
 /**
- * claimLabDir makes the lab's private dir (0700). A name whose lab still has live processes is taken; a dead or
- * failed lab of that name is cleared first, since nothing of it runs any more.
+ * claimLab takes a lab name for a start: an inter-process lock on the name (held until release, so a second start
+ * of the same name fails at once instead of racing this one), then the check that no lab of that name runs, then
+ * the lab's private dir (0700). A dead or failed lab of that name is cleared first, since nothing of it runs any
+ * more. A loser never touches the winner's files.
  */
+export async function claimLab(name: string): Promise<LabClaim> {
+  checkLabName(name);
+  await mkdir(labsRoot(), { recursive: true, mode: 0o700 });
+  let release: () => Promise<void>;
+  try {
+    release = await tryLock(labDir(name), `lab name "${name}"`);
+  } catch (error) {
+    if (error instanceof KmslabError && error.code === 'conflict') {
+      throw new KmslabError('conflict', `lab "${name}" is being started by another kmslab process; use another --name`);
+    }
+    throw error;
+  }
+  try {
+    await assertNameFree(name);
+    const dir = labDir(name);
+    await rm(dir, { recursive: true, force: true });
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await chmod(dir, 0o700);
+    await chmod(labsRoot(), 0o700).catch(() => undefined);
+    return { dir, release };
+  } catch (error) {
+    await release();
+    throw error;
+  }
+}
+
+/** claimLabDir claims a name and its dir at once (the name check and the dir are one atomic step). */
 export async function claimLabDir(name: string): Promise<string> {
-  await assertNameFree(name);
-  const dir = labDir(name);
-  await rm(dir, { recursive: true, force: true });
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  await chmod(dir, 0o700);
-  await chmod(labsRoot(), 0o700).catch(() => undefined);
-  return dir;
+  const claim = await claimLab(name);
+  await claim.release();
+  return claim.dir;
 }
 
 /** assertNameFree fails with a clear message when a lab of that name still runs or is being started. */

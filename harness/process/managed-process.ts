@@ -16,10 +16,17 @@ export interface SpawnOptions {
   cwd?: string;
 }
 
-/** ProcessRecord is what a lab keeps on disk so that `kmslab down` can stop a process its starter left behind. */
+/**
+ * ProcessRecord is what a lab keeps on disk so that `kmslab down` can stop a process its starter left behind, and
+ * `kmslab restart` can start it again the same way. The environment is not recorded (it may hold secrets): a
+ * restart runs with the restarting shell's.
+ */
 export interface ProcessRecord extends ProcessIdentity {
   name: string;
   logFile: string;
+  command: string;
+  args: string[];
+  cwd?: string;
 }
 
 /**
@@ -33,10 +40,17 @@ export class ManagedProcess {
   private done = false;
 
   private constructor(
-    private readonly child: ChildProcess,
+    child: ChildProcess,
     readonly options: SpawnOptions,
   ) {
-    this.record = { ...identify(child.pid!), name: options.name, logFile: options.logFile };
+    this.record = {
+      ...identify(child.pid!),
+      name: options.name,
+      logFile: options.logFile,
+      command: options.command,
+      args: options.args,
+      ...(options.cwd ? { cwd: options.cwd } : {}),
+    };
     this.exited = new Promise((resolve) =>
       child.once('exit', (code, signal) => {
         this.done = true;
@@ -89,16 +103,19 @@ export class ManagedProcess {
    */
   async waitUntil<T>(
     attempt: () => Promise<T | undefined>,
-    options: { timeoutMs: number; what: string; intervalMs?: number },
+    options: { timeoutMs: number; what: string; intervalMs?: number; signal?: AbortSignal },
   ): Promise<T> {
     try {
       return await poll(attempt, {
         ...options,
         abortIf: async () => {
+          if (options.signal?.aborted) throw new Interrupted();
           if (this.done) throw new Error(`${this.options.name} exited (${await this.exited})`);
         },
       });
     } catch (error) {
+      if (error instanceof Interrupted)
+        throw new KmslabError('failed', `interrupted while waiting for ${options.what}`);
       if (error instanceof GiveUp) throw new KmslabError('failed', error.message);
       throw new KmslabError(
         'start-failed',
@@ -112,6 +129,8 @@ export class ManagedProcess {
     return logTail(this.options.logFile, lines);
   }
 }
+
+class Interrupted extends Error {}
 
 /**
  * stopRecorded stops a process known only by its record (its starter may be gone): SIGTERM to its group,

@@ -31,20 +31,27 @@ export async function runCommand(command: string, args: string[], options: RunOp
     }
   };
   let hardKill: NodeJS.Timeout | undefined;
+  let timedOut = false;
   const abort = () => {
     killGroup('SIGTERM');
     hardKill = setTimeout(() => killGroup('SIGKILL'), 5_000);
   };
   if (options.signal?.aborted) abort();
   options.signal?.addEventListener('abort', abort, { once: true });
-  const timer = options.timeoutMs ? setTimeout(abort, options.timeoutMs) : undefined;
+  // Our own timer (execa's would kill only the direct child, not the group it started).
+  const timer = options.timeoutMs
+    ? setTimeout(() => {
+        timedOut = true;
+        abort();
+      }, options.timeoutMs)
+    : undefined;
   try {
     const result = await child;
     if (result.failed || result.exitCode !== 0) {
       const why = options.signal?.aborted
         ? 'aborted'
-        : result.timedOut
-          ? 'timed out'
+        : timedOut
+          ? `timed out after ${Math.round(options.timeoutMs! / 1000)} s`
           : `exit ${result.exitCode ?? result.signal}`;
       const tail = String(result.all ?? '')
         .trimEnd()

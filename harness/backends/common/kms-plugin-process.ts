@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { KmsControlClient } from '../../../fake-kms/index.js';
 import { repoRoot } from '../../common/paths.js';
+import { probes } from '../../labs/probes.js';
 import { ManagedProcess } from '../../process/managed-process.js';
 
 export interface KmsPluginPaths {
@@ -33,7 +34,7 @@ export class KmsPluginProcess {
     return this.process?.running ?? false;
   }
 
-  async start(timeoutMs = 30_000): Promise<void> {
+  async start(timeoutMs = 30_000, signal?: AbortSignal): Promise<void> {
     const p = this.paths;
     this.process = await ManagedProcess.spawn({
       name: 'fake-kms',
@@ -50,9 +51,10 @@ export class KmsPluginProcess {
       logFile: this.logFile,
     });
     await this.onSpawn?.();
-    await this.process.waitUntil(() => this.client.status(), {
+    await this.process.waitUntil(probes.kms(p.control), {
       timeoutMs,
       what: `fake-kms control socket ${p.control}`,
+      ...(signal ? { signal } : {}),
     });
   }
 

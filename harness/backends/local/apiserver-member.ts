@@ -8,6 +8,7 @@ import { encryptionConfigYaml, type EncryptionRule } from '../../kube/encryption
 import { reloadFailures, reloadOutcome } from '../../kube/reload.js';
 import type { ConfigChange, LabApiserver, StartWait } from '../../lab.js';
 import { KubeApi } from '../common/kube-api.js';
+import { probes } from '../../labs/probes.js';
 import { logTail, ManagedProcess } from '../../process/managed-process.js';
 
 /** Files every apiserver of a lab shares. Each member has its own encryption config, as each HA node has its own file. */
@@ -130,9 +131,9 @@ export class ApiserverMember implements LabApiserver {
   }
 
   /** start runs the apiserver and waits for an authenticated /readyz 200 (KMS included), or /livez for `live`. */
-  async start(wait: StartWait = 'ready', timeoutMs = 180_000): Promise<void> {
+  async start(wait: StartWait = 'ready', timeoutMs = 180_000, signal?: AbortSignal): Promise<void> {
     await onFreshPorts(
-      () => this.startOnce(wait, timeoutMs),
+      () => this.startOnce(wait, timeoutMs, signal),
       async () => {
         this.port = await freePort();
         this.close();
@@ -142,7 +143,7 @@ export class ApiserverMember implements LabApiserver {
     );
   }
 
-  private async startOnce(wait: StartWait, timeoutMs: number): Promise<void> {
+  private async startOnce(wait: StartWait, timeoutMs: number, signal?: AbortSignal): Promise<void> {
     await mkdir(this.certDir, { recursive: true, mode: 0o700 });
     this.process = await ManagedProcess.spawn({
       name: this.name,
@@ -151,20 +152,21 @@ export class ApiserverMember implements LabApiserver {
       logFile: this.logFile,
     });
     await this.onSpawn?.();
-    await this.waitReady(timeoutMs, wait === 'live' ? '/livez' : '/readyz');
+    await this.waitReady(timeoutMs, wait === 'live' ? '/livez' : '/readyz', signal);
   }
 
   /** waitReady polls /readyz until it answers 200; fails fast if the process exits. */
-  async waitReady(timeoutMs = 180_000, path = '/readyz'): Promise<void> {
+  async waitReady(timeoutMs = 180_000, path: '/readyz' | '/livez' = '/readyz', signal?: AbortSignal): Promise<void> {
     const proc = this.process;
     if (!proc) throw new KmslabError('failed', `${this.name} is not started`);
     await proc.waitUntil(
-      async () => {
-        const res = await (await this.clients()).get(path);
-        if (res.status === 200) return true;
-        throw new Error(`${path} answered ${res.status}: ${res.body.slice(0, 300).replaceAll('\n', ' ')}`);
+      probes.apiserver(() => this.clients(), path),
+      {
+        timeoutMs,
+        intervalMs: 250,
+        what: `${this.name} ${this.url}${path}`,
+        ...(signal ? { signal } : {}),
       },
-      { timeoutMs, intervalMs: 250, what: `${this.name} ${this.url}${path}` },
     );
   }
 

@@ -1,6 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { freePort, onFreshPorts } from '../../common/ports.js';
+import { probes } from '../../labs/probes.js';
 import { logTail, ManagedProcess } from '../../process/managed-process.js';
 
 /** EtcdMember is one etcd server on 127.0.0.1 with its data under the lab dir; plain http, as envtest runs it. */
@@ -29,9 +30,9 @@ export class EtcdMember {
     return `http://127.0.0.1:${this.clientPort}`;
   }
 
-  async start(timeoutMs = 60_000): Promise<void> {
+  async start(timeoutMs = 60_000, signal?: AbortSignal): Promise<void> {
     await onFreshPorts(
-      () => this.startOnce(timeoutMs),
+      () => this.startOnce(timeoutMs, signal),
       async () => {
         this.clientPort = await freePort();
         this.peerPort = await freePort();
@@ -40,7 +41,7 @@ export class EtcdMember {
     );
   }
 
-  private async startOnce(timeoutMs: number): Promise<void> {
+  private async startOnce(timeoutMs: number, signal?: AbortSignal): Promise<void> {
     await mkdir(this.dataDir, { recursive: true, mode: 0o700 });
     const peer = `http://127.0.0.1:${this.peerPort}`;
     this.process = await ManagedProcess.spawn({
@@ -60,14 +61,11 @@ export class EtcdMember {
       ],
     });
     await this.onSpawn?.();
-    await this.process.waitUntil(
-      async () => {
-        const res = await fetch(`${this.url}/health`);
-        const body = (await res.json()) as { health?: string };
-        return body.health === 'true' ? true : undefined;
-      },
-      { timeoutMs, what: `etcd on ${this.url}/health` },
-    );
+    await this.process.waitUntil(probes.etcd(this.url), {
+      timeoutMs,
+      what: `etcd on ${this.url}/health`,
+      ...(signal ? { signal } : {}),
+    });
   }
 
   async stop(): Promise<void> {

@@ -7,7 +7,7 @@ import { KmslabError } from '../../common/errors.js';
 import { checkProviderName, kmsThenIdentity, type EncryptionRule } from '../../kube/encryption-config.js';
 import { kubeconfigYaml } from '../../kube/kubeconfig.js';
 import type { Lab, LabKms } from '../../lab.js';
-import { assertNameFree, claimLabDir, writeLab, type LabRecord } from '../../labs/registry.js';
+import { claimLab, writeLab, type LabRecord } from '../../labs/registry.js';
 import { identify } from '../../process/process-identity.js';
 import { ApiserverMember } from './apiserver-member.js';
 import { EtcdMember } from './etcd-member.js';
@@ -38,6 +38,20 @@ export interface LocalLabOptions {
   signal?: AbortSignal;
 }
 
+/** MAX_APISERVERS bounds an HA lab: each member is a ~300 MB process on the same machine. */
+export const MAX_APISERVERS = 5;
+
+function checkApiserverCount(n: number): void {
+  if (!Number.isInteger(n) || n < 1 || n > MAX_APISERVERS) {
+    throw new KmslabError(
+      'usage',
+      `--apiservers ${n}: a local lab runs 1 to ${MAX_APISERVERS} kube-apiservers (each is a ~300 MB process on this machine)`,
+    );
+  }
+}
+
+const providerName = (o: LocalLabOptions) => o.providerName ?? 'kmslab';
+
 /**
  * LocalLab is a running control plane of local processes: the fake KMS plugin, etcd and one or more
  * kube-apiservers, all under a private lab dir, recorded in lab.json so any process can find and stop it.
@@ -47,7 +61,7 @@ export class LocalLab implements Lab {
   readonly clock = realClock;
   private etcdClient: RawEtcd | undefined;
   readonly kms: LabKms;
-  private stopped = false;
+  private removed = false;
 
   private constructor(
     readonly record: LabRecord,
@@ -66,11 +80,30 @@ export class LocalLab implements Lab {
 
   static async start(options: LocalLabOptions = {}): Promise<LocalLab> {
     const name = options.name ?? 'default';
-    const say = options.onProgress ?? (() => undefined);
-    const providerName = options.providerName ?? 'kmslab';
-    checkProviderName(providerName);
-    await assertNameFree(name);
+    const count = options.apiservers ?? 1;
+    checkApiserverCount(count);
+    checkProviderName(providerName(options));
+    // The name is held for the whole start: a second start of it fails at once, and never touches this lab's files.
+    const claim = await claimLab(name);
+    try {
+      return await LocalLab.startClaimed(name, claim.dir, count, options);
+    } finally {
+      await claim.release();
+    }
+  }
 
+  private static async startClaimed(
+    name: string,
+    dir: string,
+    count: number,
+    options: LocalLabOptions,
+  ): Promise<LocalLab> {
+    const say = options.onProgress ?? (() => undefined);
+    const signal = options.signal;
+    const interrupted = () => {
+      if (signal?.aborted) throw new KmslabError('failed', 'interrupted');
+    };
+    interrupted();
     say('finding binaries');
     const build = options.onBuildProgress ? { onProgress: options.onBuildProgress } : {};
     const etcdBin = await findBinary('etcd', {
@@ -82,7 +115,6 @@ export class LocalLab implements Lab {
       ...(options.k8sVersion ? { version: options.k8sVersion } : {}),
     });
 
-    const dir = await claimLabDir(name);
     const path = (...p: string[]) => join(dir, ...p);
     for (const sub of ['logs', 'kms', 'config']) await mkdir(path(sub), { mode: 0o700 });
     const kmsPaths = {
@@ -107,7 +139,6 @@ export class LocalLab implements Lab {
 
     const etcd = await EtcdMember.create(etcdBin.path, dir);
     const shared = { token, tokenFile, serviceAccountKey, etcdUrl: etcd.url };
-    const count = options.apiservers ?? 1;
     const apiservers = await Promise.all(
       Array.from({ length: count }, (_, i) =>
         ApiserverMember.create(
@@ -119,7 +150,7 @@ export class LocalLab implements Lab {
         ),
       ),
     );
-    const rules = (options.encryption ?? ((s, n) => [kmsThenIdentity(n, s)]))(kmsPaths.socket, providerName);
+    const rules = (options.encryption ?? ((s, n) => [kmsThenIdentity(n, s)]))(kmsPaths.socket, providerName(options));
     for (const a of apiservers) await a.writeEncryption(rules);
 
     const plugin = new KmsPluginProcess(dir, kmsPaths);
@@ -133,7 +164,7 @@ export class LocalLab implements Lab {
       kubeconfig: path('kubeconfig'),
       apiservers: apiservers.map((a) => ({ name: a.name, url: a.url })),
       etcd: etcd.url,
-      kms: { ...kmsPaths, provider: providerName },
+      kms: { ...kmsPaths, provider: providerName(options) },
       encryptionConfig: apiservers[0]!.encryptionConfig,
       versions: { kubeApiserver: apiserverBin.version, etcd: etcdBin.version },
       processes: [],
@@ -142,19 +173,20 @@ export class LocalLab implements Lab {
     const lab = new LocalLab(record, plugin, etcd, apiservers, options.removeOnClose ?? false);
     for (const member of [plugin, etcd, ...apiservers]) member.onSpawn = () => lab.save();
     await lab.save();
-    const abort = () => void lab.close({ keepFiles: true }).catch(() => undefined);
-    options.signal?.addEventListener('abort', abort, { once: true });
+    // An abort ends the wait in progress; the member being started is then stopped with the rest below.
     try {
-      if (options.signal?.aborted) throw new KmslabError('failed', 'interrupted');
+      interrupted();
       say('starting fake-kms');
-      await plugin.start();
+      await plugin.start(undefined, signal);
+      interrupted();
       say(`starting etcd ${etcdBin.version ?? `(${etcdBin.path})`}`);
-      await etcd.start();
+      await etcd.start(undefined, signal);
       // Ports may have been re-picked if one was taken meanwhile.
       shared.etcdUrl = record.etcd = etcd.url;
       for (const a of apiservers) {
+        interrupted();
         say(`starting ${a.name} ${apiserverBin.version ?? `(${apiserverBin.path})`} and waiting for /readyz`);
-        await a.start('ready', options.readyTimeoutMs);
+        await a.start('ready', options.readyTimeoutMs, signal);
       }
       record.apiservers = apiservers.map((a) => ({ name: a.name, url: a.url }));
       await writeFile(
@@ -167,7 +199,7 @@ export class LocalLab implements Lab {
         }),
         { mode: 0o600 },
       );
-      if (options.signal?.aborted) throw new KmslabError('failed', 'interrupted');
+      interrupted();
       record.status = 'ready';
       await lab.save();
       return lab;
@@ -226,10 +258,12 @@ export class LocalLab implements Lab {
     return files.map((f) => join(target, f));
   }
 
-  /** close stops every process in reverse start order; the lab dir stays (logs) until `kmslab down`, unless removeOnClose. */
+  /**
+   * close stops every process in reverse start order; the lab dir stays (logs) until `kmslab down`, unless
+   * removeOnClose. Calling it again stops whatever runs by then (nothing, unless a start raced the first call).
+   */
   async close(options: { keepFiles?: boolean } = {}): Promise<void> {
-    if (this.stopped) return;
-    this.stopped = true;
+    if (this.removed) return;
     const errors: unknown[] = [];
     for (const a of this.apiservers) await a.stop().catch((e: unknown) => errors.push(e));
     await this.etcdMember.stop().catch((e: unknown) => errors.push(e));
@@ -237,9 +271,10 @@ export class LocalLab implements Lab {
     for (const a of this.apiservers) a.close();
     this.etcdClient?.close();
     if (this.record.status !== 'failed') this.record.status = 'stopped';
-    if (this.removeOnClose && !options.keepFiles)
+    if (this.removeOnClose && !options.keepFiles) {
+      this.removed = true;
       await rm(this.dir, { recursive: true, force: true }).catch((e: unknown) => errors.push(e));
-    else await writeLab(this.record).catch((e: unknown) => errors.push(e));
+    } else await writeLab(this.record).catch((e: unknown) => errors.push(e));
     if (errors.length) throw new AggregateError(errors, `stopping lab ${this.name} failed`);
   }
 
