@@ -90,7 +90,7 @@ export class KmsControlClient {
         },
       );
       req.once('timeout', () => req.destroy(new Error(`no answer within ${Math.round(this.timeoutMs / 1000)} s`)));
-      req.once('error', (error) => reject(this.unreachable(error)));
+      req.on('error', (error) => reject(this.unreachable(error)));
       req.end(payload);
     });
   }

@@ -14,4 +14,4 @@ export {
 export { errorClass, ScenarioFailure } from './error-class.js';
 export { toJUnit } from './reports/junit.js';
 export { renderConsole } from './reports/console.js';
-export { outline, type StepOutline } from './observable.js';
+export { outline, type ScenarioOutline, type StepOutline } from './observable.js';

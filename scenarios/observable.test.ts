@@ -20,8 +20,8 @@ test('outlines ignore what is random (key_ids, seeds) and see what is observed (
   expect(differ).toBeGreaterThan(3);
   const rotate = a.scenarios.find((s) => s.name === 'rotate')!;
   const o = outline(rotate);
-  expect(o.find((s) => s.step === 'rotate the key in the KMS')!.keyIds).toEqual(['A', 'B']);
-  expect(o.find((s) => s.step === 'raw etcd: 100% of Secrets on key B')!.coverage).toEqual([
+  expect(o.steps.find((s) => s.step === 'rotate the key in the KMS')!.keyIds).toEqual(['A', 'B']);
+  expect(o.steps.find((s) => s.step === 'raw etcd: 100% of Secrets on key B')!.coverage).toEqual([
     { classes: { 'kms-v2': 100 }, keyIds: { B: 100 } },
   ]);
 
@@ -33,4 +33,15 @@ test('outlines ignore what is random (key_ids, seeds) and see what is observed (
   const sameKey = structuredClone(rotate);
   sameKey.steps.find((s) => s.name === 'rotate the key in the KMS')!.evidence.to = sameKey.steps[0]!.evidence.keyId;
   expect(outline(sameKey)).not.toEqual(o);
+
+  // Refusals: where they begin and with which code, not how many fall into each step.
+  const refusing = a.scenarios.find((s) => s.name === 'key-disabled-before-migration')!;
+  const r = outline(refusing).refused;
+  expect(r.Decrypt).toEqual({ codes: ['FAILED_PRECONDITION'], firstStep: expect.stringMatching(/^disable A/) });
+  const later = structuredClone(refusing);
+  for (const s of later.steps) {
+    const calls = s.evidence.kmsCalls as Record<string, Record<string, number>>;
+    if (calls.Decrypt) delete calls.Decrypt.FAILED_PRECONDITION;
+  }
+  expect(outline(later).refused.Decrypt).toBeUndefined();
 });

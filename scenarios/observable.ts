@@ -1,37 +1,54 @@
 import type { ScenarioResult } from './model.js';
 
 /**
- * StepOutline is what two backends must agree on for one step: everything both can observe that does not depend on
- * timing (how often a poll happened to run, how many canaries a wait wrote) or on randomness (key_ids, seeds).
+ * ScenarioOutline is what two backends must agree on for one scenario: everything both can observe that does not
+ * depend on timing (how often a poll or a retry loop happened to run within a step, how many canaries a wait wrote)
+ * or on randomness (key_ids, seeds, uids).
  */
+export interface ScenarioOutline {
+  steps: StepOutline[];
+  /**
+   * Refused KMS calls, per method: their gRPC codes, and the first step that saw one. Refusals come in retry loops
+   * (the apiserver's 10 s probe, the watch cache's LIST), so how many fall into each later step is timing; where
+   * they begin, and with what code, is not. Status calls are left out entirely: their number follows the 1-minute
+   * poll and health checks, not the scenario.
+   */
+  refused: Record<string, { codes: string[]; firstStep: string }>;
+}
+
 export interface StepOutline {
   step: string;
   outcome: string;
   errorClass?: string;
   /** Evidence fields named `*Class`: how an error was classified. */
   classes: Record<string, unknown>;
-  /** KMS calls per method, as the plugin's audit trail saw them: which gRPC codes, and exactly how many successful
-   * Encrypts (each one is a DEK seed wrapped: at start, on reload, on a key_id change). Status calls are left out:
-   * their number follows the apiserver's 1-minute poll and health checks, not the scenario. */
-  kms: { encryptOk: number; encrypt: string[]; decrypt: string[] };
+  /** Successful Encrypts (each one a DEK seed wrapped: at start, on reload, on a key_id change) and whether any
+   * Decrypt succeeded (a seed fetched back after a restart). */
+  kms: { encryptOk: number; decryptOk: boolean };
   /** key_ids the step names, relabelled A, B, C… in order of first appearance in the scenario. */
   keyIds: string[];
-  /** Raw etcd coverage the step measured: storage classes present, and the share on each key_id (relabelled). */
+  /** Raw etcd coverage the step measured: the share of each storage class and of each key_id (relabelled). */
   coverage: Array<{ classes: Record<string, number>; keyIds: Record<string, number> }>;
 }
 
 const KEY_ID_FIELDS = new Set(['keyId', 'from', 'to']);
 
-/** outline reduces a scenario result to what can be compared across backends (see StepOutline). */
-export function outline(result: ScenarioResult): StepOutline[] {
+/** outline reduces a scenario result to what can be compared across backends (see ScenarioOutline). */
+export function outline(result: ScenarioResult): ScenarioOutline {
   const labels = new Map<string, string>();
   const label = (keyId: string) => {
     if (!labels.has(keyId)) labels.set(keyId, String.fromCharCode(65 + labels.size));
     return labels.get(keyId)!;
   };
-  return result.steps.map((s) => {
+  const refused: ScenarioOutline['refused'] = {};
+  const steps = result.steps.map((s): StepOutline => {
     const calls = (s.evidence.kmsCalls ?? {}) as Record<string, Record<string, number>>;
-    const codes = (method: string) => Object.keys(calls[method] ?? {}).sort();
+    for (const method of ['Encrypt', 'Decrypt']) {
+      for (const code of Object.keys(calls[method] ?? {}).filter((c) => c !== 'OK')) {
+        const r = (refused[method] ??= { codes: [], firstStep: s.name });
+        if (!r.codes.includes(code)) r.codes.push(code);
+      }
+    }
     const keyIds = Object.entries(s.evidence)
       .filter(([k, v]) => KEY_ID_FIELDS.has(k) && typeof v === 'string')
       .map(([, v]) => label(v as string));
@@ -51,11 +68,13 @@ export function outline(result: ScenarioResult): StepOutline[] {
       outcome: s.outcome,
       ...(s.error?.class ? { errorClass: s.error.class } : {}),
       classes: Object.fromEntries(Object.entries(s.evidence).filter(([k]) => k.endsWith('Class'))),
-      kms: { encryptOk: calls.Encrypt?.OK ?? 0, encrypt: codes('Encrypt'), decrypt: codes('Decrypt') },
+      kms: { encryptOk: calls.Encrypt?.OK ?? 0, decryptOk: (calls.Decrypt?.OK ?? 0) > 0 },
       keyIds: [...new Set(keyIds)].sort(),
       coverage,
     };
   });
+  for (const r of Object.values(refused)) r.codes.sort();
+  return { steps, refused };
 }
 
 interface CoverageLike {

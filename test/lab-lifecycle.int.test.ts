@@ -120,7 +120,7 @@ describe('kmslab restart', () => {
       global.process.kill(victim.pid, 'SIGKILL');
       for (let i = 0; i < 100 && isRunning(victim); i++) await new Promise((r) => setTimeout(r, 50));
       const status = await kmslab(['status', '--name', name, '--json']);
-      expect(status.exitCode).toBe(1);
+      expect(status.exitCode, `${process} killed: ${status.stdout}`).toBe(1);
       const health = JSON.parse(String(status.stdout));
       expect(health.state).toBe('degraded');
       expect(health.processes.find((p: { name: string }) => p.name === process)).toMatchObject({

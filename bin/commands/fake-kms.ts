@@ -2,6 +2,7 @@ import { Command, Option } from '@commander-js/extra-typings';
 import { startFakeKms } from '../../fake-kms/index.js';
 import { KmslabError } from '../../harness/common/errors.js';
 import { say } from '../output.js';
+import { positiveInt } from './lab.js';
 
 export function fakeKmsCommands(program: Command): void {
   const fakeKms = program.command('fake-kms').description('the fake KMS v2 plugin on its own');
@@ -13,6 +14,7 @@ export function fakeKmsCommands(program: Command): void {
     .option('--state-dir <dir>', 'where key state persists across restarts')
     .option('--ephemeral', 'keep key state in memory only (a restart forgets every key)')
     .option('--audit <file>', 'append the audit trail (JSONL) to this file')
+    .option('--idle-seconds <n>', 'close a client connection that sends nothing for this long', positiveInt, 120)
     .addOption(
       new Option('--disabled-key-status <mode>', 'Status when the primary key is disabled').choices([
         'unhealthy',
@@ -34,6 +36,7 @@ export function fakeKmsCommands(program: Command): void {
         ...(o.stateDir ? { stateDir: o.stateDir } : {}),
         ...(o.audit ? { auditFile: o.audit } : {}),
         ...(o.disabledKeyStatus ? { disabledKeyStatus: o.disabledKeyStatus } : {}),
+        limits: { idleMs: o.idleSeconds * 1000 },
       });
       const status = kms.describe();
       say(

@@ -129,6 +129,8 @@ export function labCommands(program: Command): void {
       if (!record)
         throw new KmslabError('not-found', `no lab named "${o.name}"; kmslab list shows the labs on this machine`);
       const health = await labHealth(record);
+      // The exit code is the answer to "is it running?", with or without --json.
+      if (health.state !== 'running') process.exitCode = 1;
       if (o.json) {
         printJson(health);
         return;
@@ -151,7 +153,6 @@ export function labCommands(program: Command): void {
           ? `fake-kms: ${health.kms.error}`
           : `fake-kms: ${health.kms.listening ? 'listening' : 'plugin stopped'}, key_id ${health.kms.keyId}, ${health.kms.faults.length} fault(s)`,
       );
-      if (health.state !== 'running') process.exitCode = 1;
     });
 
   program

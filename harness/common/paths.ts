@@ -12,5 +12,10 @@ export function kmslabHome(): string {
   return process.env.KMSLAB_HOME ?? join(homedir(), '.kmslab');
 }
 
+/** rootOf is the checkout root two levels above a module URL, as a file path (spaces and all, not %20). */
+export function rootOf(moduleUrl: string): string {
+  return fileURLToPath(new URL('../../', moduleUrl)).replace(/\/$/, '');
+}
+
 /** repoRoot is this checkout's root (the harness is run from source with tsx). */
-export const repoRoot = fileURLToPath(new URL('../../', import.meta.url)).replace(/\/$/, '');
+export const repoRoot = rootOf(import.meta.url);

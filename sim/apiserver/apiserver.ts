@@ -254,17 +254,18 @@ export class SimApiserver {
     tick();
   }
 
-  // The Secret watch cache lists everything at start and retries until every object transforms.
+  // The Secret watch cache lists everything at start and retries until every object transforms. Like the real
+  // LIST, one object that does not transform does not stop the others: each is tried, the failures aggregated.
   private initWatchCache(): void {
     const attempt = async () => {
       if (!this.running || this.cacheReady) return;
-      try {
-        for (const kv of this.o.etcd.range('/registry/secrets/').kvs) await this.read(kv.key, kv.value);
-        this.cacheReady = true;
-      } catch {
-        if (this.running)
-          this.stops.push(this.o.clock.at(this.o.clock.now() + WATCH_CACHE_RETRY, () => void attempt()));
+      let failed = 0;
+      for (const kv of this.o.etcd.range('/registry/secrets/').kvs) {
+        await this.read(kv.key, kv.value).catch(() => failed++);
       }
+      if (failed === 0) this.cacheReady = true;
+      else if (this.running)
+        this.stops.push(this.o.clock.at(this.o.clock.now() + WATCH_CACHE_RETRY, () => void attempt()));
     };
     void attempt();
   }
