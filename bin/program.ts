@@ -1,6 +1,6 @@
 import { Command } from '@commander-js/extra-typings';
 import { buildCommand } from './commands/build.js';
-import { fakeKmsCommands } from './commands/fake-kms.js';
+import { fakeKmsCommands, proxyCommands } from './commands/fake-kms.js';
 import { inspectCommand } from './commands/inspect.js';
 import { kindCommands } from './commands/kind.js';
 import { kmsCommands } from './commands/kms.js';
@@ -16,6 +16,7 @@ export function buildProgram(): Command {
 
   labCommands(program);
   fakeKmsCommands(program);
+  proxyCommands(program);
   inspectCommand(program);
   buildCommand(program);
   kmsCommands(program);
