@@ -236,18 +236,6 @@ export const PROTOCOL_CHECKS: Check[] = [
     },
   },
   {
-    id: 'encrypt-distinct',
-    title: 'distinct plaintexts give distinct ciphertexts',
-    level: 'required',
-    source: SRC.docsPlugin,
-    async run(ctx) {
-      const [a, b] = [await wrap(ctx), await wrap(ctx)];
-      return a.ciphertext.equals(b.ciphertext)
-        ? fail('two different DEK seeds were wrapped to the same ciphertext')
-        : pass();
-    },
-  },
-  {
     id: 'encrypt-randomized',
     title: 'the same plaintext twice gives two ciphertexts',
     level: 'recommended',
@@ -381,7 +369,9 @@ export const PROTOCOL_CHECKS: Check[] = [
     async run(ctx) {
       const w = await wrap(ctx);
       const times: Record<string, number[]> = { Status: [], Encrypt: [], Decrypt: [] };
-      for (let i = 0; i < 30; i++) {
+      let slowCalls = 0;
+      // 30 calls each: a p99 of 1 s or more means at least one slow call per method; stop once that is certain.
+      for (let i = 0; i < 30 && slowCalls < 3; i++) {
         for (const [m, call] of [
           ['Status', () => ctx.plugin.status()],
           ['Encrypt', () => wrap(ctx)],
@@ -389,7 +379,9 @@ export const PROTOCOL_CHECKS: Check[] = [
         ] as const) {
           const t = performance.now();
           await call();
-          times[m]!.push(performance.now() - t);
+          const ms = performance.now() - t;
+          times[m]!.push(ms);
+          if (ms >= 1000) slowCalls++;
         }
       }
       const p99 = Object.fromEntries(Object.entries(times).map(([m, ms]) => [m, Math.round(percentile(ms, 99))]));

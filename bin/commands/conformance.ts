@@ -54,7 +54,7 @@ export function conformanceCommand(program: Command): void {
         signal: interrupt.signal,
         makeLab: (s, signal) =>
           startLab({
-            name: `conf-${s.name.slice(0, 20)}-${stamp}`.replace(/-+$/, ''),
+            name: `c-${s.name.slice(0, 21)}-${stamp}`.replace(/-+/g, '-'),
             plugin,
             removeOnClose: true,
             onBuildProgress: buildProgress(),

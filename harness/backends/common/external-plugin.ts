@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
-import { appendFile } from 'node:fs/promises';
+import { createConnection } from 'node:net';
+import { appendFile, rm } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import { KmsCallError } from '../../../fake-kms/index.js';
@@ -70,6 +71,8 @@ export class ExternalPluginProcess {
   }
 
   async start(timeoutMs = 60_000, signal?: AbortSignal): Promise<void> {
+    // The socket is in kmslab's own dir: a file left by a killed plugin is ours to clear, or the new one cannot bind.
+    await rm(this.socket, { force: true });
     this.process = await ManagedProcess.spawn({
       name: 'kms-plugin',
       command: '/bin/sh',
@@ -98,21 +101,30 @@ export class ExternalPluginProcess {
 }
 
 /**
- * pluginAnswers is a probe: the socket exists and a Status call gets an answer from the plugin itself — any answer,
- * even an error the plugin returns, but not "nothing listens here".
+ * pluginAnswers is a probe: something accepts connections on the socket and a Status call gets an answer from the
+ * plugin itself — any answer, even an error the plugin returns (a plugin whose backend is down may fail Status), but
+ * not a transport failure.
  */
 export function pluginAnswers(socket: string): () => Promise<true | undefined> {
   return async () => {
     if (!existsSync(socket)) throw new Error(`no socket at ${socket} yet`);
+    await new Promise<void>((resolve, reject) => {
+      const c = createConnection(socket, () => {
+        c.destroy();
+        resolve();
+      });
+      c.once('error', reject);
+    });
     const client = new UpstreamPlugin(socket, 3_000);
     try {
       await client.status();
       return true;
     } catch (error) {
+      const transport = /No connection established|failed to connect|Connection dropped|ECONNREFUSED|ENOENT/i;
       if (
         error instanceof KmsCallError &&
-        error.code !== GrpcStatus.UNAVAILABLE &&
-        error.code !== GrpcStatus.DEADLINE_EXCEEDED
+        error.code !== GrpcStatus.DEADLINE_EXCEEDED &&
+        !transport.test(error.message)
       )
         return true;
       throw error;
