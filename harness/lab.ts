@@ -22,6 +22,8 @@ export interface Lab extends AsyncDisposable {
   readonly providerName: string;
   /** The plugin's socket path as the apiserver sees it, for building EncryptionConfigurations. */
   readonly kmsSocket: string;
+  /** The rules that turn KMS on in this lab when they are not the default (KMS v2 then identity, for Secrets). */
+  readonly kmsRules?: EncryptionRule[];
   /** The API through the first apiserver. */
   readonly api: LabApi;
   readonly etcd: LabEtcd;

@@ -3,7 +3,8 @@ import { LocalLab, type LocalLabOptions } from './backends/local/local-lab.js';
 import { SimLab } from './backends/sim/sim-lab.js';
 import { KindLab } from './backends/kind/kind-lab.js';
 import { ComposeLab } from './backends/compose/compose-lab.js';
-import { identityOnly, kmsThenIdentity } from './kube/encryption-config.js';
+import { identityOnly, kmsThenIdentity, pointAt } from './kube/encryption-config.js';
+import type { UserEncryption } from './kube/encryption-config-lint.js';
 import type { Lab, LabNeeds } from './lab.js';
 
 export type Backend = Lab['backend'];
@@ -37,11 +38,20 @@ export async function startLab(options: StartLabOptions = {}): Promise<Lab> {
   }
 }
 
-/** labOptionsFor turns a scenario's needs into start options for any backend. */
-export function labOptionsFor(needs: LabNeeds): LocalLabOptions {
+/**
+ * labOptionsFor turns a scenario's needs into start options for any backend. With the user's own
+ * EncryptionConfiguration, "KMS on" means that config (its kms providers pointed at the lab's socket).
+ */
+export function labOptionsFor(needs: LabNeeds, user?: UserEncryption): LocalLabOptions {
+  const kmsOn = user ? { kmsRules: user.rules, providerName: user.providerName } : {};
   return {
     apiservers: needs.apiservers ?? 1,
+    ...kmsOn,
     encryption:
-      needs.encryption === 'identity' ? () => [identityOnly()] : (socket, name) => [kmsThenIdentity(name, socket)],
+      needs.encryption === 'identity'
+        ? () => [identityOnly()]
+        : user
+          ? (socket) => pointAt(user.rules, socket)
+          : (socket, name) => [kmsThenIdentity(name, socket)],
   };
 }

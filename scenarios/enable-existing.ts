@@ -27,7 +27,7 @@ export const enableExisting: Scenario = {
     await ctx.step('enable KMS v2 (first) with identity second, by hot reload of every apiserver', async (ev) => {
       const t = lab.clock.now();
       for (const a of lab.apiservers)
-        await a.setEncryption([kmsThenIdentity(lab.providerName, lab.kmsSocket)], 'reload');
+        await a.setEncryption(lab.kmsRules ?? [kmsThenIdentity(lab.providerName, lab.kmsSocket)], 'reload');
       ev.reloadSeconds = (lab.clock.now() - t) / 1000;
     });
     const fresh = new SecretSet(ctx.namespace);

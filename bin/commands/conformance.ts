@@ -6,16 +6,24 @@ import { KmslabError } from '../../harness/common/errors.js';
 import { labOptionsFor, startLab } from '../../harness/index.js';
 import { selectScenarios } from '../../scenarios/index.js';
 import { buildProgress, say } from '../output.js';
-import { pluginFrom, pluginOptions, type PluginFlags } from '../plugin-options.js';
+import {
+  encryptionConfigOption,
+  pluginFrom,
+  pluginOptions,
+  readEncryptionConfig,
+  type PluginFlags,
+} from '../lab-options.js';
 import { positiveInt } from './lab.js';
 
 export function conformanceCommand(program: Command): void {
-  pluginOptions(
-    program
-      .command('conformance')
-      .description(
-        "hold a KMS v2 plugin to the rules: protocol checks on its socket, lifecycle checks through its hooks, then scenarios on a real kube-apiserver with the plugin behind kmslab's proxy (exit 0: every required check passed)",
-      ),
+  encryptionConfigOption(
+    pluginOptions(
+      program
+        .command('conformance')
+        .description(
+          "hold a KMS v2 plugin to the rules: protocol checks on its socket, lifecycle checks through its hooks, then scenarios on a real kube-apiserver with the plugin behind kmslab's proxy (exit 0: every required check passed)",
+        ),
+    ),
   )
     .option('--strict', 'recommended checks count as failures too')
     .option('--fail-fast', 'stop at the first failure that counts')
@@ -39,6 +47,7 @@ export function conformanceCommand(program: Command): void {
           'conformance needs a plugin: --plugin-cmd "<cmd with {socket}>" or --plugin-socket <path>',
         );
       const scenarios = o.scenarios === 'none' ? [] : selectScenarios([], [o.scenarios]);
+      const user = await readEncryptionConfig((o as { encryptionConfig?: string }).encryptionConfig);
       const stamp = Date.now().toString(36);
       const interrupt = new AbortController();
       const stop = () => interrupt.abort();
@@ -60,7 +69,7 @@ export function conformanceCommand(program: Command): void {
             onBuildProgress: buildProgress(),
             ...(o.k8sVersion ? { k8sVersion: o.k8sVersion } : {}),
             ...(signal ? { signal } : {}),
-            ...labOptionsFor(s.needs),
+            ...labOptionsFor(s.needs, user),
           }),
         onResult: (r) =>
           say(

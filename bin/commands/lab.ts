@@ -1,12 +1,18 @@
 import { Command, Option } from '@commander-js/extra-typings';
-import { startLab } from '../../harness/start-lab.js';
+import { labOptionsFor, startLab } from '../../harness/start-lab.js';
 import { KmslabError } from '../../harness/common/errors.js';
 import { identityOnly, kmsThenIdentity } from '../../harness/kube/encryption-config.js';
 import { labHealth } from '../../harness/labs/lab-status.js';
 import { labNames, listLabs, readLab } from '../../harness/labs/registry.js';
 import { stopLab } from '../../harness/labs/stop-lab.js';
 import { restartLab } from '../../harness/labs/restart-lab.js';
-import { pluginFrom, pluginOptions, type PluginFlags } from '../plugin-options.js';
+import {
+  encryptionConfigOption,
+  pluginFrom,
+  pluginOptions,
+  readEncryptionConfig,
+  type PluginFlags,
+} from '../lab-options.js';
 import type { ExternalPlugin } from '../../harness/backends/common/external-plugin.js';
 import { buildProgress, printJson, say, table } from '../output.js';
 
@@ -19,7 +25,7 @@ const ENCRYPTION = {
 } as const;
 
 export function labCommands(program: Command): void {
-  pluginOptions(program.command('up'))
+  encryptionConfigOption(pluginOptions(program.command('up')))
     .description('start a lab (fake KMS, etcd, kube-apiserver) in the background and return when it is ready')
     .option('--name <name>', 'lab name', 'default')
     .option('--k8s-version <version>', 'kube-apiserver version (built from Go modules on first use)')
@@ -43,6 +49,10 @@ export function labCommands(program: Command): void {
     .option('--json', 'print the lab as one JSON object')
     .action(async (o) => {
       const started = Date.now();
+      const user = await readEncryptionConfig((o as { encryptionConfig?: string }).encryptionConfig);
+      if (user && o.encryption !== 'kms') {
+        throw new KmslabError('usage', '--encryption-config is the encryption: leave out --encryption');
+      }
       await startLab({
         backend: o.backend,
         name: o.name,
@@ -51,6 +61,7 @@ export function labCommands(program: Command): void {
         apiservers: o.apiservers,
         providerName: o.provider,
         encryption: ENCRYPTION[o.encryption],
+        ...(user ? labOptionsFor({ encryption: 'kms', apiservers: o.apiservers }, user) : {}),
         ...withPlugin(o as PluginFlags),
         onProgress: (m) => say(`▸ ${m}`),
         onBuildProgress: buildProgress(),

@@ -7,7 +7,7 @@ import { SCENARIOS, renderConsole, runScenarios, selectScenarios, toJUnit } from
 import { printJson, say, table, buildProgress } from '../output.js';
 import { runProgress } from '../run-progress.js';
 import { positiveInt, withPlugin } from './lab.js';
-import { pluginOptions, type PluginFlags } from '../plugin-options.js';
+import { encryptionConfigOption, pluginOptions, readEncryptionConfig, type PluginFlags } from '../lab-options.js';
 import { externalLacks } from '../../harness/backends/common/control-kms.js';
 
 export function runCommands(program: Command): void {
@@ -21,7 +21,7 @@ export function runCommands(program: Command): void {
       else console.log(table([['NAME', 'TAGS', 'SUMMARY'], ...rows.map((r) => [r.name, r.tags.join(','), r.summary])]));
     });
 
-  pluginOptions(program.command('run'))
+  encryptionConfigOption(pluginOptions(program.command('run')))
     .description('run scenarios, each on a fresh lab, and report what they proved')
     .argument('[scenarios...]', 'scenario names (default: all, or those with --tag)')
     .option('--tag <tag>', 'only scenarios with this tag (e.g. core, slow); repeatable', collect, [] as string[])
@@ -65,6 +65,13 @@ export function runCommands(program: Command): void {
       if (plugin.plugin && o.backend === 'sim') {
         throw new KmslabError('usage', 'the sim backend models the fake KMS; an external plugin needs --backend local');
       }
+      const user = await readEncryptionConfig((o as { encryptionConfig?: string }).encryptionConfig);
+      if (user && o.backend === 'sim') {
+        throw new KmslabError(
+          'usage',
+          "--encryption-config runs on the local backend; the sim models kmslab's own config",
+        );
+      }
       const stamp = Date.now().toString(36);
       const report = await runScenarios(
         scenarios,
@@ -77,7 +84,7 @@ export function runCommands(program: Command): void {
             // A failed scenario's logs are copied to the artifacts dir first; --keep leaves the lab running.
             removeOnClose: true,
             onBuildProgress: buildProgress(),
-            ...labOptionsFor(scenario.needs),
+            ...labOptionsFor(scenario.needs, user),
             ...plugin,
           }),
         {

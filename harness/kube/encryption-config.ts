@@ -24,6 +24,14 @@ export function identityOnly(resources = ['secrets']): EncryptionRule {
   return { resources, providers: [{ identity: {} }] };
 }
 
+/** pointAt returns the rules with every kms provider's endpoint on this socket (the lab's plugin, or its proxy). */
+export function pointAt(rules: EncryptionRule[], socket: string): EncryptionRule[] {
+  return rules.map((r) => ({
+    ...r,
+    providers: r.providers.map((p) => ('kms' in p ? { kms: { ...p.kms, socket } } : p)),
+  }));
+}
+
 /** encryptionConfigYaml renders an `apiserver.config.k8s.io/v1` EncryptionConfiguration. */
 export function encryptionConfigYaml(rules: EncryptionRule[]): string {
   return stringify({

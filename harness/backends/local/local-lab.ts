@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { findBinary, type ProgressListener } from '../../binaries/index.js';
 import { realClock } from '../../common/clock.js';
 import { KmslabError } from '../../common/errors.js';
-import { checkProviderName, kmsThenIdentity, type EncryptionRule } from '../../kube/encryption-config.js';
+import { checkProviderName, kmsThenIdentity, pointAt, type EncryptionRule } from '../../kube/encryption-config.js';
 import { kubeconfigYaml } from '../../kube/kubeconfig.js';
 import type { Lab, LabKms } from '../../lab.js';
 import { claimLab, writeLab, type LabRecord } from '../../labs/registry.js';
@@ -32,6 +32,8 @@ export interface LocalLabOptions {
   apiserverArgs?: string[];
   /** Run this KMS v2 plugin behind the proxy instead of the fake KMS. */
   plugin?: ExternalPlugin;
+  /** The rules that turn KMS on in this lab, if not the default (the user's own config; kms sockets are replaced). */
+  kmsRules?: EncryptionRule[];
   readyTimeoutMs?: number;
   /** Remove the lab dir when the lab is closed (default: keep it, with its logs, until `kmslab down`). */
   removeOnClose?: boolean;
@@ -72,6 +74,7 @@ export class LocalLab implements Lab {
     readonly etcdMember: EtcdMember,
     readonly apiservers: ApiserverMember[],
     private readonly removeOnClose: boolean,
+    private readonly userKmsRules?: EncryptionRule[],
   ) {}
 
   static async start(options: LocalLabOptions = {}): Promise<LocalLab> {
@@ -171,7 +174,15 @@ export class LocalLab implements Lab {
       processes: [],
       owner: identify(process.pid),
     };
-    lab = new LocalLab(record, side.members, side.kms, etcd, apiservers, options.removeOnClose ?? false);
+    lab = new LocalLab(
+      record,
+      side.members,
+      side.kms,
+      etcd,
+      apiservers,
+      options.removeOnClose ?? false,
+      options.kmsRules,
+    );
     const saving = lab;
     for (const member of [...side.members, etcd, ...apiservers]) member.onSpawn = () => saving.save();
     await lab.save();
@@ -241,6 +252,13 @@ export class LocalLab implements Lab {
 
   get kmsSocket(): string {
     return this.record.kms.socket;
+  }
+
+  /** kmsRules are the rules that turn KMS on here: the user's config pointed at this lab's socket, or the default. */
+  get kmsRules(): EncryptionRule[] {
+    return this.userKmsRules
+      ? pointAt(this.userKmsRules, this.kmsSocket)
+      : [kmsThenIdentity(this.providerName, this.kmsSocket)];
   }
 
   get api() {

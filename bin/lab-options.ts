@@ -1,4 +1,6 @@
+import { readFile } from 'node:fs/promises';
 import type { Command } from '@commander-js/extra-typings';
+import { lintEncryptionConfig, type UserEncryption } from '../harness/kube/encryption-config-lint.js';
 import { checkExternalPlugin, type ExternalPlugin } from '../harness/backends/common/external-plugin.js';
 import { KmslabError } from '../harness/common/errors.js';
 
@@ -55,4 +57,32 @@ export function pluginFrom(o: PluginFlags): ExternalPlugin | undefined {
   };
   checkExternalPlugin(plugin);
   return plugin;
+}
+
+/** The flag that runs labs with the user's own EncryptionConfiguration. */
+export function encryptionConfigOption<C extends Command>(command: C): C {
+  return command.option(
+    '--encryption-config <file>',
+    "your EncryptionConfiguration: linted first (each problem with its line), then used as is, its kms providers pointed at kmslab's plugin or proxy",
+  ) as C;
+}
+
+/**
+ * readEncryptionConfig lints the user's config: warnings are printed, errors stop the command (exit 2) with every
+ * problem and its line, before any lab starts.
+ */
+export async function readEncryptionConfig(file: string | undefined): Promise<UserEncryption | undefined> {
+  if (!file) return undefined;
+  const text = await readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
+    throw new KmslabError(
+      'usage',
+      `--encryption-config ${file}: ${error.code === 'ENOENT' ? 'no such file' : error.message}`,
+    );
+  });
+  const linted = lintEncryptionConfig(text);
+  const lines = linted.problems.map((p) => `${file}:${p.line}: ${p.level}: ${p.message}`);
+  const errors = linted.problems.filter((p) => p.level === 'error');
+  if (errors.length) throw new KmslabError('usage', `${file} would not work:\n${lines.join('\n')}`);
+  for (const line of lines) process.stderr.write(`${line}\n`);
+  return linted;
 }
