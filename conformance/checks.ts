@@ -55,6 +55,8 @@ const SRC = {
   proto: 'k8s.io/kms apis/v2/api.proto (uid: a unique identifier of the request, for audit and logging)',
   grpc: 'gRPC status codes (grpc/grpc doc/statuscodes.md): a failure carries a code that says what went wrong, and a message',
   integrity: 'AES-GCM and every AEAD: a modified ciphertext is refused, never opened to other bytes',
+  randomized:
+    'NIST SP 800-38D (GCM) and every IND-CPA scheme: a fresh nonce per encryption, so equal plaintexts do not show',
 };
 
 const SEED_BYTES = 32; // what the apiserver wraps: a DEK seed
@@ -239,7 +241,7 @@ export const PROTOCOL_CHECKS: Check[] = [
     id: 'encrypt-randomized',
     title: 'the same plaintext twice gives two ciphertexts',
     level: 'recommended',
-    source: SRC.integrity,
+    source: SRC.randomized,
     async run(ctx) {
       const p = randomBytes(SEED_BYTES);
       const [a, b] = [await wrap(ctx, p), await wrap(ctx, p)];
