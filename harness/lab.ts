@@ -30,6 +30,11 @@ export interface Lab extends AsyncDisposable {
   readonly kms: LabKms;
   readonly apiservers: LabApiserver[];
   readonly clock: LabClock;
+  /**
+   * killEtcd kills etcd with SIGKILL (a crashed node) where the backend can; `restart` starts it again on the same
+   * data and address. Absent where etcd is not a process kmslab runs (sim: its etcd is memory).
+   */
+  killEtcd?(): Promise<{ restart(): Promise<void> }>;
   /** collectLogs copies every log the lab has (apiserver, etcd, plugin, audit trail) into dir; returns the files. */
   collectLogs(dir: string): Promise<string[]>;
   close(): Promise<void>;
@@ -159,6 +164,8 @@ export interface LabApiserver {
 export interface LabClock {
   now(): number;
   sleep(ms: number): Promise<void>;
+  /** A cancellable sleep, to race a call against a deadline without leaving the timer behind. */
+  timeout(ms: number): { done: Promise<void>; cancel: () => void };
   waitFor<T>(
     check: () => Promise<T | undefined>,
     options: { timeoutMs: number; intervalMs?: number; what: string },

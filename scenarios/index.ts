@@ -15,3 +15,4 @@ export { errorClass, ScenarioFailure } from './error-class.js';
 export { toJUnit } from './reports/junit.js';
 export { renderConsole } from './reports/console.js';
 export { outline, type ScenarioOutline, type StepOutline } from './observable.js';
+export { auditMark } from './audit-mark.js';

@@ -5,5 +5,10 @@ import { poll, sleep } from './wait.js';
 export const realClock: LabClock = {
   now: () => Date.now(),
   sleep,
+  timeout(ms) {
+    let timer: NodeJS.Timeout | undefined;
+    const done = new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)));
+    return { done, cancel: () => clearTimeout(timer) };
+  },
   waitFor: (check, options) => poll(check, options),
 };

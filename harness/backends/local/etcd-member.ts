@@ -71,4 +71,9 @@ export class EtcdMember {
   async stop(): Promise<void> {
     await this.process?.stop();
   }
+
+  /** crash kills etcd with SIGKILL: its data dir stays as a crash leaves it. */
+  async crash(): Promise<void> {
+    await this.process?.kill('SIGKILL');
+  }
 }

@@ -277,6 +277,16 @@ export class LocalLab implements Lab {
     await writeLab(this.record);
   }
 
+  async killEtcd(): Promise<{ restart(): Promise<void> }> {
+    await this.etcdMember.crash();
+    return {
+      restart: async () => {
+        await this.etcdMember.start();
+        await this.save();
+      },
+    };
+  }
+
   async collectLogs(target: string): Promise<string[]> {
     await mkdir(target, { recursive: true });
     const files = await readdir(join(this.dir, 'logs'));

@@ -87,6 +87,7 @@ export class SimLab implements Lab {
     this.clock = {
       now: () => virtual.now(),
       sleep: (ms) => virtual.sleep(ms),
+      timeout: (ms) => virtual.timeout(ms),
       waitFor: (check, options) => poll(check, { ...options, clock: virtual }),
     };
     this.etcd = simEtcd(memory);
