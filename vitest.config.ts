@@ -9,7 +9,7 @@ export default defineConfig({
     projects: [
       {
         extends: true,
-        test: { name: 'unit', include: ['{sim,fake-kms,harness,scenarios,bin,proto}/**/*.test.ts'] },
+        test: { name: 'unit', include: ['{sim,fake-kms,proxy,conformance,harness,scenarios,bin,proto}/**/*.test.ts'] },
       },
       {
         extends: true,

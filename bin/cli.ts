@@ -4,8 +4,16 @@ import { buildProgram } from './program.js';
 
 const program = buildProgram();
 
+// Until the command finishes, the exit code says it did not: if Node ran out of things to wait on in the middle of
+// a command (a bug: a promise nobody will ever settle), it must not exit 0 as if everything had passed.
+const UNFINISHED = 70;
+process.exitCode = UNFINISHED;
+process.once('exit', (code) => {
+  if (code === UNFINISHED) process.stderr.write('kmslab: stopped before the command finished (a kmslab bug)\n');
+});
 try {
   await program.parseAsync(process.argv);
+  if (process.exitCode === UNFINISHED) process.exitCode = 0;
 } catch (error) {
   process.exit(exitCodeFor(error));
 }

@@ -1,6 +1,7 @@
 import { Command } from '@commander-js/extra-typings';
 import { buildCommand } from './commands/build.js';
-import { fakeKmsCommands } from './commands/fake-kms.js';
+import { conformanceCommand } from './commands/conformance.js';
+import { fakeKmsCommands, proxyCommands } from './commands/fake-kms.js';
 import { inspectCommand } from './commands/inspect.js';
 import { kindCommands } from './commands/kind.js';
 import { kmsCommands } from './commands/kms.js';
@@ -16,10 +17,12 @@ export function buildProgram(): Command {
 
   labCommands(program);
   fakeKmsCommands(program);
+  proxyCommands(program);
   inspectCommand(program);
   buildCommand(program);
   kmsCommands(program);
   runCommands(program);
+  conformanceCommand(program);
   kindCommands(program);
   // Every (sub)command exits through our handler, so usage mistakes anywhere exit 2.
   const override = (c: Command) => {

@@ -43,7 +43,9 @@ export function runProgress(out: NodeJS.WriteStream = process.stderr): (event: R
       }
       case 'scenario-end':
         line(
-          `${e.result.outcome === 'passed' ? '✓' : '✗'} ${e.scenario} ${e.result.outcome} in ${secs(e.result.durationMs)}`,
+          e.result.outcome === 'skipped'
+            ? `- ${e.scenario} skipped: ${e.result.skipped}`
+            : `${e.result.outcome === 'passed' ? '✓' : '✗'} ${e.scenario} ${e.result.outcome} in ${secs(e.result.durationMs)}`,
         );
         break;
     }

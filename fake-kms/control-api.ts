@@ -4,7 +4,29 @@ import { methodNotAllowed } from 'hono/method-not-allowed';
 import { z } from 'zod';
 import { KeyringError } from '../sim/index.js';
 import { FaultSpec, KMS_METHODS } from './faults.js';
-import type { FakeKms } from './fake-kms.js';
+import type { Keyring } from '../sim/index.js';
+import type { DisabledKeyStatus } from './keyring-plugin.js';
+import type { KmsService } from './service.js';
+
+/**
+ * ControlTarget is what the control API drives: a KMS service (faults and audit), its socket, and — for a plugin
+ * whose keys kmslab owns, the fake KMS — key lifecycle. Behind the proxy there are no keys to drive here.
+ */
+export interface ControlTarget {
+  readonly service: KmsService;
+  describe(): unknown | Promise<unknown>;
+  startPlugin(): Promise<void>;
+  stopPlugin(): Promise<void>;
+  keys?: KeyControl;
+}
+
+export interface KeyControl {
+  /** mutate runs one keyring change and persists it before answering. */
+  mutate<T>(change: (ring: Keyring) => T): Promise<T>;
+  /** resolveKeyId accepts a full key_id, or a version number of the active key (`2` or `v2`). */
+  resolveKeyId(ref: string): string;
+  setDisabledKeyStatus(mode: DisabledKeyStatus): void;
+}
 
 const KeyName = z.strictObject({ name: z.string().min(1) });
 const RotateBody = z.strictObject({ key: z.string().min(1).optional() });
@@ -31,10 +53,10 @@ class ControlError extends Error {
 }
 
 /**
- * controlApp is the fake KMS's control API: JSON over HTTP, meant to be served on a private unix socket.
- * Every body and query is validated; a bad one gets a 400 naming the field, and changes nothing.
+ * controlApp is the control API of the fake KMS and of the proxy: JSON over HTTP, meant to be served on a private
+ * unix socket. Every body and query is validated; a bad one gets a 400 naming the field, and changes nothing.
  */
-export function controlApp(kms: FakeKms): Hono {
+export function controlApp(kms: ControlTarget): Hono {
   const app = new Hono();
   // Every body here is a small JSON object; a larger one is refused before it is read into memory.
   app.use(
@@ -55,24 +77,31 @@ export function controlApp(kms: FakeKms): Hono {
     }),
   );
 
-  app.get('/status', (c) => c.json(kms.describe()));
+  app.get('/status', async (c) => c.json(await kms.describe()));
 
-  app.post('/keys', async (c) => {
-    const { name } = parse(KeyName, await body(c));
-    return c.json(await kms.mutate((ring) => ring.createKey(name)), 201);
-  });
-  app.post('/keys/use', async (c) => {
-    const { name } = parse(KeyName, await body(c));
-    return c.json(await kms.mutate((ring) => ring.useKey(name)));
-  });
-  app.post('/keys/rotate', async (c) => {
-    const { key } = parse(RotateBody, await body(c, {}));
-    return c.json(await kms.mutate((ring) => ring.rotate(key)));
-  });
-  for (const action of ['disable', 'enable', 'destroy'] as const) {
-    app.post(`/keys/:keyId/${action}`, async (c) => {
-      const keyId = kms.resolveKeyId(c.req.param('keyId'));
-      return c.json(await kms.mutate((ring) => ring[action](keyId)));
+  const keys = kms.keys;
+  if (keys) {
+    app.post('/keys', async (c) => {
+      const { name } = parse(KeyName, await body(c));
+      return c.json(await keys.mutate((ring) => ring.createKey(name)), 201);
+    });
+    app.post('/keys/use', async (c) => {
+      const { name } = parse(KeyName, await body(c));
+      return c.json(await keys.mutate((ring) => ring.useKey(name)));
+    });
+    app.post('/keys/rotate', async (c) => {
+      const { key } = parse(RotateBody, await body(c, {}));
+      return c.json(await keys.mutate((ring) => ring.rotate(key)));
+    });
+    for (const action of ['disable', 'enable', 'destroy'] as const) {
+      app.post(`/keys/:keyId/${action}`, async (c) => {
+        const keyId = keys.resolveKeyId(c.req.param('keyId'));
+        return c.json(await keys.mutate((ring) => ring[action](keyId)));
+      });
+    }
+    app.put('/settings', async (c) => {
+      keys.setDisabledKeyStatus(parse(Settings, await body(c)).disabledKeyStatus);
+      return c.json(await kms.describe());
     });
   }
 
@@ -87,16 +116,11 @@ export function controlApp(kms: FakeKms): Hono {
 
   app.post('/plugin/stop', async (c) => {
     await kms.stopPlugin();
-    return c.json(kms.describe());
+    return c.json(await kms.describe());
   });
   app.post('/plugin/start', async (c) => {
     await kms.startPlugin();
-    return c.json(kms.describe());
-  });
-
-  app.put('/settings', async (c) => {
-    kms.plugin.disabledKeyStatus = parse(Settings, await body(c)).disabledKeyStatus;
-    return c.json(kms.describe());
+    return c.json(await kms.describe());
   });
 
   app.get('/audit', (c) => c.json(kms.service.audit.query(parse(AuditQuery, c.req.query()))));

@@ -1,10 +1,8 @@
-import { chmod, mkdir, rm, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { createAdaptorServer } from '@hono/node-server';
-import type { Server } from 'node:http';
 import { Keyring, systemRandom, type KeyVersion } from '../sim/index.js';
 import { AuditTrail } from './audit.js';
-import { controlApp } from './control-api.js';
+import { type ControlTarget, type KeyControl } from './control-api.js';
+import { privateDir, serveControl, type ControlServer } from './sockets.js';
 import { Faults } from './faults.js';
 import { GrpcListener, type ListenerLimits } from './grpc-server.js';
 import { KeyringPlugin, type DisabledKeyStatus } from './keyring-plugin.js';
@@ -40,8 +38,8 @@ export interface FakeKmsStatus {
 }
 
 /** FakeKms is a started plugin: the gRPC listener, its keyring, faults, audit trail and control API. */
-export class FakeKms implements AsyncDisposable {
-  private control: Server | undefined;
+export class FakeKms implements AsyncDisposable, ControlTarget, KeyControl {
+  private control: ControlServer | undefined;
   private queue: Promise<unknown> = Promise.resolve();
 
   private constructor(
@@ -75,7 +73,7 @@ export class FakeKms implements AsyncDisposable {
     );
     try {
       await kms.startPlugin();
-      if (options.controlSocketPath) await kms.serveControl(options.controlSocketPath);
+      if (options.controlSocketPath) kms.control = await serveControl(kms, options.controlSocketPath);
     } catch (error) {
       await kms.close();
       throw error;
@@ -125,6 +123,14 @@ export class FakeKms implements AsyncDisposable {
     return next;
   }
 
+  get keys(): KeyControl {
+    return this;
+  }
+
+  setDisabledKeyStatus(mode: DisabledKeyStatus): void {
+    this.plugin.disabledKeyStatus = mode;
+  }
+
   /** resolveKeyId accepts a full key_id, or a version number of the active key (`2` or `v2`). */
   resolveKeyId(ref: string): string {
     const version = /^v?(\d+)$/.exec(ref)?.[1];
@@ -153,45 +159,17 @@ export class FakeKms implements AsyncDisposable {
   async close(): Promise<void> {
     this.service.faults.clear();
     await this.listener.close();
-    const control = this.control;
+    await this.control?.close();
     this.control = undefined;
-    if (control) {
-      control.closeAllConnections();
-      await new Promise((resolve) => control.close(resolve));
-      if (this.controlSocketPath) await rm(this.controlSocketPath, { force: true });
-    }
     await this.service.audit.close();
   }
 
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
-
-  private async serveControl(path: string): Promise<void> {
-    await rm(path, { force: true });
-    const server = createAdaptorServer({ fetch: controlApp(this).fetch }) as Server;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(path, () => resolve());
-    });
-    await chmod(path, 0o600);
-    this.control = server;
-  }
 }
 
 /** startFakeKms starts a fake KMS v2 plugin; dispose the result (or call close) to stop it. */
 export function startFakeKms(options: FakeKmsOptions): Promise<FakeKms> {
   return FakeKms.start(options);
-}
-
-// Sockets live in a directory only their owner can enter. A missing one is created 0700; an existing one is left
-// as it is (never chmod someone else's directory, such as /tmp) and refused if others can reach into it.
-async function privateDir(dir: string): Promise<void> {
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  const mode = (await stat(dir)).mode & 0o777;
-  if (mode & 0o077) {
-    throw new Error(
-      `socket directory ${dir} is open to other users (mode ${mode.toString(8)}); put the plugin's sockets in a private directory (created 0700 if missing), e.g. --socket ~/.kmslab/kms/kms.sock`,
-    );
-  }
 }

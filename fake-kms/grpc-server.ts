@@ -11,7 +11,7 @@ import {
 } from '@grpc/grpc-js';
 import { KeyManagementServiceService } from '../gen/kms/v2/service.js';
 import type { KmsMethod } from './faults.js';
-import { KmsCallError } from './plugin.js';
+import { KmsCallError, type CallOptions } from './plugin.js';
 import type { KmsService } from './service.js';
 
 /** Limits on what a client of the socket may hold; the apiserver needs one connection and tiny messages. */
@@ -141,7 +141,7 @@ function tolerantDefinition(maxRequestBytes: number) {
 
 function handlers(service: KmsService): UntypedServiceImplementation {
   const unary =
-    (method: KmsMethod, fn: (request: never) => Promise<unknown>) =>
+    (method: KmsMethod, fn: (request: never, options: CallOptions) => Promise<unknown>) =>
     (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => {
       if (call.request instanceof Undecodable) {
         const failure = new KmsCallError(GrpcStatus.INVALID_ARGUMENT, call.request.reason);
@@ -149,14 +149,16 @@ function handlers(service: KmsService): UntypedServiceImplementation {
         callback({ code: failure.code, details: failure.message });
         return;
       }
-      fn(call.request as never).then(
+      const deadline = call.getDeadline();
+      const ms = deadline instanceof Date ? deadline.getTime() : deadline;
+      fn(call.request as never, Number.isFinite(ms) ? { deadline: ms } : {}).then(
         (response) => callback(null, response),
         (error: { code?: number; message: string }) => callback({ code: error.code, details: error.message }),
       );
     };
   return {
-    status: unary('Status', () => service.status()),
-    encrypt: unary('Encrypt', (request) => service.encrypt(request)),
-    decrypt: unary('Decrypt', (request) => service.decrypt(request)),
+    status: unary('Status', (_, options) => service.status(options)),
+    encrypt: unary('Encrypt', (request, options) => service.encrypt(request, options)),
+    decrypt: unary('Decrypt', (request, options) => service.decrypt(request, options)),
   };
 }

@@ -22,7 +22,7 @@ export type DisabledKeyStatus = 'unhealthy' | 'error';
  * ciphertext and key_id to Decrypt (it refuses larger ones itself); anything far beyond that is refused rather than
  * kept in memory and in the audit trail.
  */
-export const REQUEST_LIMITS = { uidBytes: 128, plaintextBytes: 4096, ciphertextBytes: 4096, keyIdBytes: 1024 };
+export const REQUEST_LIMITS = { uidBytes: 128, plaintextBytes: 4096, ciphertextBytes: 4096 + 64, keyIdBytes: 1024 };
 
 const ERROR_CODES: Record<KeyringError['code'], number> = {
   NOT_FOUND: GrpcStatus.NOT_FOUND,

@@ -17,12 +17,18 @@ export class KmsCallError extends Error {
   }
 }
 
+/** CallOptions carry what the caller's call had: its deadline, so a forwarded call gives up when the caller does. */
+export interface CallOptions {
+  /** Epoch milliseconds; none means no deadline. */
+  deadline?: number;
+}
+
 /**
  * KmsPlugin is the KMS v2 API without its transport: what answers the three calls. The fake KMS answers from its
  * keyring; the proxy forwards to another plugin's socket. Failures reject with KmsCallError.
  */
 export interface KmsPlugin {
-  status(): Promise<StatusResponse>;
-  encrypt(request: EncryptRequest): Promise<EncryptResponse>;
-  decrypt(request: DecryptRequest): Promise<DecryptResponse>;
+  status(options?: CallOptions): Promise<StatusResponse>;
+  encrypt(request: EncryptRequest, options?: CallOptions): Promise<EncryptResponse>;
+  decrypt(request: DecryptRequest, options?: CallOptions): Promise<DecryptResponse>;
 }

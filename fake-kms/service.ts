@@ -8,7 +8,7 @@ import type {
 } from '../gen/kms/v2/service.js';
 import { AuditTrail } from './audit.js';
 import { Faults, type Effects, type KmsMethod } from './faults.js';
-import { KmsCallError, type KmsPlugin } from './plugin.js';
+import { KmsCallError, type CallOptions, type KmsPlugin } from './plugin.js';
 
 export interface KmsServiceOptions {
   /** What answers the calls: the fake's keyring, or another plugin behind the proxy. */
@@ -52,11 +52,11 @@ export class KmsService implements KmsPlugin {
     this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
   }
 
-  status(): Promise<StatusResponse> {
+  status(options?: CallOptions): Promise<StatusResponse> {
     return this.call(
       'Status',
       { uid: '', requestBytes: 0, keyId: '' },
-      () => this.plugin.status(),
+      () => this.plugin.status(options),
       (r, fx) => {
         const response = {
           version: fx.version ?? r.version,
@@ -72,11 +72,11 @@ export class KmsService implements KmsPlugin {
     );
   }
 
-  encrypt(request: EncryptRequest): Promise<EncryptResponse> {
+  encrypt(request: EncryptRequest, options?: CallOptions): Promise<EncryptResponse> {
     return this.call(
       'Encrypt',
       { uid: request.uid, requestBytes: request.plaintext.length, keyId: this.intendedKeyId() },
-      () => this.plugin.encrypt(request),
+      () => this.plugin.encrypt(request, options),
       (r, fx) => {
         const response: EncryptResponse = {
           ciphertext: r.ciphertext,
@@ -90,11 +90,11 @@ export class KmsService implements KmsPlugin {
     );
   }
 
-  decrypt(request: DecryptRequest): Promise<DecryptResponse> {
+  decrypt(request: DecryptRequest, options?: CallOptions): Promise<DecryptResponse> {
     return this.call(
       'Decrypt',
       { uid: request.uid, requestBytes: request.ciphertext.length, keyId: request.keyId },
-      () => this.plugin.decrypt(request),
+      () => this.plugin.decrypt(request, options),
       (response) => ({ response, keyId: request.keyId, bytes: response.plaintext.length }),
     );
   }

@@ -38,6 +38,8 @@ export interface LabNeeds {
   /** How Secrets are stored when the lab starts: KMS v2 then identity (default), or identity only. */
   encryption?: 'kms' | 'identity';
   apiservers?: number;
+  /** What the scenario asks of the KMS beyond calls, faults and audit (a lab lacking one skips the scenario). */
+  kms?: KmsCapability[];
 }
 
 export interface ObjectRef {
@@ -93,20 +95,39 @@ export interface LabEtcd {
   inspect(prefix?: string): Promise<InspectReport>;
 }
 
-/** LabKms drives the fake KMS plugin of the lab. */
+/**
+ * What a lab's KMS can do beyond serving calls, faults and an audit trail (which every lab has: the fake KMS, or
+ * the proxy in front of an external plugin). The fake KMS can do everything; an external plugin what its hooks allow.
+ */
+export const KMS_CAPABILITIES = ['rotate', 'disable', 'enable', 'destroy', 'restart', 'disabled-key-status'] as const;
+export type KmsCapability = (typeof KMS_CAPABILITIES)[number];
+
+/** LabKmsStatus is what every lab's KMS reports; the fake KMS adds its key versions and settings. */
+export type LabKmsStatus = Pick<FakeKmsStatus, 'keyId' | 'listening' | 'faults' | 'calls'> & Partial<FakeKmsStatus>;
+
+/** KeyRef names a key version; the fake KMS says everything it knows about it, a hook only its key_id. */
+export type KeyRef = { keyId: string } & Partial<KeyVersion>;
+
+/**
+ * LabKms drives the lab's KMS: the fake KMS plugin, or a proxy in front of an external plugin whose key lifecycle
+ * runs through the user's hook commands. A call a lab cannot make throws; `lacks` says what would enable it.
+ */
 export interface LabKms {
-  status(): Promise<FakeKmsStatus>;
-  rotate(key?: string): Promise<KeyVersion>;
-  disable(keyId: string): Promise<KeyVersion>;
-  enable(keyId: string): Promise<KeyVersion>;
-  destroy(keyId: string): Promise<KeyVersion>;
+  readonly capabilities: ReadonlySet<KmsCapability>;
+  /** lacks says why a capability is missing ("needs --disable-cmd"), or undefined when it is there. */
+  lacks(capability: KmsCapability): string | undefined;
+  status(): Promise<LabKmsStatus>;
+  rotate(key?: string): Promise<KeyRef>;
+  disable(keyId: string): Promise<KeyRef>;
+  enable(keyId: string): Promise<KeyRef>;
+  destroy(keyId: string): Promise<KeyRef>;
   addFault(spec: FaultSpec): Promise<ActiveFault>;
   clearFaults(id?: string): Promise<void>;
   setDisabledKeyStatus(mode: DisabledKeyStatus): Promise<void>;
   /** stopPlugin removes the plugin's gRPC socket (the process and its control API stay up). */
   stopPlugin(): Promise<void>;
   startPlugin(): Promise<void>;
-  /** restart kills the plugin process (SIGKILL) and starts it again on the same state. */
+  /** restart kills the plugin process (SIGKILL) and starts it again on the same state (or runs --restart-cmd). */
   restart(): Promise<void>;
   audit(query?: AuditQuery): Promise<AuditRecord[]>;
 }

@@ -17,6 +17,9 @@ export type StartLabOptions = {
 /** startLab starts a lab on a backend (default `local`: real etcd and kube-apiserver processes). */
 export async function startLab(options: StartLabOptions = {}): Promise<Lab> {
   const backend = options.backend ?? 'local';
+  if (options.plugin && backend !== 'local') {
+    throw new KmslabError('usage', `an external KMS plugin runs on the local backend for now, not on ${backend}`);
+  }
   switch (backend) {
     case 'local':
       return LocalLab.start(options);

@@ -9,7 +9,7 @@ export const enableNew: Scenario = {
   summary: 'A cluster configured with KMS v2 from the start stores every Secret encrypted',
   proves:
     'every Secret is stored as k8s:enc:kms:v2:<provider>: with the current key_id, reads back intact, and the KMS wrapped one DEK seed per apiserver, not one key per Secret',
-  tags: ['core'],
+  tags: ['core', 'plugin'],
   needs: { encryption: 'kms' },
   async run(lab, ctx) {
     const set = new SecretSet(ctx.namespace);

@@ -10,8 +10,8 @@ export const keyDisabled: Scenario = {
   summary: 'The KMS key the Secrets use is disabled, the apiserver restarts, then the key is re-enabled',
   proves:
     'a disabled key turns /healthz/kms-providers red while cached DEKs keep reads and writes going; after a restart the apiserver cannot get a DEK seed (the audit trail shows the refused calls) and every Secret read and write fails; re-enabling the key brings every Secret back byte-identical',
-  tags: ['core'],
-  needs: { encryption: 'kms' },
+  tags: ['core', 'plugin'],
+  needs: { encryption: 'kms', kms: ['disable', 'enable'] },
   async run(lab, ctx) {
     const set = new SecretSet(ctx.namespace);
     await createSecrets(lab, ctx, set);
@@ -22,8 +22,8 @@ export const keyDisabled: Scenario = {
       return keyId;
     });
     await ctx.step('/healthz/kms-providers reports the disabled key', async (ev) => {
-      const body = await kmsHealthFails(lab, ctx, ev);
-      if (!body.includes(keyId)) throw new ScenarioFailure(`the health check does not name ${keyId}: ${body}`);
+      // The apiserver repeats the plugin's own healthz text: the fake KMS names the key_id, other plugins may not.
+      ev.namesKeyId = (await kmsHealthFails(lab, ctx, ev)).includes(keyId);
     });
     await ctx.step('until a restart, cached DEKs keep reads and writes working', async (ev) => {
       ev.read = await set.verifyAll(lab.api);
@@ -43,11 +43,13 @@ export const keyDisabled: Scenario = {
       return mark;
     });
     await ctx.step('the audit trail shows the KMS refusing the disabled key', async (ev) => {
-      const refused = (await lab.kms.audit({ afterSeq: restartMark, code: 'FAILED_PRECONDITION' })).filter(
-        (r) => r.method !== 'Status',
+      // Whatever code the plugin refuses a disabled key with (the fake KMS: FAILED_PRECONDITION).
+      const refused = (await lab.kms.audit({ afterSeq: restartMark })).filter(
+        (r) => r.method !== 'Status' && r.code !== 'OK',
       );
       ev.refused = refused.length;
       ev.methods = [...new Set(refused.map((r) => r.method))];
+      ev.refusedCodes = [...new Set(refused.map((r) => r.code))];
       if (refused.length === 0) throw new ScenarioFailure('no refused Encrypt or Decrypt in the audit trail');
       if (refused.some((r) => r.keyId !== keyId))
         throw new ScenarioFailure(`refusals name other key_ids than ${keyId}`);

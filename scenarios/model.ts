@@ -49,7 +49,9 @@ export interface ScenarioResult {
   proves: string;
   tags: string[];
   backend: string;
-  outcome: 'passed' | 'failed';
+  /** skipped: the lab cannot do what the scenario needs (`skipped` says what is missing); never a pass. */
+  outcome: 'passed' | 'failed' | 'skipped';
+  skipped?: string;
   startedAt: string;
   durationMs: number;
   steps: StepRecord[];

@@ -10,8 +10,8 @@ export const rotate: Scenario = {
   summary: 'Rotate the KMS key (key_id A → B), migrate every Secret, then disable A',
   proves:
     'each apiserver picks up the new key_id without a restart, new writes carry B, a rewrite moves 100% of Secrets to B, and with A disabled every Secret still reads — also after an apiserver restart empties the DEK cache',
-  tags: ['core'],
-  needs: { encryption: 'kms' },
+  tags: ['core', 'plugin'],
+  needs: { encryption: 'kms', kms: ['rotate', 'disable'] },
   async run(lab, ctx) {
     const set = new SecretSet(ctx.namespace);
     const prefix = `/registry/secrets/${ctx.namespace}/`;

@@ -1,6 +1,6 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Lab } from '../harness/lab.js';
+import type { KmsCapability, Lab } from '../harness/lab.js';
 import { auditMark } from './audit-mark.js';
 import { errorClass } from './error-class.js';
 import {
@@ -27,6 +27,11 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** The backend the factory starts labs on, for the report (a lab that never started cannot say). */
   backend?: string;
+  /**
+   * What the labs' KMS will lack (`lacks(capability)` says why, or undefined): a scenario that needs it is reported
+   * skipped without starting a lab. Labs are asked again once started.
+   */
+  lacks?: (capability: KmsCapability) => string | undefined;
 }
 
 /** RunReport is a whole run: what each scenario did, step by step. Reports (console, JSON, JUnit) are views of it. */
@@ -70,8 +75,8 @@ export async function runScenarios(
     startedAt: new Date(started).toISOString(),
     durationMs: Date.now() - started,
     backend,
-    // An interrupted run is not a pass, even if what ran passed.
-    outcome: ran.length === scenarios.length && ran.every((r) => r.outcome === 'passed') ? 'passed' : 'failed',
+    // An interrupted run is not a pass, even if what ran passed; a skipped scenario is not a failure.
+    outcome: ran.length === scenarios.length && ran.every((r) => r.outcome !== 'failed') ? 'passed' : 'failed',
     scenarios: ran,
   };
 }
@@ -85,6 +90,12 @@ async function runOnFreshLab(
   const emit = options.onEvent ?? (() => undefined);
   emit({ type: 'scenario-start', scenario: scenario.name });
   const t = Date.now();
+  const missing = options.lacks && missingCapabilities(scenario, options.lacks);
+  if (missing) {
+    const result = skipped(scenario, missing, options.backend ?? 'unknown', t);
+    emit({ type: 'scenario-end', scenario: scenario.name, result });
+    return result;
+  }
   let lab: Lab;
   try {
     lab = await makeLab(scenario, options.signal);
@@ -121,6 +132,12 @@ export async function runScenario(
   const emit = options.onEvent ?? (() => undefined);
   const params = { ...DEFAULT_PARAMS, ...options.params };
   if (options.announce !== false) emit({ type: 'scenario-start', scenario: scenario.name });
+  const missing = missingCapabilities(scenario, (c) => lab.kms.lacks(c));
+  if (missing) {
+    const result = skipped(scenario, missing, lab.backend, lab.clock.now());
+    emit({ type: 'scenario-end', scenario: scenario.name, result });
+    return result;
+  }
   const steps: StepRecord[] = [];
   const startedAt = new Date(lab.clock.now()).toISOString();
   const t0 = lab.clock.now();
@@ -233,6 +250,33 @@ async function keepArtifacts(lab: Lab, result: ScenarioResult, root: string): Pr
   } catch {
     return undefined;
   }
+}
+
+/** missingCapabilities says what a scenario needs that the KMS lacks ("rotate: needs --rotate-cmd"), or undefined. */
+export function missingCapabilities(
+  scenario: Scenario,
+  lacks: (capability: KmsCapability) => string | undefined,
+): string | undefined {
+  const missing = (scenario.needs.kms ?? []).flatMap((c) => {
+    const why = lacks(c);
+    return why ? [`${c}: ${why}`] : [];
+  });
+  return missing.length ? missing.join('; ') : undefined;
+}
+
+function skipped(scenario: Scenario, reason: string, backend: string, t: number): ScenarioResult {
+  return {
+    name: scenario.name,
+    summary: scenario.summary,
+    proves: scenario.proves,
+    tags: scenario.tags,
+    backend,
+    outcome: 'skipped',
+    skipped: reason,
+    startedAt: new Date(t).toISOString(),
+    durationMs: 0,
+    steps: [],
+  };
 }
 
 function failedBeforeStart(scenario: Scenario, error: unknown, t: number, options: RunOptions): ScenarioResult {

@@ -59,10 +59,10 @@ describe('local lab: real etcd + kube-apiserver + fake KMS v2 plugin', () => {
   test('a plugin killed with SIGKILL comes back on its state dir: after an apiserver restart every Secret decrypts', async () => {
     const ref = { namespace: 'default', name: 'survives-kill' };
     await lab.api.createSecret(ref, { v: 'still here' });
-    const pid = lab.plugin.process!.pid;
+    const pid = lab.kmsMembers[0]!.process!.pid;
     const mark = (await lab.kms.audit({ limit: 1 }))[0]!.seq;
     await lab.kms.restart();
-    expect(lab.plugin.process!.pid).not.toBe(pid);
+    expect(lab.kmsMembers[0]!.process!.pid).not.toBe(pid);
     // The restarted plugin continues the audit trail from its file.
     expect((await lab.kms.audit({ limit: 1 }))[0]!.seq).toBeGreaterThanOrEqual(mark);
     await lab.apiservers[0]!.restart();

@@ -1,5 +1,6 @@
 import { Command, Option } from '@commander-js/extra-typings';
 import { startFakeKms } from '../../fake-kms/index.js';
+import { KmsProxy } from '../../proxy/index.js';
 import { KmslabError } from '../../harness/common/errors.js';
 import { say } from '../output.js';
 import { positiveInt } from './lab.js';
@@ -42,12 +43,45 @@ export function fakeKmsCommands(program: Command): void {
       say(
         `fake-kms serving v2.KeyManagementService on unix://${o.socket} (key_id ${status.keyId}); control API on ${control}`,
       );
-      await new Promise<void>((resolve) => {
-        const stop = () => resolve();
-        process.once('SIGTERM', stop);
-        process.once('SIGINT', stop);
-      });
+      await untilStopped();
       await kms.close();
       say('fake-kms stopped');
     });
+}
+
+export function proxyCommands(program: Command): void {
+  const proxy = program
+    .command('proxy')
+    .description('the KMS v2 proxy: faults and an audit trail in front of any KMS v2 plugin');
+  proxy
+    .command('serve')
+    .description('serve KMS v2 on a unix socket, forwarding every call to another plugin, until SIGTERM or Ctrl-C')
+    .requiredOption('--socket <path>', 'gRPC socket the apiserver dials (endpoint unix://<path>)')
+    .requiredOption('--upstream <path>', 'the socket of the plugin to forward to')
+    .option('--control <path>', 'control API socket (HTTP/JSON); default <socket dir>/control.sock')
+    .option('--audit <file>', 'append the audit trail (JSONL) to this file')
+    .option('--idle-seconds <n>', 'close a client connection that sends nothing for this long', positiveInt, 120)
+    .action(async (o) => {
+      const control = o.control ?? o.socket.replace(/[^/]*$/, 'control.sock');
+      const kms = await KmsProxy.start({
+        socketPath: o.socket,
+        upstreamSocket: o.upstream,
+        controlSocketPath: control,
+        ...(o.audit ? { auditFile: o.audit } : {}),
+        limits: { idleMs: o.idleSeconds * 1000 },
+      });
+      say(
+        `kms proxy serving v2.KeyManagementService on unix://${o.socket} → unix://${o.upstream}; control API on ${control}`,
+      );
+      await untilStopped();
+      await kms.close();
+      say('kms proxy stopped');
+    });
+}
+
+function untilStopped(): Promise<void> {
+  return new Promise<void>((resolve) => {
+    process.once('SIGTERM', () => resolve());
+    process.once('SIGINT', () => resolve());
+  });
 }

@@ -3,6 +3,9 @@ import { status as GrpcStatus } from '@grpc/grpc-js';
 import { KMS_METHODS, KmsControlClient, type FaultSpec } from '../../fake-kms/index.js';
 import { KmslabError } from '../../harness/common/errors.js';
 import { readLab } from '../../harness/labs/registry.js';
+import { controlKms } from '../../harness/backends/common/control-kms.js';
+import { kmsOfRecord } from '../../harness/backends/common/kms-side.js';
+import type { LabKms } from '../../harness/lab.js';
 import { printJson, table } from '../output.js';
 import { positiveInt } from './lab.js';
 
@@ -23,15 +26,26 @@ interface Target {
 
 // The control socket of a lab's plugin, or the one given with --control (a standalone `fake-kms serve`).
 async function client(o: Target): Promise<KmsControlClient> {
-  if (o.control) return new KmsControlClient(o.control);
+  return (await target(o)).client;
+}
+
+// What drives the keys: a lab's KMS as its record says (the fake KMS, or hooks for an external plugin), else the
+// standalone fake KMS on --control.
+async function target(o: Target): Promise<{ client: KmsControlClient; kms: LabKms }> {
+  const noRestart = async () => undefined;
+  if (o.control) {
+    const c = new KmsControlClient(o.control);
+    return { client: c, kms: controlKms(c, noRestart) };
+  }
   const lab = await readLab(o.name);
   if (!lab)
     throw new KmslabError('not-found', `no lab named "${o.name}"; pass --control <socket> for a standalone plugin`);
-  return new KmsControlClient(
+  const c = new KmsControlClient(
     lab.kms.control,
     undefined,
-    `the plugin of lab "${o.name}" is not running: kmslab restart kms --name ${o.name} starts it again on its keys`,
+    `the KMS of lab "${o.name}" is not running: kmslab restart kms --name ${o.name} starts it again on its state`,
   );
+  return { client: c, kms: kmsOfRecord(lab, c) };
 }
 
 const targetOptions = (c: Command) =>
@@ -51,20 +65,29 @@ export function kmsCommands(program: Command): void {
   targetOptions(kms.command('status').description('key versions, faults in force, call counts'))
     .option('--json', 'print as JSON')
     .action(async (o: Target & { json?: boolean }) => {
-      const s = await (await client(o)).status();
-      if (o.json) return show(s);
-      console.log(
-        `plugin ${s.listening ? 'listening' : 'STOPPED'} on ${s.socket}; active key ${s.activeKey}, key_id ${s.keyId}`,
-      );
-      console.log(
-        `Status when the primary is disabled: ${s.disabledKeyStatus}${s.ephemeral ? '; ephemeral (nothing persisted)' : ''}`,
-      );
-      console.log(
-        table([
-          ['KEY_ID', 'KEY', 'VERSION', 'STATE', 'PRIMARY'],
-          ...s.versions.map((v) => [v.keyId, v.key, String(v.version), v.state, v.primary ? 'yes' : '']),
-        ]),
-      );
+      const t = await target(o);
+      if (o.json) return show(await t.client.status());
+      const s = await t.kms.status();
+      if (!s.versions) {
+        // An external plugin behind the proxy: what it reports now, and what kmslab can do with it.
+        console.log(`proxy ${s.listening ? 'listening' : 'STOPPED'}; the plugin reports key_id ${s.keyId}`);
+        console.log(
+          `key lifecycle: ${['rotate', 'disable', 'enable', 'destroy', 'restart'].map((c) => `${c} ${t.kms.capabilities.has(c as never) ? 'yes' : 'no'}`).join(', ')}`,
+        );
+      } else {
+        console.log(
+          `plugin ${s.listening ? 'listening' : 'STOPPED'} on ${s.socket}; active key ${s.activeKey}, key_id ${s.keyId}`,
+        );
+        console.log(
+          `Status when the primary is disabled: ${s.disabledKeyStatus}${s.ephemeral ? '; ephemeral (nothing persisted)' : ''}`,
+        );
+        console.log(
+          table([
+            ['KEY_ID', 'KEY', 'VERSION', 'STATE', 'PRIMARY'],
+            ...s.versions.map((v) => [v.keyId, v.key, String(v.version), v.state, v.primary ? 'yes' : '']),
+          ]),
+        );
+      }
       if (s.faults.length)
         console.log(`faults: ${s.faults.map((f) => `${f.id} ${f.kind} on ${f.method} (fired ${f.fired})`).join('; ')}`);
       console.log(`calls: ${JSON.stringify(s.calls)}`);
@@ -72,11 +95,11 @@ export function kmsCommands(program: Command): void {
 
   sub('rotate', 'add a key version and make it primary (a new key_id)')
     .option('--key <name>', 'key to rotate (default: the active key)')
-    .action(async (o: Target & { key?: string }) => show(await (await client(o)).rotate(o.key)));
+    .action(async (o: Target & { key?: string }) => show(await (await target(o)).kms.rotate(o.key)));
   for (const action of ['disable', 'enable', 'destroy'] as const) {
     sub(action, `${action} a key version (key_id, or a version number of the active key)`)
       .argument('<keyId>')
-      .action(async (keyId: string, o: Target) => show(await (await client(o))[action](keyId)));
+      .action(async (keyId: string, o: Target) => show(await (await target(o)).kms[action](keyId)));
   }
   sub('create-key', 'add a named key (not active until use-key)')
     .argument('<name>')

@@ -6,6 +6,8 @@ import { labHealth } from '../../harness/labs/lab-status.js';
 import { labNames, listLabs, readLab } from '../../harness/labs/registry.js';
 import { stopLab } from '../../harness/labs/stop-lab.js';
 import { restartLab } from '../../harness/labs/restart-lab.js';
+import { pluginFrom, pluginOptions, type PluginFlags } from '../plugin-options.js';
+import type { ExternalPlugin } from '../../harness/backends/common/external-plugin.js';
 import { buildProgress, printJson, say, table } from '../output.js';
 
 const ENCRYPTION = {
@@ -17,8 +19,7 @@ const ENCRYPTION = {
 } as const;
 
 export function labCommands(program: Command): void {
-  program
-    .command('up')
+  pluginOptions(program.command('up'))
     .description('start a lab (fake KMS, etcd, kube-apiserver) in the background and return when it is ready')
     .option('--name <name>', 'lab name', 'default')
     .option('--k8s-version <version>', 'kube-apiserver version (built from Go modules on first use)')
@@ -50,6 +51,7 @@ export function labCommands(program: Command): void {
         apiservers: o.apiservers,
         providerName: o.provider,
         encryption: ENCRYPTION[o.encryption],
+        ...withPlugin(o as PluginFlags),
         onProgress: (m) => say(`▸ ${m}`),
         onBuildProgress: buildProgress(),
       });
@@ -198,4 +200,10 @@ export function positiveInt(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1) throw new KmslabError('usage', `"${value}" is not a positive whole number`);
   return n;
+}
+
+/** withPlugin is the start option for an external plugin, when the flags name one. */
+export function withPlugin(o: PluginFlags): { plugin?: ExternalPlugin } {
+  const plugin = pluginFrom(o);
+  return plugin ? { plugin } : {};
 }

@@ -6,7 +6,9 @@ import { labOptionsFor, startLab } from '../../harness/index.js';
 import { SCENARIOS, renderConsole, runScenarios, selectScenarios, toJUnit } from '../../scenarios/index.js';
 import { printJson, say, table, buildProgress } from '../output.js';
 import { runProgress } from '../run-progress.js';
-import { positiveInt } from './lab.js';
+import { positiveInt, withPlugin } from './lab.js';
+import { pluginOptions, type PluginFlags } from '../plugin-options.js';
+import { externalLacks } from '../../harness/backends/common/control-kms.js';
 
 export function runCommands(program: Command): void {
   program
@@ -19,8 +21,7 @@ export function runCommands(program: Command): void {
       else console.log(table([['NAME', 'TAGS', 'SUMMARY'], ...rows.map((r) => [r.name, r.tags.join(','), r.summary])]));
     });
 
-  program
-    .command('run')
+  pluginOptions(program.command('run'))
     .description('run scenarios, each on a fresh lab, and report what they proved')
     .argument('[scenarios...]', 'scenario names (default: all, or those with --tag)')
     .option('--tag <tag>', 'only scenarios with this tag (e.g. core, slow); repeatable', collect, [] as string[])
@@ -60,6 +61,10 @@ export function runCommands(program: Command): void {
       };
       process.on('SIGINT', stop);
       process.on('SIGTERM', stop);
+      const plugin = withPlugin(o as PluginFlags);
+      if (plugin.plugin && o.backend === 'sim') {
+        throw new KmslabError('usage', 'the sim backend models the fake KMS; an external plugin needs --backend local');
+      }
       const stamp = Date.now().toString(36);
       const report = await runScenarios(
         scenarios,
@@ -73,6 +78,7 @@ export function runCommands(program: Command): void {
             removeOnClose: true,
             onBuildProgress: buildProgress(),
             ...labOptionsFor(scenario.needs),
+            ...plugin,
           }),
         {
           params: { secrets: o.secrets },
@@ -82,6 +88,7 @@ export function runCommands(program: Command): void {
           onEvent: runProgress(),
           signal: interrupt.signal,
           backend: o.backend,
+          ...(plugin.plugin ? { lacks: externalLacks(plugin.plugin) } : {}),
         },
       );
       process.off('SIGINT', stop);

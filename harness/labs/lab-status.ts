@@ -71,6 +71,7 @@ export async function readToken(record: LabRecord): Promise<string> {
 /** componentOf names a lab process as `kmslab restart` takes it: fake-kms → kms, kube-apiserver-1 → apiserver-1. */
 export function componentOf(processName: string): string {
   if (processName === 'fake-kms') return 'kms';
+  if (processName.startsWith('kms-')) return processName.slice('kms-'.length);
   if (processName === 'kube-apiserver') return 'apiserver';
   return processName.replace(/^kube-/, '');
 }

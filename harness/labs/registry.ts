@@ -5,6 +5,7 @@ import { tryLock } from '../common/file-lock.js';
 import { kmslabHome } from '../common/paths.js';
 import { isRunning, type ProcessIdentity } from '../process/process-identity.js';
 import type { ProcessRecord } from '../process/managed-process.js';
+import type { ExternalPlugin } from '../backends/common/external-plugin.js';
 
 /** LabRecord is a lab as kept in `$KMSLAB_HOME/labs/<name>/lab.json`: enough to find, use and stop it from any process. */
 export interface LabRecord {
@@ -19,7 +20,15 @@ export interface LabRecord {
   kubeconfig: string;
   apiservers: Array<{ name: string; url: string }>;
   etcd: string;
-  kms: { socket: string; control: string; provider: string; stateDir: string; auditFile: string };
+  kms: {
+    socket: string;
+    control: string;
+    provider: string;
+    stateDir: string;
+    auditFile: string;
+    /** An external plugin behind the proxy (none: the fake KMS). */
+    plugin?: ExternalPlugin & { socket: string };
+  };
   encryptionConfig: string;
   versions: { kubeApiserver?: string; etcd?: string };
   processes: ProcessRecord[];

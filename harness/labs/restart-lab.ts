@@ -6,10 +6,14 @@ import { ManagedProcess, stopRecorded, type ProcessRecord } from '../process/man
 import { isRunning } from '../process/process-identity.js';
 import { readToken } from './lab-status.js';
 import { probes } from './probes.js';
+import { pluginAnswers } from '../backends/common/external-plugin.js';
 import { readLab, writeLab, type LabRecord } from './registry.js';
 
-/** What `kmslab restart` takes: one component, every apiserver, one apiserver by index, or the whole lab. */
-export type RestartTarget = 'kms' | 'etcd' | 'apiserver' | `apiserver-${number}` | 'all';
+/**
+ * What `kmslab restart` takes: one component, every apiserver, one apiserver by index, or the whole lab. `kms` is the
+ * KMS side (the fake KMS, or an external plugin and its proxy); `plugin` and `proxy` name one of the latter.
+ */
+export type RestartTarget = 'kms' | 'plugin' | 'proxy' | 'etcd' | 'apiserver' | `apiserver-${number}` | 'all';
 
 export interface RestartResult {
   name: string;
@@ -17,7 +21,7 @@ export interface RestartResult {
 }
 
 // Servers start before their clients and stop after them.
-const START_ORDER = (name: string) => (name === 'fake-kms' ? 0 : name === 'etcd' ? 1 : 2);
+const START_ORDER = (name: string) => ({ 'kms-plugin': 0, 'fake-kms': 1, 'kms-proxy': 1, etcd: 2 })[name] ?? 3;
 
 /**
  * restartLab stops and starts components of a local lab from what lab.json recorded (command line, log file), on
@@ -81,18 +85,23 @@ function select(record: LabRecord, target: string): ProcessRecord[] {
     target === 'all'
       ? record.processes
       : target === 'kms'
-        ? byName('fake-kms')
-        : target === 'etcd'
-          ? byName('etcd')
-          : target === 'apiserver'
-            ? apiservers
-            : indexed
-              ? apiservers.length === 1 && indexed[1] === '0'
-                ? apiservers
-                : byName(`kube-apiserver-${indexed[1]}`)
-              : undefined;
+        ? record.processes.filter((p) => ['fake-kms', 'kms-plugin', 'kms-proxy'].includes(p.name))
+        : target === 'plugin' || target === 'proxy'
+          ? byName(`kms-${target}`)
+          : target === 'etcd'
+            ? byName('etcd')
+            : target === 'apiserver'
+              ? apiservers
+              : indexed
+                ? apiservers.length === 1 && indexed[1] === '0'
+                  ? apiservers
+                  : byName(`kube-apiserver-${indexed[1]}`)
+                : undefined;
   if (!chosen) {
-    throw new KmslabError('usage', `"${target}" is not a component; use kms, etcd, apiserver, apiserver-<i> or all`);
+    throw new KmslabError(
+      'usage',
+      `"${target}" is not a component; use kms, plugin, proxy, etcd, apiserver, apiserver-<i> or all`,
+    );
   }
   if (chosen.length === 0) {
     throw new KmslabError(
@@ -104,7 +113,8 @@ function select(record: LabRecord, target: string): ProcessRecord[] {
 }
 
 async function probeFor(record: LabRecord, processName: string): Promise<() => Promise<true | undefined>> {
-  if (processName === 'fake-kms') return probes.kms(record.kms.control);
+  if (processName === 'fake-kms' || processName === 'kms-proxy') return probes.kms(record.kms.control);
+  if (processName === 'kms-plugin') return pluginAnswers(record.kms.plugin!.socket);
   if (processName === 'etcd') return probes.etcd(record.etcd);
   const apiserver = record.apiservers.find((a) => a.name === processName);
   if (!apiserver) throw new KmslabError('failed', `lab.json has no URL for ${processName}`);

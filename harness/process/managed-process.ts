@@ -98,6 +98,19 @@ export class ManagedProcess {
   }
 
   /**
+   * kill signals the whole process group at once (SIGKILL: a crash) and resolves once the process is gone. It polls
+   * on a timer rather than only awaiting the exit event: the child is unref'd, and an exit event alone would not keep
+   * this process alive to see it.
+   */
+  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    if (this.done) return;
+    signalGroup(this.pid, signal);
+    if (!(await gone(this.record, 10_000, this.exited))) {
+      throw new KmslabError('failed', `${this.options.name} (pid ${this.pid}) did not die on ${signal}`);
+    }
+  }
+
+  /**
    * waitUntil polls `attempt` until it yields a value; it gives up at once if the process exits, and its error
    * carries the end of the process's log, which usually says why.
    */

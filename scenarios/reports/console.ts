@@ -6,6 +6,10 @@ const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 export function renderConsole(report: RunReport): string {
   const lines: string[] = [];
   for (const s of report.scenarios) {
+    if (s.outcome === 'skipped') {
+      lines.push(`- ${s.name} skipped: ${s.skipped}`);
+      continue;
+    }
     lines.push(`${s.outcome === 'passed' ? '✓' : '✗'} ${s.name} (${secs(s.durationMs)}, ${s.backend})`);
     if (s.outcome === 'passed') lines.push(`    proves: ${s.proves}`);
     else {
@@ -16,6 +20,10 @@ export function renderConsole(report: RunReport): string {
     if (s.keptLab) lines.push(`    lab kept running: kmslab status --name ${s.keptLab}`);
   }
   const passed = report.scenarios.filter((s) => s.outcome === 'passed').length;
-  lines.push('', `${passed}/${report.scenarios.length} scenarios passed in ${secs(report.durationMs)} on the ${report.backend} backend`);
+  const skippedCount = report.scenarios.filter((s) => s.outcome === 'skipped').length;
+  lines.push(
+    '',
+    `${passed}/${report.scenarios.length} scenarios passed${skippedCount ? `, ${skippedCount} skipped` : ''} in ${secs(report.durationMs)} on the ${report.backend} backend`,
+  );
   return lines.join('\n');
 }

@@ -33,6 +33,9 @@ export function toJUnit(report: RunReport): string {
         );
       } else tc.standardOutput(JSON.stringify(step.evidence));
     }
+    if (s.outcome === 'skipped') {
+      suite.testCase().className(`kmslab.${s.name}`).name('scenario').skipped().standardOutput(s.skipped ?? '');
+    }
     if (s.outcome === 'failed' && !s.steps.some((st) => st.outcome === 'failed')) {
       suite
         .testCase()

@@ -19,7 +19,7 @@ export interface NegativeCase {
 
 const noop = async () => undefined;
 const fakeDisable = (lab: Lab) =>
-  sabotage(lab, { kms: { disable: async () => lab.kms.status().then((s) => s.versions[0]!) } });
+  sabotage(lab, { kms: { disable: async () => lab.kms.status().then((s) => s.versions![0]!) } });
 
 export const NEGATIVE_CASES: NegativeCase[] = [
   {

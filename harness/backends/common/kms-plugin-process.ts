@@ -12,8 +12,9 @@ export interface KmsPluginPaths {
 }
 
 /**
- * KmsPluginProcess runs the fake KMS as its own process (`kmslab fake-kms serve`), as a real plugin runs beside
- * the apiserver. Killing it (SIGKILL) and starting it again with the same state dir is a real plugin crash.
+ * KmsPluginProcess runs the lab's KMS endpoint as its own process, as a real plugin runs beside the apiserver: the
+ * fake KMS (`kmslab fake-kms serve`), or, with `upstream`, the proxy in front of an external plugin
+ * (`kmslab proxy serve`). Killing it (SIGKILL) and starting it again with the same state is a real plugin crash.
  */
 export class KmsPluginProcess {
   process: ManagedProcess | undefined;
@@ -25,9 +26,14 @@ export class KmsPluginProcess {
   constructor(
     readonly labDir: string,
     readonly paths: KmsPluginPaths,
+    readonly upstream?: string,
   ) {
     this.client = new KmsControlClient(paths.control);
-    this.logFile = join(labDir, 'logs', 'fake-kms.log');
+    this.logFile = join(labDir, 'logs', `${this.name}.log`);
+  }
+
+  get name(): 'fake-kms' | 'kms-proxy' {
+    return this.upstream ? 'kms-proxy' : 'fake-kms';
   }
 
   get running(): boolean {
@@ -36,16 +42,17 @@ export class KmsPluginProcess {
 
   async start(timeoutMs = 30_000, signal?: AbortSignal): Promise<void> {
     const p = this.paths;
+    const serve = this.upstream
+      ? ['proxy', 'serve', `--upstream=${this.upstream}`]
+      : ['fake-kms', 'serve', `--state-dir=${p.stateDir}`];
     this.process = await ManagedProcess.spawn({
-      name: 'fake-kms',
+      name: this.name,
       command: process.execPath,
       args: [
         join(repoRoot, 'bin/kmslab.js'),
-        'fake-kms',
-        'serve',
+        ...serve,
         `--socket=${p.socket}`,
         `--control=${p.control}`,
-        `--state-dir=${p.stateDir}`,
         `--audit=${p.auditFile}`,
       ],
       logFile: this.logFile,
@@ -53,7 +60,7 @@ export class KmsPluginProcess {
     await this.onSpawn?.();
     await this.process.waitUntil(probes.kms(p.control), {
       timeoutMs,
-      what: `fake-kms control socket ${p.control}`,
+      what: `${this.name} control socket ${p.control}`,
       ...(signal ? { signal } : {}),
     });
   }
@@ -65,9 +72,6 @@ export class KmsPluginProcess {
 
   /** crash kills the plugin with SIGKILL: its sockets stay behind as files nobody listens on. */
   async crash(): Promise<void> {
-    const proc = this.process;
-    if (!proc?.running) return;
-    process.kill(proc.pid, 'SIGKILL');
-    await proc.exited;
+    await this.process?.kill('SIGKILL');
   }
 }

@@ -12,8 +12,9 @@ import { identify } from '../../process/process-identity.js';
 import { ApiserverMember } from './apiserver-member.js';
 import { EtcdMember } from './etcd-member.js';
 import { KmsPluginProcess } from '../common/kms-plugin-process.js';
+import { kmsSide, type KmsMember } from '../common/kms-side.js';
+import type { ExternalPlugin } from '../common/external-plugin.js';
 import { RawEtcd } from '../common/raw-etcd.js';
-import { controlKms } from '../common/control-kms.js';
 
 export interface LocalLabOptions {
   /** Lab name, unique on this machine among running labs. Default `default`. */
@@ -29,6 +30,8 @@ export interface LocalLabOptions {
   encryption?: (socket: string, providerName: string) => EncryptionRule[];
   /** Extra kube-apiserver flags. */
   apiserverArgs?: string[];
+  /** Run this KMS v2 plugin behind the proxy instead of the fake KMS. */
+  plugin?: ExternalPlugin;
   readyTimeoutMs?: number;
   /** Remove the lab dir when the lab is closed (default: keep it, with its logs, until `kmslab down`). */
   removeOnClose?: boolean;
@@ -60,23 +63,16 @@ export class LocalLab implements Lab {
   readonly backend = 'local';
   readonly clock = realClock;
   private etcdClient: RawEtcd | undefined;
-  readonly kms: LabKms;
   private removed = false;
 
   private constructor(
     readonly record: LabRecord,
-    readonly plugin: KmsPluginProcess,
+    readonly kmsMembers: KmsMember[],
+    readonly kms: LabKms,
     readonly etcdMember: EtcdMember,
     readonly apiservers: ApiserverMember[],
     private readonly removeOnClose: boolean,
-  ) {
-    // A plugin restart is real: SIGKILL, then a new process on the same state dir.
-    this.kms = controlKms(plugin.client, async () => {
-      await plugin.crash();
-      await plugin.start();
-      await this.save();
-    });
-  }
+  ) {}
 
   static async start(options: LocalLabOptions = {}): Promise<LocalLab> {
     const name = options.name ?? 'default';
@@ -153,7 +149,8 @@ export class LocalLab implements Lab {
     const rules = (options.encryption ?? ((s, n) => [kmsThenIdentity(n, s)]))(kmsPaths.socket, providerName(options));
     for (const a of apiservers) await a.writeEncryption(rules);
 
-    const plugin = new KmsPluginProcess(dir, kmsPaths);
+    let lab: LocalLab | undefined;
+    const side = await kmsSide(dir, kmsPaths, options.plugin, async () => lab?.save());
     const record: LabRecord = {
       format: 1,
       name,
@@ -164,20 +161,27 @@ export class LocalLab implements Lab {
       kubeconfig: path('kubeconfig'),
       apiservers: apiservers.map((a) => ({ name: a.name, url: a.url })),
       etcd: etcd.url,
-      kms: { ...kmsPaths, provider: providerName(options) },
+      kms: {
+        ...kmsPaths,
+        provider: providerName(options),
+        ...(side.upstream ? { plugin: { ...options.plugin, socket: side.upstream } } : {}),
+      },
       encryptionConfig: apiservers[0]!.encryptionConfig,
       versions: { kubeApiserver: apiserverBin.version, etcd: etcdBin.version },
       processes: [],
       owner: identify(process.pid),
     };
-    const lab = new LocalLab(record, plugin, etcd, apiservers, options.removeOnClose ?? false);
-    for (const member of [plugin, etcd, ...apiservers]) member.onSpawn = () => lab.save();
+    lab = new LocalLab(record, side.members, side.kms, etcd, apiservers, options.removeOnClose ?? false);
+    const saving = lab;
+    for (const member of [...side.members, etcd, ...apiservers]) member.onSpawn = () => saving.save();
     await lab.save();
     // An abort ends the wait in progress; the member being started is then stopped with the rest below.
     try {
-      interrupted();
-      say('starting fake-kms');
-      await plugin.start(undefined, signal);
+      for (const member of side.members) {
+        interrupted();
+        say(`starting ${member instanceof KmsPluginProcess ? member.name : 'the KMS plugin'}`);
+        await member.start(undefined, signal);
+      }
       interrupted();
       say(`starting etcd ${etcdBin.version ?? `(${etcdBin.path})`}`);
       await etcd.start(undefined, signal);
@@ -245,7 +249,11 @@ export class LocalLab implements Lab {
 
   /** save refreshes lab.json with the current processes (pids change when a member restarts). */
   async save(): Promise<void> {
-    this.record.processes = [this.plugin.process, this.etcdMember.process, ...this.apiservers.map((a) => a.process)]
+    this.record.processes = [
+      ...this.kmsMembers.map((m) => m.process),
+      this.etcdMember.process,
+      ...this.apiservers.map((a) => a.process),
+    ]
       .filter((p) => p !== undefined)
       .map((p) => p.record);
     await writeLab(this.record);
@@ -267,7 +275,7 @@ export class LocalLab implements Lab {
     const errors: unknown[] = [];
     for (const a of this.apiservers) await a.stop().catch((e: unknown) => errors.push(e));
     await this.etcdMember.stop().catch((e: unknown) => errors.push(e));
-    await this.plugin.stop().catch((e: unknown) => errors.push(e));
+    for (const m of [...this.kmsMembers].reverse()) await m.stop().catch((e: unknown) => errors.push(e));
     for (const a of this.apiservers) a.close();
     this.etcdClient?.close();
     if (this.record.status !== 'failed') this.record.status = 'stopped';

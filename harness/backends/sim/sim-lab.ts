@@ -10,7 +10,7 @@ import {
   kmsThenIdentity,
   type EncryptionRule,
 } from '../../kube/encryption-config.js';
-import type { Lab, LabClock, LabEtcd, LabKms } from '../../lab.js';
+import { KMS_CAPABILITIES, type Lab, type LabClock, type LabEtcd, type LabKms } from '../../lab.js';
 import { secretsProviders, SimMember } from './sim-member.js';
 import { createHash } from 'node:crypto';
 
@@ -156,6 +156,8 @@ export class SimLab implements Lab {
             .find((v) => v.key === ring().activeKey && v.version === Number(version))?.keyId ?? ref);
     };
     return {
+      capabilities: new Set(KMS_CAPABILITIES),
+      lacks: () => undefined,
       status: async (): Promise<FakeKmsStatus> => ({
         socket: SOCKET,
         listening: this.reachable,

@@ -1,0 +1,58 @@
+import type { Command } from '@commander-js/extra-typings';
+import { checkExternalPlugin, type ExternalPlugin } from '../harness/backends/common/external-plugin.js';
+import { KmslabError } from '../harness/common/errors.js';
+
+/** The flags that put the user's KMS v2 plugin behind the proxy, on every command that starts labs. */
+export function pluginOptions<C extends Command>(command: C): C {
+  return command
+    .option(
+      '--plugin-cmd <cmd>',
+      'run this KMS v2 plugin (a shell command serving on the unix socket {socket}, also in $KMSLAB_PLUGIN_SOCKET) behind the proxy instead of the fake KMS',
+    )
+    .option('--plugin-socket <path>', 'use the KMS v2 plugin you run on this unix socket, behind the proxy')
+    .option('--restart-cmd <cmd>', 'restarts a --plugin-socket plugin (restart steps need it)')
+    .option(
+      '--rotate-cmd <cmd>',
+      'rotates the plugin key: afterwards Status reports a new key_id ({keyId}: the old one)',
+    )
+    .option('--disable-cmd <cmd>', 'disables key_id {keyId} (also in $KMSLAB_KEY_ID)')
+    .option('--enable-cmd <cmd>', 'enables key_id {keyId} again')
+    .option('--destroy-cmd <cmd>', 'destroys key_id {keyId} for good') as C;
+}
+
+export interface PluginFlags {
+  pluginCmd?: string;
+  pluginSocket?: string;
+  restartCmd?: string;
+  rotateCmd?: string;
+  disableCmd?: string;
+  enableCmd?: string;
+  destroyCmd?: string;
+}
+
+/** pluginFrom turns the flags into an ExternalPlugin, or undefined for the fake KMS. */
+export function pluginFrom(o: PluginFlags): ExternalPlugin | undefined {
+  const hooks = {
+    ...(o.rotateCmd ? { rotate: o.rotateCmd } : {}),
+    ...(o.disableCmd ? { disable: o.disableCmd } : {}),
+    ...(o.enableCmd ? { enable: o.enableCmd } : {}),
+    ...(o.destroyCmd ? { destroy: o.destroyCmd } : {}),
+  };
+  if (!o.pluginCmd && !o.pluginSocket) {
+    if (Object.keys(hooks).length || o.restartCmd) {
+      throw new KmslabError(
+        'usage',
+        'hooks (--rotate-cmd, --disable-cmd, --enable-cmd, --destroy-cmd, --restart-cmd) are for an external plugin: add --plugin-cmd or --plugin-socket',
+      );
+    }
+    return undefined;
+  }
+  const plugin: ExternalPlugin = {
+    ...(o.pluginCmd ? { command: o.pluginCmd } : {}),
+    ...(o.pluginSocket ? { socket: o.pluginSocket } : {}),
+    ...(o.restartCmd ? { restartCommand: o.restartCmd } : {}),
+    hooks,
+  };
+  checkExternalPlugin(plugin);
+  return plugin;
+}

@@ -1,0 +1,103 @@
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { KmsControlClient } from '../../../fake-kms/index.js';
+import { poll } from '../../common/wait.js';
+import type { LabKms } from '../../lab.js';
+import type { ManagedProcess } from '../../process/managed-process.js';
+import { controlKms, hookedKms } from './control-kms.js';
+import {
+  checkExternalPlugin,
+  ExternalPluginProcess,
+  pluginAnswers,
+  runHook,
+  type ExternalPlugin,
+} from './external-plugin.js';
+import { KmsPluginProcess, type KmsPluginPaths } from './kms-plugin-process.js';
+
+/** A process of the KMS side, as the lab starts, records and stops it. */
+export interface KmsMember {
+  readonly process: ManagedProcess | undefined;
+  onSpawn: (() => Promise<void>) | undefined;
+  start(timeoutMs?: number, signal?: AbortSignal): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * KmsSide is the KMS half of a lab: the fake KMS process, or the user's plugin (run by kmslab, or by the user) with
+ * the proxy in front of it. Either way the apiserver dials `paths.socket`, and faults and the audit trail live at
+ * that socket; `kms` is what scenarios drive.
+ */
+export interface KmsSide {
+  /** In start order; stopped in reverse. */
+  readonly members: KmsMember[];
+  readonly kms: LabKms;
+  /** The socket of the plugin behind the proxy, when there is one. */
+  readonly upstream?: string;
+}
+
+/**
+ * kmsSide builds the KMS side of a lab in `dir`. `afterRestart` runs after the plugin was restarted (the lab
+ * re-records its processes).
+ */
+export async function kmsSide(
+  dir: string,
+  paths: KmsPluginPaths,
+  plugin: ExternalPlugin | undefined,
+  afterRestart: () => Promise<void>,
+): Promise<KmsSide> {
+  if (!plugin) {
+    const fake = new KmsPluginProcess(dir, paths);
+    // A plugin restart is real: SIGKILL, then a new process on the same state dir.
+    const kms = controlKms(fake.client, async () => {
+      await fake.crash();
+      await fake.start();
+      await afterRestart();
+    });
+    return { members: [fake], kms };
+  }
+  checkExternalPlugin(plugin);
+  let upstream = plugin.socket;
+  let processOf: ExternalPluginProcess | undefined;
+  if (plugin.command) {
+    await mkdir(join(dir, 'plugin'), { mode: 0o700 });
+    upstream = join(dir, 'plugin', 'kms.sock');
+    processOf = new ExternalPluginProcess(dir, upstream, plugin.command);
+  }
+  const proxy = new KmsPluginProcess(dir, paths, upstream);
+  const hooksLog = join(dir, 'logs', 'kms-hooks.log');
+  const described = { ...plugin, socket: upstream! };
+  const restart = processOf
+    ? async () => {
+        await processOf.crash();
+        await processOf.start();
+        await afterRestart();
+      }
+    : plugin.restartCommand
+      ? async () => {
+          await runHook('restart', plugin.restartCommand!, { socket: upstream! }, hooksLog);
+          await poll(pluginAnswers(upstream!), {
+            timeoutMs: 60_000,
+            intervalMs: 250,
+            what: `the plugin on ${upstream}`,
+          });
+        }
+      : undefined;
+  return {
+    members: processOf ? [processOf, proxy] : [proxy],
+    kms: hookedKms(proxy.client, described, hooksLog, restart),
+    upstream: upstream!,
+  };
+}
+
+/** kmsOfRecord is the LabKms of a lab some other process started, from its record (for the CLI). */
+export function kmsOfRecord(
+  record: { dir: string; kms: KmsPluginPaths & { plugin?: ExternalPlugin & { socket: string } } },
+  control: KmsControlClient,
+): LabKms {
+  const cannotRestart = async () => {
+    throw new Error('restart the plugin with: kmslab restart kms');
+  };
+  return record.kms.plugin
+    ? hookedKms(control, record.kms.plugin, join(record.dir, 'logs', 'kms-hooks.log'), cannotRestart)
+    : controlKms(control, cannotRestart);
+}

@@ -1,0 +1,127 @@
+import { dirname } from 'node:path';
+import {
+  AuditTrail,
+  GrpcListener,
+  KmsService,
+  privateDir,
+  serveControl,
+  type ActiveFault,
+  type ControlServer,
+  type ControlTarget,
+  type ListenerLimits,
+} from '../fake-kms/index.js';
+import type { StatusResponse } from '../gen/kms/v2/service.js';
+import { UpstreamPlugin } from './upstream-plugin.js';
+
+export interface KmsProxyOptions {
+  /** The socket the apiserver dials; the proxy serves KMS v2 here. */
+  socketPath: string;
+  /** The socket of the plugin behind the proxy. */
+  upstreamSocket: string;
+  controlSocketPath?: string;
+  auditFile?: string;
+  limits?: Partial<ListenerLimits>;
+}
+
+/** ProxyStatus is what `GET /status` answers for the proxy: its sockets and what the plugin behind it says now. */
+export interface ProxyStatus {
+  socket: string;
+  upstream: string;
+  listening: boolean;
+  /** A fresh Status from the plugin (this call is kmslab's own, not on the audit trail), or why there is none. */
+  plugin: StatusResponse | { error: string };
+  keyId: string;
+  faults: ActiveFault[];
+  calls: Record<string, Record<string, number>>;
+}
+
+/**
+ * KmsProxy stands between kube-apiserver and any KMS v2 plugin: it forwards Status, Encrypt and Decrypt to the
+ * plugin's socket, with the same faults and audit trail as the fake KMS (one implementation: KmsService), and can
+ * take its own socket away and back (the apiserver then sees the plugin gone) while the plugin keeps running.
+ */
+export class KmsProxy implements ControlTarget, AsyncDisposable {
+  private control: ControlServer | undefined;
+  private lastKeyId = '';
+
+  private constructor(
+    readonly service: KmsService,
+    readonly upstream: UpstreamPlugin,
+    private readonly listener: GrpcListener,
+  ) {}
+
+  static async start(options: KmsProxyOptions): Promise<KmsProxy> {
+    await privateDir(dirname(options.socketPath));
+    if (options.controlSocketPath) await privateDir(dirname(options.controlSocketPath));
+    const upstream = new UpstreamPlugin(options.upstreamSocket);
+    let proxy: KmsProxy | undefined;
+    // Remember the key_id of every Status that goes by: a refused Encrypt is audited under it.
+    const tracked = {
+      status: async (o?: Parameters<UpstreamPlugin['status']>[0]) => {
+        const s = await upstream.status(o);
+        if (proxy) proxy.lastKeyId = s.keyId;
+        return s;
+      },
+      encrypt: upstream.encrypt.bind(upstream),
+      decrypt: upstream.decrypt.bind(upstream),
+    };
+    const service = new KmsService({
+      plugin: tracked,
+      audit: await AuditTrail.open(options.auditFile ? { file: options.auditFile } : {}),
+      intendedKeyId: () => proxy?.lastKeyId ?? '',
+    });
+    proxy = new KmsProxy(service, upstream, new GrpcListener(service, options.socketPath, options.limits));
+    try {
+      await proxy.startPlugin();
+      if (options.controlSocketPath) proxy.control = await serveControl(proxy, options.controlSocketPath);
+    } catch (error) {
+      await proxy.close();
+      throw error;
+    }
+    return proxy;
+  }
+
+  get socketPath(): string {
+    return this.listener.socketPath;
+  }
+
+  startPlugin(): Promise<void> {
+    return this.listener.open();
+  }
+
+  stopPlugin(): Promise<void> {
+    return this.listener.close();
+  }
+
+  async describe(): Promise<ProxyStatus> {
+    const plugin = await this.upstream.status({ deadline: Date.now() + 10_000 }).then(
+      (s) => {
+        this.lastKeyId = s.keyId;
+        return s;
+      },
+      (error: Error) => ({ error: error.message }),
+    );
+    return {
+      socket: this.listener.socketPath,
+      upstream: this.upstream.socketPath,
+      listening: this.listener.listening,
+      plugin,
+      keyId: 'keyId' in plugin ? plugin.keyId : this.lastKeyId,
+      faults: this.service.faults.list(),
+      calls: this.service.audit.counters(),
+    };
+  }
+
+  async close(): Promise<void> {
+    this.service.faults.clear();
+    await this.listener.close();
+    await this.control?.close();
+    this.control = undefined;
+    this.upstream.close();
+    await this.service.audit.close();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
