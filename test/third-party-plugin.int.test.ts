@@ -5,10 +5,15 @@ import { join } from 'node:path';
 import { status as grpcStatus } from '@grpc/grpc-js';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { findBinary } from '../harness/index.js';
+import { runConformance } from '../conformance/index.js';
+import { findBinary, labOptionsFor, startLab } from '../harness/index.js';
 import { ManagedProcess } from '../harness/process/managed-process.js';
 import { isRunning } from '../harness/process/process-identity.js';
+import { selectScenarios } from '../scenarios/index.js';
+import { isolateHome, uniqueName } from './support/env.js';
 import { kmsClient } from './support/kms-client.js';
+
+isolateHome();
 
 // A KMS v2 stack made of third-party code only: the upstream plugin gRPC server (k8s.io/kms/pkg/service) and the AWS
 // SDK for Go v2 in our aws-kms-plugin, and local-kms (an AWS KMS emulator) holding the keys. Everything is built from
@@ -239,6 +244,44 @@ describe('third-party stack: aws-kms-plugin (k8s.io/kms + AWS SDK v2) on local-k
     expect(new Set(statuses.map((s) => s.healthz))).toEqual(new Set(['ok']));
     expect(Date.now() - started).toBeLessThan(30_000);
   });
+
+  // The plugin run by kmslab itself (--plugin-cmd) with all four hooks, on an alias of its own: every protocol and
+  // lifecycle check passes with nothing skipped, and scenarios pass on real kube-apiserver labs behind the proxy.
+  test('kmslab conformance passes with nothing skipped, and scenarios pass on a real kube-apiserver', async () => {
+    const alias = 'alias/kmslab-conformance';
+    await hook('init', '--kms-endpoint', endpoint, '--alias', alias);
+    const kms = `--kms-endpoint ${endpoint}`;
+    const plugin = {
+      command: `${pluginBin} serve --socket {socket} ${kms} --alias ${alias}`,
+      hooks: {
+        rotate: `${pluginBin} rotate ${kms} --alias ${alias}`,
+        disable: `${pluginBin} disable ${kms} {keyId}`,
+        enable: `${pluginBin} enable ${kms} {keyId}`,
+        destroy: `${pluginBin} destroy ${kms} {keyId}`,
+      },
+    };
+    const report = await runConformance({
+      plugin,
+      scenarios: selectScenarios(['enable-new', 'rotate']),
+      settleMs: 10_000,
+      makeLab: (s, signal) =>
+        startLab({
+          name: uniqueName('tp-conf'),
+          plugin,
+          removeOnClose: true,
+          ...(signal ? { signal } : {}),
+          ...labOptionsFor(s.needs),
+        }),
+    });
+    const notPassed = report.checks.filter((c) => c.outcome !== 'passed').map((c) => `${c.id}: ${c.message}`);
+    expect(notPassed).toEqual([]);
+    expect(report.outcome).toBe('passed');
+    expect(report.checks.filter((c) => c.phase === 'lifecycle').length).toBeGreaterThan(0);
+    expect(report.scenarios?.scenarios.map((s) => [s.name, s.outcome])).toEqual([
+      ['enable-new', 'passed'],
+      ['rotate', 'passed'],
+    ]);
+  }, 600_000);
 
   test('hooks refuse bad input with exit code 2 and a clear message, before any KMS call', async () => {
     const cases: [string[], RegExp][] = [
