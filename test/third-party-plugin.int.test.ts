@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { status as grpcStatus } from '@grpc/grpc-js';
@@ -297,6 +297,22 @@ describe('third-party stack: aws-kms-plugin (k8s.io/kms + AWS SDK v2) on local-k
       expect(r.exitCode, args.join(' ')).toBe(2);
       expect(r.stderr).toMatch(message);
     }
+    // It never takes over a socket another server answers on, nor replaces a file that is not a socket.
+    const notSocket = join(dir, 'sock', 'not-a-socket');
+    writeFileSync(notSocket, 'keep me');
+    for (const [path, message] of [
+      [socket, /in use by another server/],
+      [notSocket, /is not a socket/],
+    ] as const) {
+      const r = await execa(pluginBin, ['serve', '--socket', path, '--kms-endpoint', endpoint, '--alias', ALIAS], {
+        reject: false,
+        timeout: 10_000,
+      });
+      expect(r.exitCode, path).toBe(1);
+      expect(r.stderr).toMatch(message);
+    }
+    expect(readFileSync(notSocket, 'utf8')).toBe('keep me');
+    expect((await client.status()).healthz).toBe('ok');
     // The plugin never writes seeds or plaintext into its log.
     expect(readFileSync(join(dir, 'aws-kms-plugin.log'), 'utf8')).not.toMatch(/plaintext=|seed=/);
   });
