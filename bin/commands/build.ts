@@ -10,7 +10,7 @@ export function buildCommand(program: Command): void {
     .option('--etcd-version <version>', 'etcd version')
     .option(
       '--tools',
-      'also build kind and compose-check, which the tests use to validate the kind and compose configs',
+      'also build kind and compose-check (the tests validate the kind and compose configs with them), and local-kms and aws-kms-plugin (the third-party plugin stack)',
     )
     .option('--json', 'print where each binary came from as JSON')
     .action(async (o) => {
@@ -20,7 +20,8 @@ export function buildCommand(program: Command): void {
         await findBinary('kube-apiserver', { onProgress, ...(o.k8sVersion ? { version: o.k8sVersion } : {}) }),
       ];
       if (o.tools)
-        for (const tool of ['kind', 'compose-check'] as const) found.push(await findBinary(tool, { onProgress }));
+        for (const tool of ['kind', 'compose-check', 'local-kms', 'aws-kms-plugin'] as const)
+          found.push(await findBinary(tool, { onProgress }));
       if (o.json) printJson(found);
       else for (const b of found) say(`✓ ${b.component} ${b.version ?? ''} (${b.source}): ${b.path}`);
     });

@@ -4,7 +4,7 @@ import { goEnv } from './go-env.js';
 
 /** A component kmslab builds from Go modules: what to pin, how to write its go.mod, how to stamp its version. */
 export interface Component {
-  name: 'kube-apiserver' | 'etcd' | 'kind' | 'compose-check';
+  name: 'kube-apiserver' | 'etcd' | 'kind' | 'compose-check' | 'local-kms' | 'aws-kms-plugin';
   envVar: string;
   defaultVersion: string;
   /** goMod writes the wrapper module's go.mod for a version (go.sum then comes from `go mod tidy`). */
@@ -12,7 +12,8 @@ export interface Component {
   ldflags(version: string): string[];
 }
 
-const VERSION = /^v\d+\.\d+\.\d+$/;
+// A release (v1.2.3) or a Go pseudo-version (v0.0.0-20260228092603-2a5e92d09ab6) for modules without releases.
+const VERSION = /^v\d+\.\d+\.\d+(-\d{14}-[0-9a-f]{12})?$/;
 
 /**
  * kube-apiserver: k8s.io/kubernetes cannot be required as is, because it requires its staging modules at
@@ -80,7 +81,57 @@ export const composeCheck = simpleWrapper(
 /** etcd: go.etcd.io/etcd/server/v3 has replace directives, so it is built through a wrapper module too. */
 export const etcd = simpleWrapper('etcd', 'KMSLAB_ETCD', 'go.etcd.io/etcd/server/v3', 'v3.6.16');
 
-export const components = { 'kube-apiserver': kubeApiserver, etcd, kind, 'compose-check': composeCheck } as const;
+/**
+ * local-kms: an emulator of the AWS KMS API (github.com/nsmithuk/local-kms, no tagged releases, hence a
+ * pseudo-version). Our main.go serves its handler on a loopback address only; see docs/third-party-plugin.md.
+ */
+export const localKms = simpleWrapper(
+  'local-kms',
+  'KMSLAB_LOCAL_KMS',
+  'github.com/nsmithuk/local-kms',
+  'v0.0.0-20260228092603-2a5e92d09ab6',
+);
+
+/**
+ * aws-kms-plugin: our KMS v2 plugin on third-party code only — the upstream plugin gRPC server (k8s.io/kms/pkg/service)
+ * and the AWS SDK for Go v2 KMS client, talking to local-kms. Its version is the k8s.io/kms version it is built on;
+ * the SDK modules are pinned here and resolved by `go mod tidy`.
+ */
+export const awsKmsPlugin: Component = {
+  name: 'aws-kms-plugin',
+  envVar: 'KMSLAB_AWS_KMS_PLUGIN',
+  defaultVersion: 'v0.37.2',
+  async goMod(version) {
+    requireVersion(version);
+    const upstream = await upstreamGoMod('k8s.io/kms', version);
+    return [
+      'module kmslab.local/aws-kms-plugin',
+      '',
+      goDirectives(upstream),
+      'require (',
+      `	k8s.io/kms ${version}`,
+      ...Object.entries(AWS_SDK).map(([m, v]) => `	${m} ${v}`),
+      ')',
+      '',
+    ].join('\n');
+  },
+  ldflags: () => [],
+};
+
+const AWS_SDK = {
+  'github.com/aws/aws-sdk-go-v2': 'v1.48.0',
+  'github.com/aws/aws-sdk-go-v2/service/kms': 'v1.62.6',
+  'github.com/aws/smithy-go': 'v1.28.9',
+};
+
+export const components = {
+  'kube-apiserver': kubeApiserver,
+  etcd,
+  kind,
+  'compose-check': composeCheck,
+  'local-kms': localKms,
+  'aws-kms-plugin': awsKmsPlugin,
+} as const;
 
 function requireVersion(version: string): void {
   if (!VERSION.test(version)) throw new Error(`version "${version}" is not of the form vMAJOR.MINOR.PATCH`);
