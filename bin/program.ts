@@ -1,5 +1,6 @@
 import { Command } from '@commander-js/extra-typings';
 import { buildCommand } from './commands/build.js';
+import { chaosCommand } from './commands/chaos.js';
 import { conformanceCommand } from './commands/conformance.js';
 import { fakeKmsCommands, proxyCommands } from './commands/fake-kms.js';
 import { inspectCommand } from './commands/inspect.js';
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
   kmsCommands(program);
   runCommands(program);
   conformanceCommand(program);
+  chaosCommand(program);
   kindCommands(program);
   // Every (sub)command exits through our handler, so usage mistakes anywhere exit 2.
   const override = (c: Command) => {

@@ -15,6 +15,8 @@ export interface ChaosOptions {
   schedule?: FaultEvent[];
   clients?: number;
   keysPerClient?: number;
+  /** Secrets written once at the start and then only read (default 10). */
+  coldKeys?: number;
   thinkMs?: number;
   opTimeoutMs?: number;
   /** Mean quiet time between faults; default: the run's duration / 12. */
@@ -94,6 +96,7 @@ export async function runChaos(lab: Lab, o: ChaosOptions): Promise<ChaosReport> 
     namespace: NAMESPACE,
     clients: o.clients ?? 4,
     keysPerClient: o.keysPerClient ?? 5,
+    coldKeys: o.coldKeys ?? 10,
     random: seededRandom(`${o.seed}/workload`),
     thinkMs: o.thinkMs ?? 200,
     opTimeoutMs,

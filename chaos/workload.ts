@@ -28,6 +28,11 @@ export interface WorkloadOptions {
   clients: number;
   /** Each client owns its own keys, so the operations on a key are sequential and the history per key linear. */
   keysPerClient: number;
+  /**
+   * Secrets written once at the start and only read afterwards, as most Secrets of a cluster are: they keep the
+   * oldest DEK seeds and key_ids in etcd, so a KMS that loses old keys cannot hide it behind fresh rewrites.
+   */
+  coldKeys: number;
   random: Random;
   /** Pause between a client's requests, ms (on the lab's clock). */
   thinkMs: number;
@@ -47,16 +52,53 @@ export const digest = (value: string) => createHash('sha256').update(value).dige
  */
 export async function runWorkload(lab: Lab, o: WorkloadOptions): Promise<void> {
   let counter = 0;
+  const cold = Array.from({ length: o.coldKeys }, (_, j) => `cold-${j}`);
+  for (const key of cold) {
+    const value = `cold-${key}-${o.random.bytes(8).toString('hex')}`;
+    const start = lab.clock.now();
+    const entry: HistoryEntry = {
+      start,
+      end: start,
+      client: -1,
+      apiserver: lab.apiservers[0]!.name,
+      op: 'create',
+      key,
+      digest: digest(value),
+      outcome: 'ok',
+    };
+    try {
+      entry.resourceVersion = (
+        await lab.apiservers[0]!.api.createSecret({ namespace: o.namespace, name: key }, { v: value })
+      ).resourceVersion;
+    } catch (error) {
+      entry.outcome = 'fail';
+      entry.errorClass = errorClass(error);
+    }
+    entry.end = lab.clock.now();
+    o.history.push(entry);
+  }
   const client = async (c: number) => {
     const keys = Array.from({ length: o.keysPerClient }, (_, j) => `c${c}-k${j}`);
     // What this client believes exists (writes whose outcome is unknown make it "maybe").
     const exists = new Map<string, boolean | 'maybe'>(keys.map((k) => [k, false]));
     while (!o.done()) {
-      const key = keys[Math.floor(o.random.float() * keys.length)]!;
-      const state = exists.get(key)!;
+      const readCold = cold.length > 0 && o.random.float() < 0.1;
+      const key = readCold
+        ? cold[Math.floor(o.random.float() * cold.length)]!
+        : keys[Math.floor(o.random.float() * keys.length)]!;
+      const state = readCold ? true : exists.get(key)!;
       const roll = o.random.float();
-      const op: Op =
-        state === 'maybe' ? 'read' : !state ? 'create' : roll < 0.45 ? 'update' : roll < 0.85 ? 'read' : 'delete';
+      const op: Op = readCold
+        ? 'read'
+        : state === 'maybe'
+          ? 'read'
+          : !state
+            ? 'create'
+            : roll < 0.45
+              ? 'update'
+              : roll < 0.85
+                ? 'read'
+                : 'delete';
       const running = lab.apiservers.filter((a) => a.running);
       const apiserver = (running.length ? running : lab.apiservers)[
         Math.floor(o.random.float() * Math.max(1, running.length || lab.apiservers.length))
@@ -94,7 +136,9 @@ export async function runWorkload(lab: Lab, o: WorkloadOptions): Promise<void> {
       }
       entry.end = lab.clock.now();
       o.history.push(entry);
-      if (op !== 'read') {
+      if (readCold) {
+        // cold keys are never written again
+      } else if (op !== 'read') {
         if (entry.outcome === 'ok') exists.set(key, op !== 'delete');
         else if (entry.outcome === 'unknown') exists.set(key, 'maybe');
       } else if (entry.outcome === 'ok') exists.set(key, entry.digest !== undefined);

@@ -342,8 +342,10 @@ export const PROTOCOL_CHECKS: Check[] = [
       const e = r.error as KmsCallError;
       const code = codeOf(e);
       if (code === 'UNKNOWN' || !e.message) {
+        // A message that ends in whitespace arrives empty: HTTP/2 header values cannot end in whitespace.
+        const said = e.message ? `"${e.message}"` : 'no message (or one ending in whitespace, which HTTP/2 strips)';
         return fail(
-          `a garbage ciphertext was answered ${code} with ${e.message ? `"${e.message}"` : 'an empty message'}: the apiserver shows users only "rpc error: code = ${code} desc = ${e.message}"`,
+          `a garbage ciphertext was answered ${code} with ${said}: users see only "rpc error: code = ${code} desc = …"`,
         );
       }
       return pass({ code, message: e.message.slice(0, 200) });

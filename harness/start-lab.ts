@@ -1,6 +1,6 @@
 import { KmslabError } from './common/errors.js';
 import { LocalLab, type LocalLabOptions } from './backends/local/local-lab.js';
-import { SimLab } from './backends/sim/sim-lab.js';
+import { SimLab, type SimLabOptions } from './backends/sim/sim-lab.js';
 import { KindLab } from './backends/kind/kind-lab.js';
 import { ComposeLab } from './backends/compose/compose-lab.js';
 import { identityOnly, kmsThenIdentity, pointAt } from './kube/encryption-config.js';
@@ -13,6 +13,8 @@ export type StartLabOptions = {
   backend?: 'local' | 'sim' | 'kind' | 'compose';
   /** sim only: the seed that makes a run replayable. */
   seed?: string;
+  /** sim only: model a broken plugin (see SimLabOptions). */
+  brokenPlugin?: SimLabOptions['brokenPlugin'];
 } & LocalLabOptions;
 
 /** startLab starts a lab on a backend (default `local`: real etcd and kube-apiserver processes). */

@@ -43,3 +43,13 @@ test('the same schedule gives the same order every run', async () => {
   // The sleeper due at 1.5 s was scheduled before the 1.5 s tick, so it wakes first and time stops there.
   expect(await run()).toBe('tick,a,b,c,tick');
 });
+
+test('cancelling a timeout after it fired does not stop the clock for the others still waiting', async () => {
+  const clock = new VirtualClock(0);
+  const first = clock.timeout(1_000);
+  await first.done;
+  first.cancel(); // late: it already fired
+  const t = clock.now();
+  await clock.sleep(5_000); // would hang forever if the late cancel had counted this sleeper off
+  expect(clock.now() - t).toBe(5_000);
+});

@@ -42,13 +42,13 @@ interface Scheduled {
   fire: () => void;
   sleeper: boolean;
   cancelled?: boolean;
+  fired?: boolean;
 }
 
 export class VirtualClock implements SimClock {
   private current: number;
   private seq = 0;
-  private readonly queue: Array<{ at: number; seq: number; fire: () => void; sleeper: boolean; cancelled?: boolean }> =
-    [];
+  private readonly queue: Scheduled[] = [];
   private sleepers = 0;
   private driving = false;
 
@@ -74,7 +74,8 @@ export class VirtualClock implements SimClock {
     return {
       done,
       cancel: () => {
-        if (entry.cancelled) return;
+        // Cancelling a timeout that already fired changes nothing: its sleeper was counted off when it fired.
+        if (entry.cancelled || entry.fired) return;
         entry.cancelled = true;
         this.sleepers--;
       },
@@ -136,6 +137,7 @@ export class VirtualClock implements SimClock {
       if (!next.cancelled) {
         this.current = Math.max(this.current, next.at);
         if (next.sleeper) this.sleepers--;
+        next.fired = true;
         next.fire();
       }
       setImmediate(step);

@@ -1,7 +1,15 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AuditTrail, Faults, KeyringPlugin, KmsService, type FakeKmsStatus } from '../../../fake-kms/index.js';
-import { Keyring, MemoryEtcd, SimApiserver, VirtualClock, seededRandom, type KmsPlugin } from '../../../sim/index.js';
+import {
+  Keyring,
+  MemoryEtcd,
+  SimApiserver,
+  VirtualClock,
+  seededRandom,
+  type KmsPlugin,
+  type Random,
+} from '../../../sim/index.js';
 import { poll } from '../../common/wait.js';
 import { Coverage, toRow, type EtcdPage } from '../../inspect/index.js';
 import {
@@ -21,6 +29,11 @@ export interface SimLabOptions {
   apiservers?: number;
   providerName?: string;
   encryption?: (socket: string, providerName: string) => EncryptionRule[];
+  /**
+   * Model a broken plugin: `forgets-keys-on-restart` comes back from a restart with a new, empty keyring (a plugin
+   * that keeps its keys in memory only). For chaos runs that must catch it.
+   */
+  brokenPlugin?: 'forgets-keys-on-restart';
 }
 
 const SOCKET = '/sim/kms/kms.sock';
@@ -40,6 +53,8 @@ export class SimLab implements Lab {
   readonly service: KmsService;
   readonly keyring: KeyringPlugin;
   private reachable = true;
+  // Key material for a forgetful plugin's new keyrings, drawn from the run's seed.
+  private readonly forgetful: Random;
 
   private constructor(
     readonly name: string,
@@ -49,8 +64,10 @@ export class SimLab implements Lab {
     readonly memory: MemoryEtcd,
     rules: EncryptionRule[],
     count: number,
+    private readonly brokenPlugin?: SimLabOptions['brokenPlugin'],
   ) {
     const random = seededRandom(`${seed}/apiserver`);
+    this.forgetful = seededRandom(`${seed}/forgotten`);
     this.keyring = new KeyringPlugin({
       keyring: Keyring.create({ random: seededRandom(`${seed}/keyring`), now: () => virtual.now() }),
     });
@@ -107,6 +124,7 @@ export class SimLab implements Lab {
       new MemoryEtcd(),
       rules,
       options.apiservers ?? 1,
+      options.brokenPlugin,
     );
     for (const a of lab.apiservers) await a.start();
     return lab;
@@ -184,6 +202,9 @@ export class SimLab implements Lab {
         this.service.faults.clear();
         this.keyring.disabledKeyStatus = 'unhealthy';
         this.reachable = true;
+        if (this.brokenPlugin === 'forgets-keys-on-restart') {
+          this.keyring.keyring = Keyring.create({ random: this.forgetful, now: () => this.virtual.now() });
+        }
       },
       audit: async (query) => this.service.audit.query(query),
     };
