@@ -35,6 +35,10 @@ const plugin = await ManagedProcess.spawn({
   logFile: join(dir, 'fake-kms.log'),
 });
 const ctl = new KmsControlClient(control, 10_000);
+// However the probe ends, the plugin it started goes with it.
+process.once('exit', () => {
+  if (plugin.running) process.kill(-plugin.pid, 'SIGKILL');
+});
 await plugin.waitUntil(() => ctl.status(), { timeoutMs: 60_000, what: 'the plugin' });
 const rss = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${plugin.pid}/status`, 'utf8'))![1]) / 1024;
 const fds = () => readdirSync(`/proc/${plugin.pid}/fd`).length;
