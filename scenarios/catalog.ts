@@ -6,6 +6,9 @@ import { kmsOutageRestart } from './kms-outage-restart.js';
 import { kmsOutage } from './kms-outage.js';
 import type { Scenario } from './model.js';
 import { rotate } from './rotate.js';
+import { haRotationRollout } from './ha-rotation-rollout.js';
+import { haKeyDisabled } from './ha-key-disabled.js';
+import { haOutageRestart } from './ha-outage-restart.js';
 
 /** Every scenario kmslab ships, in the order `kmslab scenarios` lists them. */
 export const SCENARIOS: Scenario[] = [
@@ -16,6 +19,9 @@ export const SCENARIOS: Scenario[] = [
   kmsOutageRestart,
   keyDisabled,
   keyDisabledBeforeMigration,
+  haRotationRollout,
+  haKeyDisabled,
+  haOutageRestart,
 ];
 
 /** selectScenarios picks scenarios by name and/or tag; unknown names are an error that lists the known ones. */

@@ -13,6 +13,7 @@ export class MemoryEtcd {
   private compacted = 0;
   // Every version of every key, oldest first; `value: null` marks a delete.
   private readonly history = new Map<string, Array<{ rev: number; value: Buffer | null }>>();
+  private readonly watchers = new Set<{ prefix: string; fn: (kv: EtcdKv) => void }>();
 
   get revision(): number {
     return this.rev;
@@ -37,7 +38,15 @@ export class MemoryEtcd {
     const versions = this.history.get(key) ?? [];
     versions.push({ rev: this.rev, value });
     this.history.set(key, versions);
+    for (const w of this.watchers) if (key.startsWith(w.prefix)) w.fn({ key, value, modRevision: this.rev });
     return this.rev;
+  }
+
+  /** watch calls `fn` with every put under a prefix, in revision order; returns how to stop watching. */
+  watch(prefix: string, fn: (kv: EtcdKv) => void): () => void {
+    const w = { prefix, fn };
+    this.watchers.add(w);
+    return () => void this.watchers.delete(w);
   }
 
   delete(key: string): boolean {

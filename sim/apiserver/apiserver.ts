@@ -83,6 +83,13 @@ export class SimApiserver {
     for (const t of this.transformers) if (t.kms) this.startProbeLoop(t.kms);
     this.stops.push(this.o.clock.every(CONFIG_POLL, () => void this.maybeReload()));
     this.initWatchCache();
+    // Once listed, the watch cache decodes every later write, whoever made it: an apiserver learns (and caches)
+    // the other apiservers' DEK seeds this way, through a Decrypt the first time it meets each one.
+    this.stops.push(
+      this.o.etcd.watch('/registry/secrets/', (kv) => {
+        if (this.running && this.cacheReady) void this.read(kv.key, kv.value).catch(() => undefined);
+      }),
+    );
   }
 
   /** stop ends the process: loops, write state and DEK caches are gone (a restart starts from nothing). */
