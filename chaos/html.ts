@@ -2,8 +2,8 @@ import type { ChaosReport } from './run-chaos.js';
 
 // One self-contained page: inline SVG and CSS, no script, nothing fetched. Long runs are drawn in time bins (one per
 // pixel column), so a 24-hour sim with tens of thousands of requests stays a small file.
-const WIDTH = 1100;
-const LEFT = 150;
+const WIDTH = 1150;
+const LEFT = 200;
 const PLOT = WIDTH - LEFT - 20;
 const COLORS: Record<string, string> = {
   'kms-error': '#d62728',
@@ -168,7 +168,12 @@ ${r.faultsLeftOut.length ? `<p class="meta">left out: ${esc(r.faultsLeftOut.join
 `;
 }
 
+// 45 s, 2:30, 1:05:00, 26 h: readable at every scale the runs come in.
 function secs(ms: number): string {
   const s = Math.round(ms / 1000);
-  return s >= 7200 ? `${(s / 3600).toFixed(1)} h` : s >= 120 ? `${Math.round(s / 60)} min` : `${s} s`;
+  const pad = (n: number) => String(n).padStart(2, '0');
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)}:${pad(s % 60)}`;
+  if (s < 36_000) return `${Math.floor(s / 3600)}:${pad(Math.floor(s / 60) % 60)}:${pad(s % 60)}`;
+  return `${Math.round(s / 3600)} h`;
 }

@@ -4,24 +4,26 @@ import type { Random } from '../sim/index.js';
 
 /**
  * The faults the nemesis can inject. Window faults last `durationMs` and are then healed; the others happen at an
- * instant (a kill, a rotation, a restart) and the system has to cope on its own.
+ * instant (a kill, a rotation, a restart) and the system has to cope on its own. `needs`: what the lab's KMS must
+ * be able to do.
  */
-export const FAULT_KINDS = [
-  'kms-error',
-  'kms-latency',
-  'kms-hang',
-  'healthz-lie',
-  'key-id-lie',
-  'socket-stop',
-  'plugin-kill',
-  'key-rotate',
-  'key-disable',
-  'apiserver-restart',
-  'apiservers-restart',
-  'etcd-kill',
-  'config-reload',
-] as const;
-export type FaultKind = (typeof FAULT_KINDS)[number];
+const KINDS = {
+  'kms-error': { windowed: true },
+  'kms-latency': { windowed: true },
+  'kms-hang': { windowed: true },
+  'healthz-lie': { windowed: true },
+  'key-id-lie': { windowed: true },
+  'socket-stop': { windowed: true },
+  'plugin-kill': { windowed: false, needs: ['restart'] as KmsCapability[] },
+  'key-rotate': { windowed: false, needs: ['rotate'] as KmsCapability[] },
+  'key-disable': { windowed: true, needs: ['disable', 'enable'] as KmsCapability[] },
+  'apiserver-restart': { windowed: false },
+  'apiservers-restart': { windowed: false },
+  'etcd-kill': { windowed: true },
+  'config-reload': { windowed: false },
+} satisfies Record<string, { windowed: boolean; needs?: KmsCapability[] }>;
+export type FaultKind = keyof typeof KINDS;
+export const FAULT_KINDS = Object.keys(KINDS) as readonly FaultKind[];
 
 /** FaultEvent is one fault in a schedule; `at` and `durationMs` are ms from the start of the run. */
 export interface FaultEvent {
@@ -32,27 +34,16 @@ export interface FaultEvent {
   target?: number;
 }
 
-const WINDOWED: ReadonlySet<FaultKind> = new Set([
-  'kms-error',
-  'kms-latency',
-  'kms-hang',
-  'healthz-lie',
-  'key-id-lie',
-  'socket-stop',
-  'key-disable',
-  'etcd-kill',
-]);
-const NEEDS: Partial<Record<FaultKind, KmsCapability[]>> = {
-  'plugin-kill': ['restart'],
-  'key-rotate': ['rotate'],
-  'key-disable': ['disable', 'enable'],
-};
+const needsOf = (k: FaultKind): readonly KmsCapability[] =>
+  (KINDS[k] as { needs?: readonly KmsCapability[] }).needs ?? [];
 
 /** possibleFaults says which kinds a lab can take, and why the others are left out. */
 export function possibleFaults(lab: Lab, kinds: readonly FaultKind[]): { kinds: FaultKind[]; left: string[] } {
   const left: string[] = [];
   const ok = kinds.filter((k) => {
-    const missing = (NEEDS[k] ?? []).map((c) => lab.kms.lacks(c)).filter(Boolean);
+    const missing = needsOf(k)
+      .map((c) => lab.kms.lacks(c))
+      .filter(Boolean);
     if (missing.length) left.push(`${k}: ${missing.join('; ')}`);
     else if (k === 'etcd-kill' && !lab.killEtcd)
       left.push(`${k}: the ${lab.backend} backend has no etcd process to kill`);
@@ -76,7 +67,7 @@ export function planSchedule(
   while (t < o.durationMs) {
     const kind = o.kinds[Math.floor(random.float() * o.kinds.length)]!;
     const [lo, hi] = o.windowMs;
-    const durationMs = WINDOWED.has(kind) ? Math.round(lo + random.float() * (hi - lo)) : 0;
+    const durationMs = KINDS[kind].windowed ? Math.round(lo + random.float() * (hi - lo)) : 0;
     if (t + durationMs >= o.durationMs) break;
     events.push({
       at: t,

@@ -26,6 +26,8 @@ export interface ChaosOptions {
   healthEveryMs?: number;
   maxKmsRatePerSecond?: number;
   healthToleranceMs?: number;
+  /** How long recovery waits for every apiserver's /readyz before checking anyway (default 2 min). */
+  recoveryTimeoutMs?: number;
   onEvent?: (event: ChaosEvent) => void;
   signal?: AbortSignal;
 }
@@ -81,7 +83,8 @@ export async function runChaos(lab: Lab, o: ChaosOptions): Promise<ChaosReport> 
       kinds,
       apiservers: lab.apiservers.length,
       meanGapMs,
-      windowMs: o.windowMs ?? [Math.round(meanGapMs / 4), Math.round(meanGapMs * 0.75)],
+      // Windows longer than the apiserver's 20 s health cache, so that health has something to follow.
+      windowMs: o.windowMs ?? [Math.round(meanGapMs * 0.8), Math.round(meanGapMs * 1.6)],
     });
   const mark = await auditMark(lab);
   const t0 = clock.now();
@@ -138,7 +141,7 @@ export async function runChaos(lab: Lab, o: ChaosOptions): Promise<ChaosReport> 
   await Promise.all([workload, sampler, nemesis]);
 
   emit({ type: 'phase', phase: 'recovery', at: clock.now() - t0 });
-  await recover(lab);
+  await recover(lab, o.recoveryTimeoutMs ?? 120_000);
 
   emit({ type: 'phase', phase: 'check', at: clock.now() - t0 });
   const keys = [...new Set(history.map((e) => e.key))].sort();
@@ -229,7 +232,7 @@ export async function runChaos(lab: Lab, o: ChaosOptions): Promise<ChaosReport> 
  * recover heals what a run may have left (faults, a stopped socket) and restarts every apiserver, so the check
  * reads through empty caches: what survives is what is stored and what the KMS can still open.
  */
-async function recover(lab: Lab): Promise<void> {
+async function recover(lab: Lab, timeoutMs: number): Promise<void> {
   await lab.kms.clearFaults();
   await lab.kms.startPlugin();
   for (const a of lab.apiservers) await a.restart('live');
@@ -239,7 +242,7 @@ async function recover(lab: Lab): Promise<void> {
         for (const a of lab.apiservers) if ((await a.api.request('GET', '/readyz')).status !== 200) return undefined;
         return true;
       },
-      { timeoutMs: 300_000, intervalMs: 1000, what: 'every apiserver to be ready after recovery' },
+      { timeoutMs, intervalMs: 1000, what: 'every apiserver to be ready after recovery' },
     )
     .catch(() => undefined); // an apiserver that cannot get ready is what the invariants will show
 }

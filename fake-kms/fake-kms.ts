@@ -1,11 +1,10 @@
-import { dirname } from 'node:path';
 import { Keyring, systemRandom, type KeyVersion } from '../sim/index.js';
 import { AuditTrail } from './audit.js';
-import { type ControlTarget, type KeyControl } from './control-api.js';
-import { privateDir, serveControl, type ControlServer } from './sockets.js';
+import type { KeyControl } from './control-api.js';
 import { Faults } from './faults.js';
-import { GrpcListener, type ListenerLimits } from './grpc-server.js';
+import type { ListenerLimits } from './grpc-server.js';
 import { KeyringPlugin, type DisabledKeyStatus } from './keyring-plugin.js';
+import { KmsEndpoint } from './kms-endpoint.js';
 import { KmsService } from './service.js';
 import { StateStore } from './state-store.js';
 
@@ -38,21 +37,25 @@ export interface FakeKmsStatus {
 }
 
 /** FakeKms is a started plugin: the gRPC listener, its keyring, faults, audit trail and control API. */
-export class FakeKms implements AsyncDisposable, ControlTarget, KeyControl {
-  private control: ControlServer | undefined;
+export class FakeKms extends KmsEndpoint implements KeyControl {
   private queue: Promise<unknown> = Promise.resolve();
+  override readonly keys: KeyControl = this;
 
   private constructor(
-    readonly service: KmsService,
+    service: KmsService,
     readonly plugin: KeyringPlugin,
-    private readonly listener: GrpcListener,
     private readonly store: StateStore | undefined,
-    readonly controlSocketPath: string | undefined,
-  ) {}
+    readonly options: FakeKmsOptions,
+  ) {
+    super(service, options);
+  }
+
+  get controlSocketPath(): string | undefined {
+    return this.options.controlSocketPath;
+  }
 
   static async start(options: FakeKmsOptions): Promise<FakeKms> {
-    await privateDir(dirname(options.socketPath));
-    if (options.controlSocketPath) await privateDir(dirname(options.controlSocketPath));
+    await KmsEndpoint.privateDirs(options);
     const store = options.stateDir ? new StateStore(options.stateDir) : undefined;
     const keyring = store ? await store.load() : Keyring.create({ random: systemRandom, now: Date.now });
     const plugin = new KeyringPlugin({
@@ -64,40 +67,9 @@ export class FakeKms implements AsyncDisposable, ControlTarget, KeyControl {
       audit: await AuditTrail.open(options.auditFile ? { file: options.auditFile } : {}),
       intendedKeyId: () => plugin.keyring.primary.keyId,
     });
-    const kms = new FakeKms(
-      service,
-      plugin,
-      new GrpcListener(service, options.socketPath, options.limits),
-      store,
-      options.controlSocketPath,
-    );
-    try {
-      await kms.startPlugin();
-      if (options.controlSocketPath) kms.control = await serveControl(kms, options.controlSocketPath);
-    } catch (error) {
-      await kms.close();
-      throw error;
-    }
+    const kms = new FakeKms(service, plugin, store, options);
+    await kms.serve(options.controlSocketPath);
     return kms;
-  }
-
-  get socketPath(): string {
-    return this.listener.socketPath;
-  }
-
-  /** connections counts the clients connected to the gRPC socket. */
-  get connections(): number {
-    return this.listener.connections;
-  }
-
-  /** startPlugin (re)creates the gRPC socket; the control API and key state are untouched. */
-  startPlugin(): Promise<void> {
-    return this.listener.open();
-  }
-
-  /** stopPlugin removes the gRPC socket and drops every connection: to the apiserver, the plugin is gone. */
-  stopPlugin(): Promise<void> {
-    return this.listener.close();
   }
 
   /**
@@ -121,10 +93,6 @@ export class FakeKms implements AsyncDisposable, ControlTarget, KeyControl {
     const next = this.queue.then(run, run);
     this.queue = next.catch(() => undefined);
     return next;
-  }
-
-  get keys(): KeyControl {
-    return this;
   }
 
   setDisabledKeyStatus(mode: DisabledKeyStatus): void {
@@ -154,18 +122,6 @@ export class FakeKms implements AsyncDisposable, ControlTarget, KeyControl {
       faults: this.service.faults.list(),
       calls: this.service.audit.counters(),
     };
-  }
-
-  async close(): Promise<void> {
-    this.service.faults.clear();
-    await this.listener.close();
-    await this.control?.close();
-    this.control = undefined;
-    await this.service.audit.close();
-  }
-
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.close();
   }
 }
 

@@ -8,3 +8,4 @@ export { AuditTrail, type AuditRecord, type AuditQuery, type AuditTrailOptions }
 export { KmsControlClient, ControlRequestError, ControlUnreachableError } from './control-client.js';
 export { controlApp, type ControlTarget, type KeyControl } from './control-api.js';
 export { privateDir, serveControl, type ControlServer } from './sockets.js';
+export { KmsEndpoint, type EndpointSockets } from './kms-endpoint.js';

@@ -1,15 +1,4 @@
-import { dirname } from 'node:path';
-import {
-  AuditTrail,
-  GrpcListener,
-  KmsService,
-  privateDir,
-  serveControl,
-  type ActiveFault,
-  type ControlServer,
-  type ControlTarget,
-  type ListenerLimits,
-} from '../fake-kms/index.js';
+import { AuditTrail, KmsEndpoint, KmsService, type ActiveFault, type ListenerLimits } from '../fake-kms/index.js';
 import type { StatusResponse } from '../gen/kms/v2/service.js';
 import { UpstreamPlugin } from './upstream-plugin.js';
 
@@ -40,19 +29,19 @@ export interface ProxyStatus {
  * plugin's socket, with the same faults and audit trail as the fake KMS (one implementation: KmsService), and can
  * take its own socket away and back (the apiserver then sees the plugin gone) while the plugin keeps running.
  */
-export class KmsProxy implements ControlTarget, AsyncDisposable {
-  private control: ControlServer | undefined;
+export class KmsProxy extends KmsEndpoint {
   private lastKeyId = '';
 
   private constructor(
-    readonly service: KmsService,
+    service: KmsService,
     readonly upstream: UpstreamPlugin,
-    private readonly listener: GrpcListener,
-  ) {}
+    options: KmsProxyOptions,
+  ) {
+    super(service, options);
+  }
 
   static async start(options: KmsProxyOptions): Promise<KmsProxy> {
-    await privateDir(dirname(options.socketPath));
-    if (options.controlSocketPath) await privateDir(dirname(options.controlSocketPath));
+    await KmsEndpoint.privateDirs(options);
     const upstream = new UpstreamPlugin(options.upstreamSocket);
     let proxy: KmsProxy | undefined;
     // Remember the key_id of every Status that goes by: a refused Encrypt is audited under it.
@@ -70,27 +59,9 @@ export class KmsProxy implements ControlTarget, AsyncDisposable {
       audit: await AuditTrail.open(options.auditFile ? { file: options.auditFile } : {}),
       intendedKeyId: () => proxy?.lastKeyId ?? '',
     });
-    proxy = new KmsProxy(service, upstream, new GrpcListener(service, options.socketPath, options.limits));
-    try {
-      await proxy.startPlugin();
-      if (options.controlSocketPath) proxy.control = await serveControl(proxy, options.controlSocketPath);
-    } catch (error) {
-      await proxy.close();
-      throw error;
-    }
+    proxy = new KmsProxy(service, upstream, options);
+    await proxy.serve(options.controlSocketPath);
     return proxy;
-  }
-
-  get socketPath(): string {
-    return this.listener.socketPath;
-  }
-
-  startPlugin(): Promise<void> {
-    return this.listener.open();
-  }
-
-  stopPlugin(): Promise<void> {
-    return this.listener.close();
   }
 
   async describe(): Promise<ProxyStatus> {
@@ -112,16 +83,7 @@ export class KmsProxy implements ControlTarget, AsyncDisposable {
     };
   }
 
-  async close(): Promise<void> {
-    this.service.faults.clear();
-    await this.listener.close();
-    await this.control?.close();
-    this.control = undefined;
+  protected override async closeMore(): Promise<void> {
     this.upstream.close();
-    await this.service.audit.close();
-  }
-
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.close();
   }
 }

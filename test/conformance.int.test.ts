@@ -111,6 +111,8 @@ describe('a correct plugin passes, and what was not given is skipped with the re
     const control = '--control "$(dirname "$KMSLAB_PLUGIN_SOCKET")/control.sock"';
     const r = await kmslab([
       'conformance',
+      '--parallel',
+      '2', // each lab runs its own plugin process on its own state: independent
       '--json',
       `${home}/conformance.json`,
       '--plugin-cmd',
