@@ -89,6 +89,31 @@ export const NEGATIVE_CASES: NegativeCase[] = [
     errorClass: 'assertion',
     message: /still readable/,
   },
+  {
+    scenario: 'ha-rotation-rollout',
+    title: 'a second apiserver that never takes a new config',
+    prepare: (lab) =>
+      sabotage(lab, { apiserver: (a) => (a === lab.apiservers[1] ? { setEncryption: async () => undefined } : {}) }),
+    step: /^read-key-first: make .* the write provider/,
+    errorClass: 'assertion',
+    message: /reads failed during a read-key-first rollout/,
+  },
+  {
+    scenario: 'ha-key-disabled',
+    title: 'a key that is not really disabled',
+    prepare: fakeDisable,
+    step: /serves every Secret and writes; .* serves none$/,
+    errorClass: 'assertion',
+    message: /still readable/,
+  },
+  {
+    scenario: 'ha-outage-restart',
+    title: 'a plugin that does not really go away',
+    prepare: (lab) => sabotage(lab, { kms: { stopPlugin: noop } }),
+    step: 'stop the plugin and restart every apiserver',
+    errorClass: 'assertion',
+    message: /still readable/,
+  },
 ];
 
 /** runNegative runs one case on a fresh lab of the given backend; the lab is closed afterwards. */
