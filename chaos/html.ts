@@ -1,3 +1,4 @@
+import { clockTime, esc, htmlPage } from '../scenarios/index.js';
 import type { ChaosReport } from './run-chaos.js';
 
 // One self-contained page: inline SVG and CSS, no script, nothing fetched. Long runs are drawn in time bins (one per
@@ -22,9 +23,6 @@ const COLORS: Record<string, string> = {
 };
 const METHOD_COLORS: Record<string, string> = { Status: '#9ecae1', Encrypt: '#3182bd', Decrypt: '#08519c' };
 
-const esc = (s: string) =>
-  s.replace(/[<>&"']/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&#39;' })[c]!);
-
 /** chaosHtml renders a chaos report as a timeline page a person can look at. */
 export function chaosHtml(r: ChaosReport): string {
   const end = Math.max(
@@ -45,7 +43,7 @@ export function chaosHtml(r: ChaosReport): string {
     const x0 = x(f.appliedAt);
     const w = Math.max(2, x(f.healedAt) - x0);
     rows.push(
-      `<rect class="fault" data-kind="${f.kind}" x="${x0.toFixed(1)}" y="${y}" width="${w.toFixed(1)}" height="20" fill="${COLORS[f.kind]}"><title>${esc(`${f.kind} at ${secs(f.appliedAt)}, healed at ${secs(f.healedAt)}${f.error ? `: ${f.error}` : ''}`)}</title></rect>`,
+      `<rect class="fault" data-kind="${f.kind}" x="${x0.toFixed(1)}" y="${y}" width="${w.toFixed(1)}" height="20" fill="${COLORS[f.kind]}"><title>${esc(`${f.kind} at ${clockTime(f.appliedAt)}, healed at ${clockTime(f.healedAt)}${f.error ? `: ${f.error}` : ''}`)}</title></rect>`,
     );
     shades.push({ x: x0, w, color: COLORS[f.kind]! });
   }
@@ -114,7 +112,7 @@ export function chaosHtml(r: ChaosReport): string {
     const t = (end * i) / 10;
     rows.push(
       `<line x1="${x(t)}" y1="24" x2="${x(t)}" y2="${y}" class="grid"/>`,
-      `<text x="${x(t)}" y="${y + 14}" class="label" text-anchor="middle">${secs(t)}</text>`,
+      `<text x="${x(t)}" y="${y + 14}" class="label" text-anchor="middle">${clockTime(t)}</text>`,
     );
   }
   const height = y + 24;
@@ -148,32 +146,14 @@ export function chaosHtml(r: ChaosReport): string {
     .map(([k, c]) => `<span><i style="background:${c}"></i>${k}</span>`)
     .join('');
   const o = r.operations;
-  return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>kmslab chaos ${esc(r.seed)}: ${r.outcome}</title>
-<style>
-body{font:14px system-ui,sans-serif;margin:24px;color:#222}
-h1{font-size:20px;margin:0 0 4px}.passed{color:#238b45}.failed{color:#cb181d}
-.meta{color:#555;margin-bottom:12px}.label{font-size:11px;fill:#444}.lane{fill:#f7f7f7}.grid{stroke:#e0e0e0}
-.legend span{margin-right:12px;white-space:nowrap}.legend i{display:inline-block;width:10px;height:10px;margin-right:4px}
-table{border-collapse:collapse;margin-top:16px;max-width:${WIDTH}px}td{border-top:1px solid #ddd;padding:6px 8px;vertical-align:top}
-tr.violated td:first-child{color:#cb181d;font-weight:bold}tr.holds td:first-child{color:#238b45}pre{font-size:11px;background:#fff5f0;padding:6px;overflow-x:auto}
-</style></head><body>
-<h1>kmslab chaos — <span class="${r.outcome}">${r.outcome}</span></h1>
-<div class="meta">seed <b>${esc(r.seed)}</b> · backend ${esc(r.backend)}${r.backend === 'sim' ? ' (a model in virtual time, not a real apiserver)' : ''} · ${r.apiservers.length} apiserver(s) · ${secs(r.durationMs)} · ${o.writes} writes (${o.acknowledged} acknowledged, ${o.unknown} unknown), ${o.reads} reads, ${o.failed} failed · started ${esc(r.startedAt)}</div>
+  return htmlPage(
+    `kmslab chaos ${r.seed}: ${r.outcome}`,
+    `<h1>kmslab chaos — <span class="${r.outcome}">${r.outcome}</span></h1>
+<div class="meta">seed <b>${esc(r.seed)}</b> · backend ${esc(r.backend)}${r.backend === 'sim' ? ' (a model in virtual time, not a real apiserver)' : ''} · ${r.apiservers.length} apiserver(s) · ${clockTime(r.durationMs)} · ${o.writes} writes (${o.acknowledged} acknowledged, ${o.unknown} unknown), ${o.reads} reads, ${o.failed} failed · started ${esc(r.startedAt)}</div>
 <div class="legend">${legend}<span><i style="background:#2ca02c"></i>request ok (median latency, log scale 1 ms–10 s)</span><span><i style="background:#d62728"></i>failed / refused</span><span><i style="background:#ff7f0e"></i>outcome unknown</span></div>
 ${svg}
 <table>${invariants}</table>
-${r.faultsLeftOut.length ? `<p class="meta">left out: ${esc(r.faultsLeftOut.join('; '))}</p>` : ''}
-</body></html>
-`;
-}
-
-// 45 s, 2:30, 1:05:00, 26 h: readable at every scale the runs come in.
-function secs(ms: number): string {
-  const s = Math.round(ms / 1000);
-  const pad = (n: number) => String(n).padStart(2, '0');
-  if (s < 60) return `${s} s`;
-  if (s < 3600) return `${Math.floor(s / 60)}:${pad(s % 60)}`;
-  if (s < 36_000) return `${Math.floor(s / 3600)}:${pad(Math.floor(s / 60) % 60)}:${pad(s % 60)}`;
-  return `${Math.round(s / 3600)} h`;
+${r.faultsLeftOut.length ? `<p class="meta">left out: ${esc(r.faultsLeftOut.join('; '))}</p>` : ''}`,
+    WIDTH,
+  );
 }

@@ -16,3 +16,5 @@ export { toJUnit } from './reports/junit.js';
 export { renderConsole } from './reports/console.js';
 export { outline, type ScenarioOutline, type StepOutline } from './observable.js';
 export { auditMark } from './audit-mark.js';
+export { htmlPage, esc, clockTime } from './reports/html-page.js';
+export { runHtml } from './reports/html.js';

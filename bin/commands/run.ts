@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 import { Command, Option } from '@commander-js/extra-typings';
 import { KmslabError } from '../../harness/common/errors.js';
 import { labOptionsFor, startLab } from '../../harness/index.js';
-import { SCENARIOS, renderConsole, runScenarios, selectScenarios, toJUnit } from '../../scenarios/index.js';
+import { SCENARIOS, renderConsole, runHtml, runScenarios, selectScenarios, toJUnit } from '../../scenarios/index.js';
 import { printJson, say, table, buildProgress } from '../output.js';
 import { runProgress } from '../run-progress.js';
 import { positiveInt, withPlugin } from './lab.js';
@@ -38,6 +38,7 @@ export function runCommands(program: Command): void {
     .option('--parallel <n>', 'scenarios (labs) at once', positiveInt, 1)
     .option('--junit <file>', 'write a JUnit XML report')
     .option('--json <file>', 'write the full JSON report (every step and its evidence)')
+    .option('--html <file>', 'write a timeline of the run as one self-contained HTML page')
     .option('--artifacts <dir>', 'where a failed scenario keeps its logs and report', 'artifacts')
     .option('--keep', 'leave each lab running afterwards (stop with kmslab down --all)')
     .action(async (names, o) => {
@@ -108,6 +109,7 @@ export function runCommands(program: Command): void {
       }
       if (o.json) await write(o.json, JSON.stringify(report, null, 2));
       if (o.junit) await write(o.junit, toJUnit(report));
+      if (o.html) await write(o.html, runHtml(report));
       if (interrupt.signal.aborted) process.exitCode = 130;
       else if (report.outcome !== 'passed') process.exitCode = 1;
     });
