@@ -1,4 +1,11 @@
-export { runChaos, type ChaosOptions, type ChaosReport, type ChaosEvent, type AppliedFault } from './run-chaos.js';
+export {
+  runChaos,
+  ChaosInterrupted,
+  type ChaosOptions,
+  type ChaosReport,
+  type ChaosEvent,
+  type AppliedFault,
+} from './run-chaos.js';
 export { FAULT_KINDS, planSchedule, possibleFaults, inject, type FaultEvent, type FaultKind } from './nemesis.js';
 export { checkInvariants, type Invariant } from './checker.js';
 export { shrink, encodeSchedule, parseSchedule } from './shrink.js';

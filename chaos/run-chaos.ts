@@ -63,6 +63,14 @@ export interface ChaosReport {
 
 const NAMESPACE = 'kmslab-chaos';
 
+/** ChaosInterrupted: the run was aborted before its end; nothing was checked. */
+export class ChaosInterrupted extends Error {
+  constructor() {
+    super('interrupted before the end of the run: nothing was checked');
+    this.name = 'ChaosInterrupted';
+  }
+}
+
 /**
  * runChaos runs a workload against a lab while a seeded nemesis injects faults, one at a time; then heals
  * everything, restarts every apiserver (so caches are empty and what survives is what is stored), reads every
@@ -139,6 +147,8 @@ export async function runChaos(lab: Lab, o: ChaosOptions): Promise<ChaosReport> 
     }
   })();
   await Promise.all([workload, sampler, nemesis]);
+  // Interrupted (Ctrl-C): no recovery and no verdict on a run cut short; the caller closes the lab.
+  if (o.signal?.aborted) throw new ChaosInterrupted();
 
   emit({ type: 'phase', phase: 'recovery', at: clock.now() - t0 });
   await recover(lab, o.recoveryTimeoutMs ?? 120_000);

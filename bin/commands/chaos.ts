@@ -2,6 +2,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Command, Option } from '@commander-js/extra-typings';
 import {
+  ChaosInterrupted,
   FAULT_KINDS,
   chaosHtml,
   encodeSchedule,
@@ -97,9 +98,18 @@ export function chaosCommand(program: Command): void {
       say(
         `▸ chaos on ${o.backend}: ${o.apiservers} apiserver(s), ${o.duration}${sim ? ' of virtual time' : ''}, seed ${seed}`,
       );
-      const report = await once({});
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
+      let report: ChaosReport;
+      try {
+        report = await once({});
+      } catch (error) {
+        if (!(error instanceof ChaosInterrupted)) throw error;
+        say('interrupted: the lab is stopped; nothing was checked');
+        process.exitCode = 130;
+        return;
+      } finally {
+        process.off('SIGINT', stop);
+        process.off('SIGTERM', stop);
+      }
       console.log(summary(report));
       if (o.json) await write(o.json, JSON.stringify(report, null, 2));
       if (o.html) await write(o.html, chaosHtml(report));
