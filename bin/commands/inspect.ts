@@ -1,16 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { Command } from '@commander-js/extra-typings';
 import { KmslabError } from '../../harness/common/errors.js';
-import {
-  breaks,
-  describeFailOn,
-  FAIL_ON_HELP,
-  inspectEtcd,
-  parseFailOn,
-  type EtcdTls,
-  type InspectRow,
-} from '../../harness/inspect/index.js';
-import { readLab } from '../../harness/labs/registry.js';
+import { breaks, describeFailOn, FAIL_ON_HELP, parseFailOn } from '../../harness/inspect/fail-on.js';
+import type { EtcdTls, InspectRow } from '../../harness/inspect/index.js';
 import { printJson, table } from '../output.js';
 import { positiveInt } from './lab.js';
 
@@ -45,6 +37,7 @@ export function inspectCommand(program: Command): void {
       const rows: InspectRow[] = [];
       const offenders: Array<{ key: string; condition: string; class: string; reason?: string }> = [];
       let offending = 0;
+      const { inspectEtcd } = await import('../../harness/inspect/index.js');
       const report = await inspectEtcd({
         etcd: urls,
         prefix,
@@ -138,6 +131,7 @@ async function target(o: {
     key: o.key ?? env.ETCDCTL_KEY,
   };
   if (!endpoints) {
+    const { readLab } = await import('../../harness/labs/registry.js');
     const lab = await readLab(o.name);
     if (!lab)
       throw new KmslabError('not-found', `no lab named "${o.name}"; pass --etcd <url> or start one with kmslab up`);
