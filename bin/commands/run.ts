@@ -141,7 +141,7 @@ export function runCommands(program: Command): void {
  * Tags filter the user's scenarios too.
  */
 async function pickScenarios(args: string[], tags: string[]): Promise<Scenario[]> {
-  const { selectScenarios } = await import('../../scenarios/catalog.js');
+  const { SCENARIOS, selectScenarios } = await import('../../scenarios/catalog.js');
   const paths = args.filter(isScenarioPath);
   const names = args.filter((a) => !isScenarioPath(a));
   const { loadScenarioFiles } = await import('../../scenarios/scenario-files.js');
@@ -155,7 +155,7 @@ async function pickScenarios(args: string[], tags: string[]): Promise<Scenario[]
     }
   }
   const picked = [...mine.filter((s) => tags.every((t) => s.tags.includes(t))), ...builtIn];
-  const clash = mine.find((s) => builtIn.some((b) => b.name === s.name));
+  const clash = mine.find((s) => SCENARIOS.some((b) => b.name === s.name));
   if (clash) throw new KmslabError('usage', `your scenario "${clash.name}" has the name of a built-in one; rename it`);
   if (picked.length === 0) {
     throw new KmslabError('usage', `no scenario matches ${[...args, ...tags.map((t) => `tag ${t}`)].join(', ')}`);
