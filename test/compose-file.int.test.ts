@@ -68,7 +68,10 @@ describe('docker-compose.yml, as compose-go loads it', () => {
     const broken = join(composeDir, 'broken.yml');
     writeFileSync(
       broken,
-      readFileSync(join(packageRoot, 'docker-compose.yml'), 'utf8').replace('    image: quay.io', '    imagee: quay.io'),
+      readFileSync(join(packageRoot, 'docker-compose.yml'), 'utf8').replace(
+        '    image: quay.io',
+        '    imagee: quay.io',
+      ),
     );
     const { exitCode, stderr } = await load(broken);
     expect(exitCode).toBe(1);
