@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { identityOnly, kmsThenIdentity, readLab, startLab, type Lab } from '../harness/index.js';
+import { kmsThenIdentity, readLab, startLab, type Lab } from '../harness/index.js';
 import { kmslab } from './support/cli.js';
 import { isolateHome, uniqueName } from './support/env.js';
 
@@ -37,7 +37,12 @@ describe('kmslab inspect as a gate', () => {
 
   test('a plaintext Secret fails --fail-on plaintext and not-key-id, naming it; the etcdctl variables work too', async () => {
     const apiserver = lab.apiservers[0]!;
-    await apiserver.setEncryption([identityOnly()], 'restart');
+    const kmsOn = kmsThenIdentity(lab.providerName, lab.kmsSocket);
+    // Writes in plaintext, still reads the KMS v2 Secrets (a decryption rollback, or a misordered config).
+    await apiserver.setEncryption(
+      [{ resources: ['secrets'], providers: [{ identity: {} }, kmsOn.providers[0]!] }],
+      'restart',
+    );
     try {
       await lab.api.createSecret({ namespace: 'app', name: 'leaked' }, { v: 'plain' });
       const plaintext = await inspect('--fail-on', 'plaintext');
@@ -63,7 +68,7 @@ describe('kmslab inspect as a gate', () => {
       expect(viaEnv.exitCode).toBe(1);
       expect(viaEnv.stdout).toContain('/registry/secrets/app/leaked');
     } finally {
-      await apiserver.setEncryption([kmsThenIdentity(lab.providerName, lab.kmsSocket)], 'restart');
+      await apiserver.setEncryption([kmsOn], 'restart');
     }
   });
 });
