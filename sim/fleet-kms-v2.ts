@@ -27,7 +27,8 @@ interface Member {
  * minute (10 s while failing), plus the health probe (cached 20 s / 3 s); one Encrypt per DEK seed (at start, and
  * when a Status brings a new key_id); a write key that expires 3 minutes after the last good Status; and one Decrypt
  * per DEK source the process has not seen (its watch cache LISTs every stored object at start and decodes every
- * later write, whoever made it). Writes and reads never call the KMS otherwise. Objects are not simulated one by
+ * later write, whoever made it; the first objects a LIST decodes together all miss the cache, as the real DEK
+ * cache has no single-flight). Writes and reads never call the KMS otherwise. Objects are not simulated one by
  * one: each DEK source has an expected object count, and rewrites move objects between sources in proportion.
  */
 export class FleetKmsV2 implements FleetKmsModel {
@@ -161,12 +162,15 @@ export class FleetKmsV2 implements FleetKmsModel {
   private tryList(i: number, t: number): void {
     const m = this.members[i]!;
     if (m.listPendingSince === undefined) return;
-    const missing = [...this.sources].filter(([s, n]) => n >= PRESENT && !m.known.has(s)).map(([s]) => s);
+    const missing = [...this.sources].filter(([s, n]) => n >= PRESENT && !m.known.has(s));
     if (!this.kmsUp) return;
     const retries = Math.floor((t - m.listPendingSince) / LIST_RETRY_MS);
     if (retries > 0 && missing.length > 0) this.calls.at(t, 'Decrypt', retries * missing.length, false);
-    this.calls.burst(t, 'Decrypt', missing.length, 1000 / this.ctx.spec.kmsLatencyMs);
-    for (const s of missing) m.known.add(s);
+    // One Decrypt per missing source, except that the first objects decoded together all miss the cache.
+    const objects = missing.reduce((sum, [, n]) => sum + Math.round(n), 0);
+    const decrypts = Math.max(missing.length, Math.min(this.ctx.spec.listDecodeConcurrency, objects));
+    this.calls.burst(t, 'Decrypt', decrypts, 1000 / this.ctx.spec.kmsLatencyMs);
+    for (const [s] of missing) m.known.add(s);
     m.listPendingSince = undefined;
   }
 

@@ -32,6 +32,12 @@ export interface FleetSpec {
   kmsLatencyMs: number;
   /** KMS v1 DEK cache entries per apiserver (the EncryptionConfiguration's cachesize; default 1000). */
   v1CacheSize: number;
+  /**
+   * Objects the watch cache decodes at once. kube-apiserver 1.37 turns ConcurrentWatchObjectDecode on (10 at once);
+   * 1.34–1.36 leave it off (1). The KMS v2 DEK cache has no single-flight, so the first objects decoded together all
+   * miss it: a LIST then makes up to this many Decrypts before its first one returns.
+   */
+  listDecodeConcurrency: number;
 }
 
 export const FLEET_DEFAULTS: Omit<FleetSpec, 'apiservers' | 'objects' | 'durationMs'> = {
@@ -44,6 +50,7 @@ export const FLEET_DEFAULTS: Omit<FleetSpec, 'apiservers' | 'objects' | 'duratio
   healthCheckEveryMs: 1_000,
   kmsLatencyMs: 5,
   v1CacheSize: 1000,
+  listDecodeConcurrency: 10,
 };
 
 /** scheduleOf turns a spec into its events in time order (ties keep the order they were made in). */

@@ -17,10 +17,16 @@ const labSequence = (n: number): FleetEvent[] => [
 ];
 
 describe('KMS v2', () => {
-  test('start, writes, a rotation, a restart: 3 seeds wrapped, 2 seeds decrypted after the restart', () => {
+  test('start, writes, a rotation, a restart: 3 seeds wrapped; the restart LIST decrypts each of the 2 stored seeds', () => {
+    // One object decoded at a time (1.34–1.36): one Decrypt per stored seed.
+    const one = { listDecodeConcurrency: 1, ...quiet };
+    expect(
+      runFleet({ apiservers: 1, objects: 0, durationMs: 5 * MIN, events: labSequence(20), ...one }, 'v2').calls,
+    ).toMatchObject({ Encrypt: 3, Decrypt: 2 });
+    // Ten at once (1.37): the first ten objects all miss the DEK cache before the first Decrypt returns.
     const r = runFleet({ apiservers: 1, objects: 0, durationMs: 5 * MIN, events: labSequence(20), ...quiet }, 'v2');
     expect(r.calls.Encrypt).toBe(3);
-    expect(r.calls.Decrypt).toBe(2);
+    expect(r.calls.Decrypt).toBe(10);
     expect(r.dekSources).toBe(3);
     // Status: the start's inline probe, the minute polls (1 and 2 min after the first start), the restart's, and
     // the polls after it (at 80 s + 1, 2 min); the rotation is picked up by the 60 s poll.

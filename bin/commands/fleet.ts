@@ -61,6 +61,12 @@ export function fleetCommand(program: Command): void {
       1000,
     )
     .option(
+      '--list-concurrency <n>',
+      'objects a watch cache decodes at once: 10 on kube-apiserver 1.37 (ConcurrentWatchObjectDecode), 1 on 1.34–1.36',
+      count('--list-concurrency', 1),
+      10,
+    )
+    .option(
       '--price-per-10k <price>',
       'price of 10,000 KMS requests (0.03 is the AWS and Google Cloud list price)',
       rate('--price-per-10k'),
@@ -81,6 +87,7 @@ export function fleetCommand(program: Command): void {
         healthCheckEveryMs: o.healthChecksEvery,
         kmsLatencyMs: o.kmsLatency,
         v1CacheSize: o.cacheSize,
+        listDecodeConcurrency: o.listConcurrency,
       };
       const versions: KmsVersion[] = o.kms ? [o.kms] : ['v1', 'v2'];
       const started = performance.now();
