@@ -74,3 +74,5 @@ process.on('message', (m) => {
   }
 });
 process.send?.('ready');
+// A clean exit on SIGINT (profilers write their output then); the bench itself ends servers with SIGKILL.
+process.on('SIGINT', () => process.exit(0));
