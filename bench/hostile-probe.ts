@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { Client, credentials, Metadata } from '@grpc/grpc-js';
 import { execa } from 'execa';
 import { KmsControlClient } from '../fake-kms/index.js';
-import { repoRoot } from '../harness/common/paths.js';
+import { packageRoot } from '../harness/common/paths.js';
 import { ManagedProcess } from '../harness/process/managed-process.js';
 
 const scale = Number(process.argv[2] ?? 1);
@@ -23,7 +23,7 @@ const plugin = await ManagedProcess.spawn({
   name: 'fake-kms',
   command: process.execPath,
   args: [
-    join(repoRoot, 'bin/kmslab.js'),
+    join(packageRoot, 'bin/kmslab.js'),
     'fake-kms',
     'serve',
     `--socket=${socket}`,
@@ -183,7 +183,7 @@ const cli = [
 raw.close();
 const cliResults = [];
 for (const args of cli) {
-  const r = await execa(process.execPath, [join(repoRoot, 'bin/kmslab.js'), ...args], { reject: false });
+  const r = await execa(process.execPath, [join(packageRoot, 'bin/kmslab.js'), ...args], { reject: false });
   cliResults.push({ args: args.join(' '), exit: r.exitCode, stack: /\n\s+at /.test(String(r.stderr)) });
 }
 

@@ -1,4 +1,4 @@
-import { ControlRequestError, ControlUnreachableError } from '../fake-kms/index.js';
+import { ControlRequestError, ControlUnreachableError } from '../fake-kms/control-client.js';
 import { KmslabError } from '../harness/common/errors.js';
 
 const WRITE_ERRORS: Record<string, string> = {

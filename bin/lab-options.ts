@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from '@commander-js/extra-typings';
-import { lintEncryptionConfig, type UserEncryption } from '../harness/kube/encryption-config-lint.js';
-import { checkExternalPlugin, type ExternalPlugin } from '../harness/backends/common/external-plugin.js';
+import type { UserEncryption } from '../harness/kube/encryption-config-lint.js';
+import { checkExternalPlugin, type ExternalPlugin } from '../harness/backends/common/plugin-spec.js';
 import { KmslabError } from '../harness/common/errors.js';
 
 /** The flags that put the user's KMS v2 plugin behind the proxy, on every command that starts labs. */
@@ -79,6 +79,7 @@ export async function readEncryptionConfig(file: string | undefined): Promise<Us
       `--encryption-config ${file}: ${error.code === 'ENOENT' ? 'no such file' : error.message}`,
     );
   });
+  const { lintEncryptionConfig } = await import('../harness/kube/encryption-config-lint.js');
   const linted = lintEncryptionConfig(text);
   const lines = linted.problems.map((p) => `${file}:${p.line}: ${p.level}: ${p.message}`);
   const errors = linted.problems.filter((p) => p.level === 'error');

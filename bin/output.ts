@@ -1,3 +1,5 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import type { BuildProgress } from '../harness/binaries/index.js';
 
 /** Where progress goes: stderr, so stdout stays clean for --json. */
@@ -43,4 +45,11 @@ export function table(rows: string[][]): string {
         .trimEnd(),
     )
     .join('\n');
+}
+
+/** writeReport writes a report file (making its directory) and says where it went. */
+export async function writeReport(file: string, text: string): Promise<void> {
+  await mkdir(dirname(file), { recursive: true });
+  await writeFile(file, text);
+  say(`wrote ${file}`);
 }

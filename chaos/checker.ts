@@ -1,6 +1,6 @@
 import type { AuditRecord } from '../fake-kms/index.js';
 import type { InspectRow } from '../harness/inspect/index.js';
-import type { FaultEvent, FaultKind } from './nemesis.js';
+import type { FaultEvent, FaultKind } from './fault-kinds.js';
 import type { HistoryEntry } from './workload.js';
 
 /** Invariant is one property checked over the whole run, with the evidence when it does not hold. */

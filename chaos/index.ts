@@ -6,7 +6,8 @@ export {
   type ChaosEvent,
   type AppliedFault,
 } from './run-chaos.js';
-export { FAULT_KINDS, planSchedule, possibleFaults, inject, type FaultEvent, type FaultKind } from './nemesis.js';
+export { planSchedule, possibleFaults, inject } from './nemesis.js';
+export { FAULT_KINDS, type FaultEvent, type FaultKind } from './fault-kinds.js';
 export { checkInvariants, type Invariant } from './checker.js';
 export { shrink, encodeSchedule, parseSchedule } from './shrink.js';
 export { chaosHtml } from './html.js';

@@ -1,7 +1,7 @@
 import { expect, test } from 'vitest';
 import { startLab } from '../harness/index.js';
 import { chaosHtml } from './html.js';
-import { FAULT_KINDS, type FaultEvent } from './nemesis.js';
+import { FAULT_KINDS, type FaultEvent } from './fault-kinds.js';
 import { runChaos, type ChaosReport } from './run-chaos.js';
 import { shrink } from './shrink.js';
 

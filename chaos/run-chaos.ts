@@ -3,7 +3,8 @@ import { toRow, type InspectRow } from '../harness/inspect/index.js';
 import { seededRandom } from '../sim/index.js';
 import { auditMark, errorClass } from '../scenarios/index.js';
 import { checkInvariants, type FinalRead, type HealthSample, type Invariant } from './checker.js';
-import { inject, planSchedule, possibleFaults, type FaultEvent, type FaultKind } from './nemesis.js';
+import { inject, planSchedule, possibleFaults } from './nemesis.js';
+import type { FaultEvent, FaultKind } from './fault-kinds.js';
 import { digest, runWorkload, type HistoryEntry } from './workload.js';
 
 export interface ChaosOptions {

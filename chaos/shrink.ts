@@ -1,4 +1,4 @@
-import { FAULT_KINDS, type FaultEvent, type FaultKind } from './nemesis.js';
+import { FAULT_KINDS, type FaultEvent, type FaultKind } from './fault-kinds.js';
 
 /**
  * shrink finds a smaller schedule that still violates an invariant (delta debugging: try halves, then

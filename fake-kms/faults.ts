@@ -2,13 +2,11 @@ import { z } from 'zod';
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import { seededRandom, systemRandom, type Random } from '../sim/index.js';
 
-export const KMS_METHODS = ['Status', 'Encrypt', 'Decrypt'] as const;
-export type KmsMethod = (typeof KMS_METHODS)[number];
+import { GRPC_ERROR_CODES, KMS_METHODS, type KmsMethod } from './names.js';
 
-const grpcCodeNames = Object.keys(GrpcStatus).filter((k) => Number.isNaN(Number(k)) && k !== 'OK') as [
-  string,
-  ...string[],
-];
+export { KMS_METHODS, type KmsMethod };
+
+const grpcCodeNames = [...GRPC_ERROR_CODES] as [string, ...string[]];
 
 const common = {
   method: z.enum(['Status', 'Encrypt', 'Decrypt', 'all']).default('all'),

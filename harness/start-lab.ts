@@ -1,8 +1,6 @@
 import { KmslabError } from './common/errors.js';
-import { LocalLab, type LocalLabOptions } from './backends/local/local-lab.js';
-import { SimLab, type SimLabOptions } from './backends/sim/sim-lab.js';
-import { KindLab } from './backends/kind/kind-lab.js';
-import { ComposeLab } from './backends/compose/compose-lab.js';
+import type { LocalLabOptions } from './backends/local/local-lab.js';
+import type { SimLabOptions } from './backends/sim/sim-lab.js';
 import { identityOnly, kmsThenIdentity, pointAt } from './kube/encryption-config.js';
 import type { UserEncryption } from './kube/encryption-config-lint.js';
 import type { Lab, LabNeeds } from './lab.js';
@@ -17,7 +15,10 @@ export type StartLabOptions = {
   brokenPlugin?: SimLabOptions['brokenPlugin'];
 } & LocalLabOptions;
 
-/** startLab starts a lab on a backend (default `local`: real etcd and kube-apiserver processes). */
+/**
+ * startLab starts a lab on a backend (default `local`: real etcd and kube-apiserver processes). Each backend is
+ * loaded when first asked for: a sim lab never loads the Kubernetes client or the Docker libraries.
+ */
 export async function startLab(options: StartLabOptions = {}): Promise<Lab> {
   const backend = options.backend ?? 'local';
   if (options.plugin && backend !== 'local') {
@@ -25,13 +26,13 @@ export async function startLab(options: StartLabOptions = {}): Promise<Lab> {
   }
   switch (backend) {
     case 'local':
-      return LocalLab.start(options);
+      return (await import('./backends/local/local-lab.js')).LocalLab.start(options);
     case 'sim':
-      return SimLab.start(options);
+      return (await import('./backends/sim/sim-lab.js')).SimLab.start(options);
     case 'kind':
-      return KindLab.start(options);
+      return (await import('./backends/kind/kind-lab.js')).KindLab.start(options);
     case 'compose':
-      return ComposeLab.start(options);
+      return (await import('./backends/compose/compose-lab.js')).ComposeLab.start(options);
     default:
       throw new KmslabError(
         'usage',

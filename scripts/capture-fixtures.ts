@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LocalLab } from '../harness/index.js';
-import { repoRoot } from '../harness/common/paths.js';
+import { packageRoot } from '../harness/common/paths.js';
 
 const key = (name: string, bytes: number) => ({ name, secret: randomBytes(bytes).toString('base64') });
 const lab = await LocalLab.start({
@@ -40,7 +40,7 @@ try {
   ];
   const values = [];
   for (const k of keys) values.push({ key: k, value: (await lab.etcd.get(k))!.toString('base64') });
-  const out = join(repoRoot, 'sim/fixtures');
+  const out = join(packageRoot, 'sim/fixtures');
   await writeFile(
     join(out, 'stored-values.json'),
     JSON.stringify({ apiserver: lab.record.versions.kubeApiserver, provider: lab.providerName, values }, null, 2) +

@@ -4,7 +4,7 @@ import { copyFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { components } from '../harness/binaries/index.js';
 import { generateModule } from '../harness/binaries/build.js';
-import { cacheRoot, repoRoot } from '../harness/common/paths.js';
+import { cacheRoot, packageRoot } from '../harness/common/paths.js';
 
 const wanted = process.argv.slice(2);
 const targets = wanted.length
@@ -15,7 +15,7 @@ for (const [name, version] of targets) {
   const c = components[name];
   if (!c) throw new Error(`unknown component ${name}; one of ${Object.keys(components).join(', ')}`);
   await generateModule(c, version, (e) => console.error(`  ${e.message}`));
-  const pins = join(repoRoot, 'harness/binaries/go', name, 'pins', version);
+  const pins = join(packageRoot, 'harness/binaries/go', name, 'pins', version);
   await mkdir(pins, { recursive: true });
   for (const f of ['go.mod', 'go.sum']) await copyFile(join(cacheRoot(), 'modules', name, version, f), join(pins, f));
   console.log(`pinned ${name} ${version} in ${pins}`);

@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { describe, expect, test } from 'vitest';
 import { FAULT_KINDS, runChaos } from '../chaos/index.js';
-import { repoRoot } from '../harness/common/paths.js';
+import { packageRoot } from '../harness/common/paths.js';
 import { startLab } from '../harness/index.js';
 import { isolateHome, uniqueName } from './support/env.js';
 
@@ -29,7 +29,7 @@ describe('chaos on the real control plane', () => {
   }, 600_000);
 
   test('a plugin that forgets its keys on restart (run with --plugin-cmd) is caught, naming the lost Secrets', async () => {
-    const node = `${process.execPath} --import tsx ${repoRoot}/test/support/broken-plugin.ts`;
+    const node = `${process.execPath} --import tsx ${packageRoot}/test/support/broken-plugin.ts`;
     const lab = await startLab({
       name: uniqueName('forget'),
       removeOnClose: true,

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { findBinary } from '../harness/index.js';
-import { repoRoot } from '../harness/common/paths.js';
+import { packageRoot } from '../harness/common/paths.js';
 
 // docker-compose.yml cannot be run here (no container engine), so it is held to the real Compose loader:
 // compose-go, which Docker Compose v2 uses, built from the Go module proxy like the other binaries.
@@ -39,7 +39,7 @@ beforeAll(async () => {
 
 describe('docker-compose.yml, as compose-go loads it', () => {
   test('is valid and wires etcd, the fake KMS and kube-apiserver as the compose backend expects', async () => {
-    const { exitCode, stderr, project } = await load(join(repoRoot, 'docker-compose.yml'));
+    const { exitCode, stderr, project } = await load(join(packageRoot, 'docker-compose.yml'));
     expect(exitCode, stderr).toBe(0);
     const s = project!.services;
     expect(Object.keys(s).sort()).toEqual(['etcd', 'fake-kms', 'kube-apiserver']);
@@ -60,15 +60,18 @@ describe('docker-compose.yml, as compose-go loads it', () => {
     // Ports only on loopback; the fake KMS image builds from this repository.
     expect(s['kube-apiserver']!.ports).toEqual([expect.objectContaining({ target: 6443, host_ip: '127.0.0.1' })]);
     expect(s.etcd!.ports).toEqual([expect.objectContaining({ target: 2379, host_ip: '127.0.0.1' })]);
-    expect(s['fake-kms']!.build!.context).toBe(repoRoot);
-    expect(readFileSync(join(repoRoot, 'Dockerfile'), 'utf8')).toContain('ENTRYPOINT ["node", "bin/kmslab.js"]');
+    expect(s['fake-kms']!.build!.context).toBe(packageRoot);
+    expect(readFileSync(join(packageRoot, 'Dockerfile'), 'utf8')).toContain('ENTRYPOINT ["node", "bin/kmslab.js"]');
   });
 
   test('the loader rejects a broken file with its own error (so the check above could fail)', async () => {
     const broken = join(composeDir, 'broken.yml');
     writeFileSync(
       broken,
-      readFileSync(join(repoRoot, 'docker-compose.yml'), 'utf8').replace('    image: quay.io', '    imagee: quay.io'),
+      readFileSync(join(packageRoot, 'docker-compose.yml'), 'utf8').replace(
+        '    image: quay.io',
+        '    imagee: quay.io',
+      ),
     );
     const { exitCode, stderr } = await load(broken);
     expect(exitCode).toBe(1);

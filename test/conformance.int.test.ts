@@ -2,13 +2,13 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, test } from 'vitest';
 import { runConformance, type ConformanceReport } from '../conformance/index.js';
 import type { ExternalPlugin } from '../harness/backends/common/external-plugin.js';
-import { repoRoot } from '../harness/common/paths.js';
+import { packageRoot } from '../harness/common/paths.js';
 import { MUTATIONS, type Mutation } from './support/broken-plugin.js';
 import { kmslab } from './support/cli.js';
 import { isolateHome } from './support/env.js';
 
 const home = isolateHome();
-const node = `${process.execPath} --import tsx ${repoRoot}/test/support/broken-plugin.ts`;
+const node = `${process.execPath} --import tsx ${packageRoot}/test/support/broken-plugin.ts`;
 
 // Each mutant breaks one rule; conformance must flag that rule by name.
 const FLAGGED_BY: Record<Mutation, string> = {
@@ -107,7 +107,7 @@ describe('conformance catches each broken plugin, naming the rule it breaks', ()
 
 describe('a correct plugin passes, and what was not given is skipped with the reason', () => {
   test('the fake KMS as an external process passes conformance with every check and scenario', async () => {
-    const kms = `${process.execPath} ${repoRoot}/bin/kmslab.js`;
+    const kms = `${process.execPath} ${packageRoot}/bin/kmslab.js`;
     const control = '--control "$(dirname "$KMSLAB_PLUGIN_SOCKET")/control.sock"';
     const r = await kmslab([
       'conformance',

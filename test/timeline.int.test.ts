@@ -7,8 +7,8 @@ import { expect, test } from 'vitest';
 import { chaosHtml, runChaos, FAULT_KINDS } from '../chaos/index.js';
 import { startLab } from '../harness/index.js';
 
-// Debian's chromium, installed by .ci/run; the flags keep it from reaching for any network.
-const CHROMIUM = '/usr/bin/chromium';
+// Debian's chromium, installed by .ci/run ($KMSLAB_CHROMIUM names another); the flags keep it off any network.
+const CHROMIUM = process.env.KMSLAB_CHROMIUM ?? '/usr/bin/chromium';
 const ARGS = [
   '--no-sandbox',
   '--disable-gpu',

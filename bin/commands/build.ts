@@ -1,5 +1,4 @@
 import { Command } from '@commander-js/extra-typings';
-import { findBinary } from '../../harness/binaries/index.js';
 import { buildProgress, printJson, say } from '../output.js';
 
 export function buildCommand(program: Command): void {
@@ -14,6 +13,7 @@ export function buildCommand(program: Command): void {
     )
     .option('--json', 'print where each binary came from as JSON')
     .action(async (o) => {
+      const { findBinary } = await import('../../harness/binaries/index.js');
       const onProgress = buildProgress();
       const found = [
         await findBinary('etcd', { onProgress, ...(o.etcdVersion ? { version: o.etcdVersion } : {}) }),

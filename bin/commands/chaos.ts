@@ -1,22 +1,10 @@
-import { mkdir, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
 import { Command, Option } from '@commander-js/extra-typings';
-import {
-  ChaosInterrupted,
-  FAULT_KINDS,
-  chaosHtml,
-  encodeSchedule,
-  parseSchedule,
-  runChaos,
-  shrink,
-  type ChaosOptions,
-  type ChaosReport,
-  type FaultEvent,
-  type FaultKind,
-} from '../../chaos/index.js';
+import { FAULT_KINDS, type FaultEvent, type FaultKind } from '../../chaos/fault-kinds.js';
+import type { ChaosOptions, ChaosReport } from '../../chaos/index.js';
 import { KmslabError } from '../../harness/common/errors.js';
-import { startLab, type Lab, type StartLabOptions } from '../../harness/index.js';
-import { buildProgress, say } from '../output.js';
+import type { Lab } from '../../harness/lab.js';
+import type { StartLabOptions } from '../../harness/start-lab.js';
+import { buildProgress, say, writeReport } from '../output.js';
 import { pluginFrom, pluginOptions, type PluginFlags } from '../lab-options.js';
 import { positiveInt } from './lab.js';
 
@@ -44,6 +32,9 @@ export function chaosCommand(program: Command): void {
     .option('--html <file>', 'write the timeline as one self-contained HTML page')
     .action(async (opts) => {
       const o = opts as typeof opts & PluginFlags;
+      const { ChaosInterrupted, chaosHtml, encodeSchedule, parseSchedule, runChaos, shrink } =
+        await import('../../chaos/index.js');
+      const { startLab } = await import('../../harness/start-lab.js');
       const durationMs = parseDuration(o.duration);
       const seed = o.seed ?? Date.now().toString(36);
       const faults = o.faults ? parseFaults(o.faults) : FAULT_KINDS;
@@ -111,8 +102,8 @@ export function chaosCommand(program: Command): void {
         process.off('SIGTERM', stop);
       }
       console.log(summary(report));
-      if (o.json) await write(o.json, JSON.stringify(report, null, 2));
-      if (o.html) await write(o.html, chaosHtml(report));
+      if (o.json) await writeReport(o.json, JSON.stringify(report, null, 2));
+      if (o.html) await writeReport(o.html, chaosHtml(report));
 
       const replay = (events = report.faults, d = durationMs) =>
         `kmslab chaos --backend sim --seed ${seed} --apiservers ${o.apiservers} --duration ${Math.ceil(d / 1000)}s${o.simPlugin ? ` --sim-plugin ${o.simPlugin}` : ''} --schedule '${encodeSchedule(events)}'`;
@@ -186,10 +177,4 @@ function parseFaults(list: string): FaultKind[] {
   if (bad.length)
     throw new KmslabError('usage', `--faults: ${bad.join(', ')} not known; use ${FAULT_KINDS.join(', ')}`);
   return kinds as FaultKind[];
-}
-
-async function write(file: string, text: string): Promise<void> {
-  await mkdir(dirname(file), { recursive: true });
-  await writeFile(file, text);
-  say(`wrote ${file}`);
 }

@@ -1,11 +1,6 @@
-import { mkdir, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
 import { Command } from '@commander-js/extra-typings';
-import { conformanceJUnit, renderConformance, runConformance } from '../../conformance/index.js';
 import { KmslabError } from '../../harness/common/errors.js';
-import { labOptionsFor, startLab } from '../../harness/index.js';
-import { selectScenarios } from '../../scenarios/index.js';
-import { buildProgress, say } from '../output.js';
+import { buildProgress, say, writeReport } from '../output.js';
 import {
   encryptionConfigOption,
   pluginFrom,
@@ -40,6 +35,9 @@ export function conformanceCommand(program: Command): void {
     .option('--junit <file>', 'write JUnit XML (a testsuite per phase, a testcase per check)')
     .action(async (opts) => {
       const o = opts as typeof opts & PluginFlags;
+      const { conformanceJUnit, renderConformance, runConformance } = await import('../../conformance/index.js');
+      const { labOptionsFor, startLab } = await import('../../harness/start-lab.js');
+      const { selectScenarios } = await import('../../scenarios/index.js');
       const plugin = pluginFrom(o);
       if (!plugin)
         throw new KmslabError(
@@ -79,14 +77,8 @@ export function conformanceCommand(program: Command): void {
       process.off('SIGINT', stop);
       process.off('SIGTERM', stop);
       console.log(`\n${renderConformance(report)}`);
-      if (o.json) await write(o.json, JSON.stringify(report, null, 2));
-      if (o.junit) await write(o.junit, conformanceJUnit(report));
+      if (o.json) await writeReport(o.json, JSON.stringify(report, null, 2));
+      if (o.junit) await writeReport(o.junit, conformanceJUnit(report));
       process.exitCode = interrupt.signal.aborted ? 130 : report.outcome === 'passed' ? 0 : 1;
     });
-}
-
-async function write(file: string, text: string): Promise<void> {
-  await mkdir(dirname(file), { recursive: true });
-  await writeFile(file, text);
-  say(`wrote ${file}`);
 }

@@ -1,6 +1,4 @@
 import { Command, Option } from '@commander-js/extra-typings';
-import { startFakeKms } from '../../fake-kms/index.js';
-import { KmsProxy } from '../../proxy/index.js';
 import { KmslabError } from '../../harness/common/errors.js';
 import { say } from '../output.js';
 import { positiveInt } from './lab.js';
@@ -31,6 +29,7 @@ export function fakeKmsCommands(program: Command): void {
       }
       if (o.stateDir && o.ephemeral) throw new KmslabError('usage', '--state-dir and --ephemeral exclude each other');
       const control = o.control ?? o.socket.replace(/[^/]*$/, 'control.sock');
+      const { startFakeKms } = await import('../../fake-kms/index.js');
       const kms = await startFakeKms({
         socketPath: o.socket,
         controlSocketPath: control,
@@ -63,6 +62,7 @@ export function proxyCommands(program: Command): void {
     .option('--idle-seconds <n>', 'close a client connection that sends nothing for this long', positiveInt, 120)
     .action(async (o) => {
       const control = o.control ?? o.socket.replace(/[^/]*$/, 'control.sock');
+      const { KmsProxy } = await import('../../proxy/index.js');
       const kms = await KmsProxy.start({
         socketPath: o.socket,
         upstreamSocket: o.upstream,

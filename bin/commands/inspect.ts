@@ -1,16 +1,8 @@
 import { readFile } from 'node:fs/promises';
-import { Command } from '@commander-js/extra-typings';
+import { Command, Option } from '@commander-js/extra-typings';
 import { KmslabError } from '../../harness/common/errors.js';
-import {
-  breaks,
-  describeFailOn,
-  FAIL_ON_HELP,
-  inspectEtcd,
-  parseFailOn,
-  type EtcdTls,
-  type InspectRow,
-} from '../../harness/inspect/index.js';
-import { readLab } from '../../harness/labs/registry.js';
+import { breaks, describeFailOn, FAIL_ON_HELP, parseFailOn } from '../../harness/inspect/fail-on.js';
+import type { EtcdTls, InspectRow } from '../../harness/inspect/index.js';
 import { printJson, table } from '../output.js';
 import { positiveInt } from './lab.js';
 
@@ -29,7 +21,8 @@ export function inspectCommand(program: Command): void {
     .option('--key <file>', 'client key for etcd (env ETCDCTL_KEY)')
     .option('--prefix <prefix>', 'key prefix to scan', '/registry/')
     .option('--resource <resource>', 'shorthand for --prefix /registry/<resource>/ (e.g. secrets)')
-    .option('--summary', 'print only the summary, no per-key rows')
+    .option('--keys', 'also print a row per key (the default is the summary: one screen however large etcd is)')
+    .addOption(new Option('--summary', 'the summary only, also in --json (the default on a terminal)').hideHelp())
     .option('--page-size <n>', 'keys per etcd range request', positiveInt)
     .option('--timeout <seconds>', 'deadline of each etcd call', positiveInt, 30)
     .option(
@@ -42,9 +35,12 @@ export function inspectCommand(program: Command): void {
       const failOn = parseFailOn(o.failOn ?? ['invalid', 'unknown']);
       const { urls, tls } = await target(o);
       const prefix = o.resource ? `/registry/${o.resource}/` : o.prefix;
+      // Rows are kept only for output that shows them: --json (every key) or --keys.
+      const keepRows = !o.summary && (o.json || o.keys);
       const rows: InspectRow[] = [];
       const offenders: Array<{ key: string; condition: string; class: string; reason?: string }> = [];
       let offending = 0;
+      const { inspectEtcd } = await import('../../harness/inspect/index.js');
       const report = await inspectEtcd({
         etcd: urls,
         prefix,
@@ -52,7 +48,7 @@ export function inspectCommand(program: Command): void {
         ...(tls ? { tls } : {}),
         ...(o.pageSize ? { pageSize: o.pageSize } : {}),
         onRow: (row: InspectRow) => {
-          if (!o.summary) rows.push(row);
+          if (keepRows) rows.push(row);
           const hit = breaks(row, failOn);
           if (!hit) return;
           offending++;
@@ -75,11 +71,11 @@ export function inspectCommand(program: Command): void {
           failOn: failOn.map(describeFailOn),
           offending,
           offenders,
-          ...(o.summary ? {} : { rows }),
+          ...(keepRows ? { rows } : {}),
         });
         return;
       }
-      if (!o.summary) {
+      if (keepRows) {
         console.log(
           table([
             ['KEY', 'STORED AS', 'PROVIDER/KEY', 'KEY_ID', 'DEK SOURCE', 'BYTES'],
@@ -138,6 +134,7 @@ async function target(o: {
     key: o.key ?? env.ETCDCTL_KEY,
   };
   if (!endpoints) {
+    const { readLab } = await import('../../harness/labs/registry.js');
     const lab = await readLab(o.name);
     if (!lab)
       throw new KmslabError('not-found', `no lab named "${o.name}"; pass --etcd <url> or start one with kmslab up`);

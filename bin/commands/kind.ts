@@ -1,6 +1,4 @@
 import { Command } from '@commander-js/extra-typings';
-import { kindConfigYaml } from '../../harness/index.js';
-import { checkLabName, labDir } from '../../harness/labs/registry.js';
 import { join } from 'node:path';
 
 export function kindCommands(program: Command): void {
@@ -11,7 +9,9 @@ export function kindCommands(program: Command): void {
     .option('--name <name>', 'lab name', 'default')
     .option('--k8s-version <version>', 'node image Kubernetes version', 'v1.37.2')
     .option('--image <image>', 'node image (default kindest/node:<k8s-version>)')
-    .action((o) => {
+    .action(async (o) => {
+      const { kindConfigYaml } = await import('../../harness/backends/kind/kind-config.js');
+      const { checkLabName, labDir } = await import('../../harness/labs/registry.js');
       checkLabName(o.name);
       const dir = labDir(o.name);
       process.stdout.write(

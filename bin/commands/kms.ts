@@ -1,15 +1,11 @@
 import { Argument, Command, Option } from '@commander-js/extra-typings';
-import { status as GrpcStatus } from '@grpc/grpc-js';
-import { KMS_METHODS, KmsControlClient, type FaultSpec } from '../../fake-kms/index.js';
+import { KmsControlClient } from '../../fake-kms/control-client.js';
+import type { FaultSpec } from '../../fake-kms/index.js';
+import { GRPC_ERROR_CODES, KMS_METHODS } from '../../fake-kms/names.js';
 import { KmslabError } from '../../harness/common/errors.js';
-import { readLab } from '../../harness/labs/registry.js';
-import { controlKms } from '../../harness/backends/common/control-kms.js';
-import { kmsOfRecord } from '../../harness/backends/common/kms-side.js';
 import type { LabKms } from '../../harness/lab.js';
 import { printJson, table } from '../output.js';
 import { positiveInt } from './lab.js';
-
-const GRPC_CODES = Object.keys(GrpcStatus).filter((k) => Number.isNaN(Number(k)) && k !== 'OK');
 
 function probability(value: string): number {
   const p = Number(value);
@@ -32,6 +28,9 @@ async function client(o: Target): Promise<KmsControlClient> {
 // What drives the keys: a lab's KMS as its record says (the fake KMS, or hooks for an external plugin), else the
 // standalone fake KMS on --control.
 async function target(o: Target): Promise<{ client: KmsControlClient; kms: LabKms }> {
+  const { controlKms } = await import('../../harness/backends/common/control-kms.js');
+  const { kmsOfRecord } = await import('../../harness/backends/common/kms-side.js');
+  const { readLab } = await import('../../harness/labs/registry.js');
   const noRestart = async () => undefined;
   if (o.control) {
     const c = new KmsControlClient(o.control);
@@ -128,7 +127,7 @@ export function kmsCommands(program: Command): void {
       ] as const),
     )
     .addOption(new Option('--method <method>', 'which RPC').choices([...KMS_METHODS, 'all']))
-    .addOption(new Option('--code <code>', 'gRPC code for error').choices(GRPC_CODES))
+    .addOption(new Option('--code <code>', 'gRPC code for error').choices([...GRPC_ERROR_CODES]))
     .option('--message <text>', 'error message')
     .option('--ms <n>', 'added latency in ms', positiveInt)
     .option('--value <value>', 'healthz / key-id / version value, or annotations as JSON')

@@ -1,11 +1,6 @@
 import { Command, Option } from '@commander-js/extra-typings';
-import { labOptionsFor, startLab } from '../../harness/start-lab.js';
 import { KmslabError } from '../../harness/common/errors.js';
-import { identityOnly, kmsThenIdentity } from '../../harness/kube/encryption-config.js';
-import { labHealth } from '../../harness/labs/lab-status.js';
-import { labNames, listLabs, readLab } from '../../harness/labs/registry.js';
-import { stopLab } from '../../harness/labs/stop-lab.js';
-import { restartLab } from '../../harness/labs/restart-lab.js';
+import type { EncryptionRule } from '../../harness/kube/encryption-config.js';
 import {
   encryptionConfigOption,
   pluginFrom,
@@ -13,16 +8,19 @@ import {
   readEncryptionConfig,
   type PluginFlags,
 } from '../lab-options.js';
-import type { ExternalPlugin } from '../../harness/backends/common/external-plugin.js';
+import type { ExternalPlugin } from '../../harness/backends/common/plugin-spec.js';
 import { buildProgress, printJson, say, table } from '../output.js';
 
-const ENCRYPTION = {
-  kms: (socket: string, name: string) => [kmsThenIdentity(name, socket)],
-  identity: () => [identityOnly()],
-  'identity-first': (socket: string, name: string) => [
-    { resources: ['secrets'], providers: [{ identity: {} }, { kms: { name, socket } }] },
-  ],
-} as const;
+// How `up --encryption` configures Secrets; the rule builders are loaded only when a lab starts.
+const ENCRYPTION_MODES = ['kms', 'identity', 'identity-first'] as const;
+type EncryptionMode = (typeof ENCRYPTION_MODES)[number];
+
+async function encryptionFor(mode: EncryptionMode): Promise<(socket: string, name: string) => EncryptionRule[]> {
+  const { identityOnly, kmsThenIdentity } = await import('../../harness/kube/encryption-config.js');
+  if (mode === 'identity') return () => [identityOnly()];
+  if (mode === 'kms') return (socket, name) => [kmsThenIdentity(name, socket)];
+  return (socket, name) => [{ resources: ['secrets'], providers: [{ identity: {} }, { kms: { name, socket } }] }];
+}
 
 export function labCommands(program: Command): void {
   encryptionConfigOption(pluginOptions(program.command('up')))
@@ -37,7 +35,7 @@ export function labCommands(program: Command): void {
     )
     .addOption(
       new Option('--encryption <mode>', 'secrets encryption: kms (KMS v2, then identity), identity, identity-first')
-        .choices(Object.keys(ENCRYPTION) as Array<keyof typeof ENCRYPTION>)
+        .choices(ENCRYPTION_MODES)
         .default('kms' as const),
     )
     .option('--provider <name>', 'KMS v2 provider name', 'kmslab')
@@ -53,6 +51,8 @@ export function labCommands(program: Command): void {
       if (user && o.encryption !== 'kms') {
         throw new KmslabError('usage', '--encryption-config is the encryption: leave out --encryption');
       }
+      const { labOptionsFor, startLab } = await import('../../harness/start-lab.js');
+      const { readLab } = await import('../../harness/labs/registry.js');
       await startLab({
         backend: o.backend,
         name: o.name,
@@ -60,7 +60,7 @@ export function labCommands(program: Command): void {
         ...(o.etcdVersion ? { etcdVersion: o.etcdVersion } : {}),
         apiservers: o.apiservers,
         providerName: o.provider,
-        encryption: ENCRYPTION[o.encryption],
+        encryption: await encryptionFor(o.encryption),
         ...(user ? labOptionsFor({ encryption: 'kms', apiservers: o.apiservers }, user) : {}),
         ...withPlugin(o as PluginFlags),
         onProgress: (m) => say(`▸ ${m}`),
@@ -109,6 +109,8 @@ export function labCommands(program: Command): void {
     .option('--keep-files', 'keep the lab dir (logs, etcd data, audit trail)')
     .option('--json', 'print what was stopped as JSON')
     .action(async (o) => {
+      const { labNames } = await import('../../harness/labs/registry.js');
+      const { stopLab } = await import('../../harness/labs/stop-lab.js');
       const names = o.all ? await labNames() : [o.name];
       const results = [];
       const failures: string[] = [];
@@ -138,6 +140,8 @@ export function labCommands(program: Command): void {
     .option('--name <name>', 'lab name', 'default')
     .option('--json', 'print as JSON')
     .action(async (o) => {
+      const { readLab } = await import('../../harness/labs/registry.js');
+      const { labHealth } = await import('../../harness/labs/lab-status.js');
       const record = await readLab(o.name);
       if (!record)
         throw new KmslabError('not-found', `no lab named "${o.name}"; kmslab list shows the labs on this machine`);
@@ -177,6 +181,7 @@ export function labCommands(program: Command): void {
     .option('--name <name>', 'lab name', 'default')
     .option('--json', 'print what was restarted as JSON')
     .action(async (component, o) => {
+      const { restartLab } = await import('../../harness/labs/restart-lab.js');
       const result = await restartLab(o.name, component, { onProgress: (m) => say(`▸ ${m}`) });
       if (o.json) printJson(result);
       else
@@ -189,6 +194,8 @@ export function labCommands(program: Command): void {
     .description('list the labs on this machine')
     .option('--json', 'print as JSON')
     .action(async (o) => {
+      const { listLabs } = await import('../../harness/labs/registry.js');
+      const { labHealth } = await import('../../harness/labs/lab-status.js');
       const labs = await Promise.all((await listLabs()).map(labHealth));
       if (o.json) {
         printJson(labs);

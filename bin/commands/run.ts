@@ -1,30 +1,54 @@
-import { mkdir, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { relative } from 'node:path';
 import { Command, Option } from '@commander-js/extra-typings';
+import type { Scenario } from '../../scenarios/model.js';
 import { KmslabError } from '../../harness/common/errors.js';
-import { labOptionsFor, startLab } from '../../harness/index.js';
-import { SCENARIOS, renderConsole, runHtml, runScenarios, selectScenarios, toJUnit } from '../../scenarios/index.js';
-import { printJson, say, table, buildProgress } from '../output.js';
+import { printJson, say, table, buildProgress, writeReport } from '../output.js';
 import { runProgress } from '../run-progress.js';
 import { positiveInt, withPlugin } from './lab.js';
 import { encryptionConfigOption, pluginOptions, readEncryptionConfig, type PluginFlags } from '../lab-options.js';
-import { externalLacks } from '../../harness/backends/common/control-kms.js';
 
 export function runCommands(program: Command): void {
   program
     .command('scenarios')
-    .description('list the scenarios with what each proves')
+    .description('list the scenarios with what each proves: the built-in ones, or those in your files')
+    .option(
+      '--from <path>',
+      'list the scenarios in this file or directory (*.scenario.{mjs,js,ts}) instead',
+      collect,
+      [] as string[],
+    )
     .option('--json', 'print as JSON')
-    .action((o) => {
-      const rows = SCENARIOS.map((s) => ({ name: s.name, tags: s.tags, summary: s.summary, proves: s.proves }));
+    .action(async (o) => {
+      const rows = o.from.length
+        ? (await (await import('../../scenarios/scenario-files.js')).loadScenarioFiles(o.from)).map(
+            ({ scenario, file }) => ({
+              ...describe(scenario),
+              file: relative(process.cwd(), file),
+            }),
+          )
+        : (await import('../../scenarios/catalog.js')).SCENARIOS.map(describe);
       if (o.json) printJson(rows);
-      else console.log(table([['NAME', 'TAGS', 'SUMMARY'], ...rows.map((r) => [r.name, r.tags.join(','), r.summary])]));
+      else
+        console.log(
+          table([
+            ['NAME', 'TAGS', 'SUMMARY', ...(o.from.length ? ['FILE'] : [])],
+            ...rows.map((r) => [r.name, r.tags.join(','), r.summary, ...('file' in r ? [r.file as string] : [])]),
+          ]),
+        );
     });
 
   encryptionConfigOption(pluginOptions(program.command('run')))
     .description('run scenarios, each on a fresh lab, and report what they proved')
-    .argument('[scenarios...]', 'scenario names (default: all, or those with --tag)')
-    .option('--tag <tag>', 'only scenarios with this tag (e.g. core, slow); repeatable', collect, [] as string[])
+    .argument(
+      '[scenarios...]',
+      'built-in scenario names (default: all, or those with --tag), and/or your scenario files and directories (./my.scenario.ts, ./scenarios/)',
+    )
+    .option(
+      '--tag <tag>',
+      'only scenarios with this tag (e.g. core, slow); repeatable; with files, also picks the built-ins that have it',
+      collect,
+      [] as string[],
+    )
     .addOption(
       new Option(
         '--backend <backend>',
@@ -42,14 +66,10 @@ export function runCommands(program: Command): void {
     .option('--artifacts <dir>', 'where a failed scenario keeps its logs and report', 'artifacts')
     .option('--keep', 'leave each lab running afterwards (stop with kmslab down --all)')
     .action(async (names, o) => {
-      let scenarios;
-      try {
-        scenarios = selectScenarios(names, o.tag);
-      } catch (error) {
-        throw new KmslabError('usage', (error as Error).message);
-      }
-      if (scenarios.length === 0)
-        throw new KmslabError('usage', `no scenario matches ${[...names, ...o.tag.map((t) => `tag ${t}`)].join(', ')}`);
+      const { renderConsole, runHtml, runScenarios, toJUnit } = await import('../../scenarios/index.js');
+      const { labOptionsFor, startLab } = await import('../../harness/start-lab.js');
+      const { externalLacks } = await import('../../harness/backends/common/control-kms.js');
+      const scenarios = await pickScenarios(names, o.tag);
       // Ctrl-C stops every lab in flight; the report then shows what ran.
       const interrupt = new AbortController();
       const stop = () => {
@@ -107,20 +127,49 @@ export function runCommands(program: Command): void {
           `sim seed ${o.seed ?? stamp}: replay exactly with kmslab run --backend sim --seed ${o.seed ?? stamp} ${names.join(' ')}`.trimEnd(),
         );
       }
-      if (o.json) await write(o.json, JSON.stringify(report, null, 2));
-      if (o.junit) await write(o.junit, toJUnit(report));
-      if (o.html) await write(o.html, runHtml(report));
+      if (o.json) await writeReport(o.json, JSON.stringify(report, null, 2));
+      if (o.junit) await writeReport(o.junit, toJUnit(report));
+      if (o.html) await writeReport(o.html, runHtml(report));
       if (interrupt.signal.aborted) process.exitCode = 130;
       else if (report.outcome !== 'passed') process.exitCode = 1;
     });
 }
 
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
+/**
+ * pickScenarios reads the run's arguments: files and directories add the user's scenarios; names pick built-ins.
+ * Built-ins: the named ones, else those with every --tag, else all — but none when only files are given.
+ * Tags filter the user's scenarios too.
+ */
+async function pickScenarios(args: string[], tags: string[]): Promise<Scenario[]> {
+  const { SCENARIOS, selectScenarios } = await import('../../scenarios/catalog.js');
+  const paths = args.filter(isScenarioPath);
+  const names = args.filter((a) => !isScenarioPath(a));
+  const { loadScenarioFiles } = await import('../../scenarios/scenario-files.js');
+  const mine = paths.length ? (await loadScenarioFiles(paths)).map((f) => f.scenario) : [];
+  let builtIn: Scenario[] = [];
+  if (!paths.length || names.length || tags.length) {
+    try {
+      builtIn = selectScenarios(names, tags);
+    } catch (error) {
+      throw new KmslabError('usage', (error as Error).message);
+    }
+  }
+  const picked = [...mine.filter((s) => tags.every((t) => s.tags.includes(t))), ...builtIn];
+  const clash = mine.find((s) => SCENARIOS.some((b) => b.name === s.name));
+  if (clash) throw new KmslabError('usage', `your scenario "${clash.name}" has the name of a built-in one; rename it`);
+  if (picked.length === 0) {
+    throw new KmslabError('usage', `no scenario matches ${[...args, ...tags.map((t) => `tag ${t}`)].join(', ')}`);
+  }
+  return picked;
 }
 
-async function write(file: string, text: string): Promise<void> {
-  await mkdir(dirname(file), { recursive: true });
-  await writeFile(file, text);
-  say(`wrote ${file}`);
+/** Built-in scenario names have no '/' or '.': anything that does is a file or directory of the user's. */
+const isScenarioPath = (arg: string): boolean => /[/.]/.test(arg);
+
+function describe(s: Scenario) {
+  return { name: s.name, tags: s.tags, summary: s.summary, proves: s.proves };
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
 }

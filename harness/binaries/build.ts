@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { goEnv } from './go-env.js';
 import { waitForLock } from '../common/file-lock.js';
-import { cacheRoot, repoRoot } from '../common/paths.js';
+import { cacheRoot, packageRoot } from '../common/paths.js';
 import { KmslabError } from '../common/errors.js';
 import type { Component } from './components.js';
 
@@ -29,7 +29,7 @@ export interface ModuleFiles {
   pinned: boolean;
 }
 
-const sourceDir = (c: Component) => join(repoRoot, 'harness/binaries/go', c.name);
+const sourceDir = (c: Component) => join(packageRoot, 'harness/binaries/go', c.name);
 
 /**
  * moduleFiles returns the wrapper module for a version: the pinned go.mod/go.sum committed in this repo for the

@@ -17,5 +17,8 @@ export function rootOf(moduleUrl: string): string {
   return fileURLToPath(new URL('../../', moduleUrl)).replace(/\/$/, '');
 }
 
-/** repoRoot is this checkout's root (the harness is run from source with tsx). */
-export const repoRoot = rootOf(import.meta.url);
+/**
+ * packageRoot is where kmslab's files live: the checkout when run from source, the installed package when run
+ * compiled (modules then sit one level deeper, under dist/, while assets such as the Go modules stay at the top).
+ */
+export const packageRoot = rootOf(import.meta.url).replace(/\/dist$/, '');

@@ -1,60 +1,16 @@
 import { existsSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { appendFile, rm } from 'node:fs/promises';
-import { isAbsolute, join } from 'node:path';
+import { join } from 'node:path';
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import { KmsCallError } from '../../../fake-kms/index.js';
 import { UpstreamPlugin } from '../../../proxy/index.js';
 import { KmslabError } from '../../common/errors.js';
 import { ManagedProcess } from '../../process/managed-process.js';
 import { runCommand } from '../../process/run-command.js';
+import { shellQuote, type Hook } from './plugin-spec.js';
 
-/** The key lifecycle a user can hand kmslab as shell commands, for a plugin kmslab does not own. */
-export const HOOKS = ['rotate', 'disable', 'enable', 'destroy'] as const;
-export type Hook = (typeof HOOKS)[number];
-
-/**
- * ExternalPlugin is a KMS v2 plugin that is not kmslab's: run by kmslab from a shell command (`command`, serving
- * on `{socket}`), or run by the user on a socket of their own (`socket`). Hooks are shell commands that exit 0
- * when done; `{keyId}` and `$KMSLAB_KEY_ID` carry the key_id to act on.
- */
-export interface ExternalPlugin {
-  command?: string;
-  socket?: string;
-  /** How to restart a plugin the user runs (restart steps need it); a `command` plugin is restarted by kmslab. */
-  restartCommand?: string;
-  hooks?: Partial<Record<Hook, string>>;
-}
-
-/** checkExternalPlugin refuses a plugin description that cannot work, saying what to give instead. */
-export function checkExternalPlugin(p: ExternalPlugin): void {
-  if (Boolean(p.command) === Boolean(p.socket)) {
-    throw new KmslabError(
-      'usage',
-      'give exactly one of --plugin-cmd (kmslab runs the plugin) or --plugin-socket (you run it)',
-    );
-  }
-  if (p.command && !p.command.includes('{socket}')) {
-    throw new KmslabError(
-      'usage',
-      '--plugin-cmd must say where to serve: put {socket} in it (e.g. --plugin-cmd "my-plugin --listen unix://{socket}")',
-    );
-  }
-  if (p.socket && !isAbsolute(p.socket)) {
-    throw new KmslabError('usage', `--plugin-socket ${p.socket} must be an absolute path to the plugin's unix socket`);
-  }
-  if (p.restartCommand && p.command) {
-    throw new KmslabError(
-      'usage',
-      '--restart-cmd is for --plugin-socket; kmslab restarts a --plugin-cmd plugin itself',
-    );
-  }
-}
-
-/** shellQuote makes a value safe to put into a shell command line. */
-export function shellQuote(value: string): string {
-  return /^[\w./:@%+=,-]+$/.test(value) ? value : `'${value.replaceAll("'", `'\\''`)}'`;
-}
+export { HOOKS, checkExternalPlugin, shellQuote, type ExternalPlugin, type Hook } from './plugin-spec.js';
 
 /** ExternalPluginProcess runs a `--plugin-cmd` in its own process group and knows when it serves. */
 export class ExternalPluginProcess {

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { KmsControlClient } from '../../../fake-kms/index.js';
-import { repoRoot } from '../../common/paths.js';
+import { packageRoot } from '../../common/paths.js';
 import { probes } from '../../labs/probes.js';
 import { ManagedProcess } from '../../process/managed-process.js';
 
@@ -49,7 +49,7 @@ export class KmsPluginProcess {
       name: this.name,
       command: process.execPath,
       args: [
-        join(repoRoot, 'bin/kmslab.js'),
+        join(packageRoot, 'bin/kmslab.js'),
         ...serve,
         `--socket=${p.socket}`,
         `--control=${p.control}`,

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { DockerComposeEnvironment, Wait, type StartedDockerComposeEnvironment } from 'testcontainers';
 import { realClock } from '../../common/clock.js';
 import { KmslabError } from '../../common/errors.js';
-import { repoRoot } from '../../common/paths.js';
+import { packageRoot } from '../../common/paths.js';
 import { poll } from '../../common/wait.js';
 import {
   checkProviderName,
@@ -94,7 +94,7 @@ export class ComposeLab implements Lab {
     });
     let env: StartedDockerComposeEnvironment;
     try {
-      env = await new DockerComposeEnvironment(repoRoot, 'docker-compose.yml')
+      env = await new DockerComposeEnvironment(packageRoot, 'docker-compose.yml')
         .withProjectName(`kmslab-${name}`)
         .withEnvironment({ KMSLAB_COMPOSE_DIR: dir })
         .withBuild()

@@ -2,11 +2,11 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, test } from 'vitest';
-import { repoRoot } from '../../common/paths.js';
+import { packageRoot } from '../../common/paths.js';
 import { KindCli } from './kind-cli.js';
 
 // Orchestration against a fake `kind` that records its arguments (test/support/fake-kind/kind).
-const fake = join(repoRoot, 'test/support/fake-kind/kind');
+const fake = join(packageRoot, 'test/support/fake-kind/kind');
 const setup = (mode = 'ok') => {
   const dir = mkdtempSync(join(tmpdir(), 'fake-kind-'));
   const log = join(dir, 'calls.jsonl');

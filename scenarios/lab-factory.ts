@@ -1,0 +1,18 @@
+import { labOptionsFor, startLab, type StartLabOptions } from '../harness/start-lab.js';
+import type { LabFactory } from './runner.js';
+
+/**
+ * labFactory gives runScenarios a fresh lab per scenario on one backend, shaped by each scenario's needs (how
+ * many apiservers, KMS on or not) and named after it.
+ */
+export function labFactory(options: StartLabOptions = {}): LabFactory {
+  const stamp = Date.now().toString(36);
+  return (scenario, signal) =>
+    startLab({
+      removeOnClose: true,
+      ...options,
+      name: `${scenario.name.slice(0, 22)}-${stamp}`.replace(/-+$/, ''),
+      ...labOptionsFor(scenario.needs),
+      ...(signal ? { signal } : {}),
+    });
+}
