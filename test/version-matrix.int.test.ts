@@ -8,8 +8,10 @@ import { isolateHome, uniqueName } from './support/env.js';
 // The core scenarios on each served kube-apiserver minor, on demand: `KMSLAB_MATRIX=1 npm test` (or
 // `KMSLAB_MATRIX=1 npx vitest run --project integration test/version-matrix.int.test.ts`). Each version is built
 // from its pinned Go modules on first use (harness/binaries/go/kube-apiserver/pins/<version>); a cold build takes
-// ~8–11 min on 2 cores. KMSLAB_MATRIX_VERSIONS=v1.35.4,v1.36.3 picks versions. Reports go to reports/matrix-*.json.
+// ~8–11 min on 2 cores. KMSLAB_MATRIX_VERSIONS=v1.35.4,v1.36.3 picks versions, KMSLAB_MATRIX_SCENARIOS=rotate,…
+// scenarios (default: the core tag). Reports go to reports/matrix-*.json.
 const VERSIONS = (process.env.KMSLAB_MATRIX_VERSIONS ?? 'v1.34.4,v1.35.4,v1.36.3,v1.37.2').split(',');
+const SCENARIOS = process.env.KMSLAB_MATRIX_SCENARIOS?.split(',') ?? [];
 const REPORTS = 'reports';
 
 isolateHome();
@@ -47,7 +49,7 @@ describe.skipIf(!process.env.KMSLAB_MATRIX).each(VERSIONS)('kube-apiserver %s', 
 
   test('the core scenarios pass', async () => {
     const report = await runScenarios(
-      selectScenarios([], ['core']),
+      SCENARIOS.length ? selectScenarios(SCENARIOS) : selectScenarios([], ['core']),
       (scenario, signal) =>
         startLab({
           ...(signal ? { signal } : {}),
@@ -59,7 +61,8 @@ describe.skipIf(!process.env.KMSLAB_MATRIX).each(VERSIONS)('kube-apiserver %s', 
       { artifactsDir: join(REPORTS, `matrix-artifacts-${version}`), backend: 'local' },
     );
     mkdirSync(REPORTS, { recursive: true });
-    writeFileSync(join(REPORTS, `matrix-${version}.json`), JSON.stringify(report, null, 2));
+    const suffix = SCENARIOS.length ? `-${SCENARIOS.join('+')}` : '';
+    writeFileSync(join(REPORTS, `matrix-${version}${suffix}.json`), JSON.stringify(report, null, 2));
     console.log(`kube-apiserver ${version}\n${renderConsole(report)}`);
     expect(report.scenarios.filter((s) => s.outcome === 'failed').map((s) => s.name)).toEqual([]);
   }, 3_600_000);
