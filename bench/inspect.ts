@@ -4,10 +4,11 @@
 //   in-process    inspectEtcd in a fresh child (fast path, and the etcd3-client path it replaced), timed inside,
 //                 with the child's peak RSS;
 //   whole-process `kmslab inspect --etcd URL --summary` against `etcdctl get --prefix` (output to /dev/null),
-//                 wall time including start-up, with peak RSS.
+//                 wall time including start-up, with peak RSS: compiled (dist/, as installed; `npm run build`
+//                 first, else it is left out) and from source through tsx (a checkout's bin/kmslab.js).
 // Usage: npx tsx bench/inspect.ts [sizes=100000,1000000] [rounds=3]
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -94,6 +95,8 @@ async function inProcess(path: 'fast' | 'etcd3'): Promise<Sample & { total: numb
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const kmslab = join(repo, 'bin/kmslab.js');
+const compiled = join(repo, 'dist/bin/cli.js');
+const hasCompiled = existsSync(compiled);
 
 try {
   console.log(`node ${process.version}, ${rounds} interleaved rounds per size, medians shown`);
@@ -101,9 +104,11 @@ try {
   for (const size of sizes) {
     await load(loaded, size);
     loaded = size;
-    const runs: Record<string, Sample[]> = { etcdctl: [], cli: [], fast: [], etcd3: [] };
+    const runs: Record<string, Sample[]> = { etcdctl: [], cli: [], dist: [], fast: [], etcd3: [] };
     for (let r = 0; r < rounds; r++) {
       runs.etcdctl!.push(await wall('etcdctl', ['--endpoints', etcd.url, 'get', '--prefix', '/registry/']));
+      if (hasCompiled)
+        runs.dist!.push(await wall(process.execPath, [compiled, 'inspect', '--etcd', etcd.url, '--summary']));
       runs.cli!.push(await wall(process.execPath, [kmslab, 'inspect', '--etcd', etcd.url, '--summary']));
       const fast = await inProcess('fast');
       if (fast.total !== size) throw new Error(`inspector counted ${fast.total} values, expected ${size}`);
@@ -118,16 +123,23 @@ try {
     console.log(
       `  etcdctl get --prefix (whole process)        ${t('etcdctl').toFixed(2)} s  peak ${m('etcdctl').toFixed(0)} MiB`,
     );
-    console.log(
-      `  kmslab inspect --summary (whole process)   ${t('cli').toFixed(2)} s  peak ${m('cli').toFixed(0)} MiB  ${(t('cli') / t('etcdctl')).toFixed(2)}× etcdctl's time (target ≤ ${WHOLE_TARGET}×: ${t('cli') / t('etcdctl') <= WHOLE_TARGET ? 'met' : 'MISSED'})`,
-    );
+    const whole = (k: string, label: string) =>
+      console.log(
+        `  ${label.padEnd(42)} ${t(k).toFixed(2)} s  peak ${m(k).toFixed(0)} MiB  ${(t(k) / t('etcdctl')).toFixed(2)}× etcdctl's time (target ≤ ${WHOLE_TARGET}×: ${t(k) / t('etcdctl') <= WHOLE_TARGET ? 'met' : 'MISSED'})`,
+      );
+    if (hasCompiled) whole('dist', 'kmslab inspect, compiled (whole process)');
+    whole('cli', 'kmslab inspect, tsx source (whole process)');
     console.log(
       `  inspectEtcd in process, raw Range path     ${t('fast').toFixed(2)} s  peak ${m('fast').toFixed(0)} MiB  ${rate('fast')} values/s (target ≥ ${INSPECT_TARGET}: ${size / t('fast') >= INSPECT_TARGET ? 'met' : 'MISSED'})`,
     );
     console.log(
       `  inspectEtcd in process, etcd3 client path  ${t('etcd3').toFixed(2)} s  peak ${m('etcd3').toFixed(0)} MiB  ${rate('etcd3')} values/s (1 run)`,
     );
-    console.log(`  whole-process start-up and exit cost ≈ ${(t('cli') - t('fast')).toFixed(2)} s (cli − in-process)`);
+    for (const k of hasCompiled ? ['dist', 'cli'] : ['cli']) {
+      console.log(
+        `  ${k === 'dist' ? 'compiled' : 'tsx source'} start-up and exit ≈ ${(t(k) - t('fast')).toFixed(2)} s (whole − in-process)`,
+      );
+    }
   }
 } finally {
   client.close();
