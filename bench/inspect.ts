@@ -1,77 +1,146 @@
-// Benchmark: the paged raw-etcd inspector against `etcdctl get --prefix` (Debian's etcd-client) on the same data.
-// Starts a private etcd (kmslab's build), loads N values shaped like real ones (KMS v2 envelopes and plaintext
-// protobuf), then times both readers. Usage: npx tsx bench/inspect.ts [objects=100000]
+// Benchmark: the raw-etcd inspector against `etcdctl get --prefix` (Debian's etcd-client) on the same data.
+// Starts a private etcd (kmslab's build), loads values shaped like real ones (KMS v2 envelopes and plaintext
+// protobuf), and at each size times, in interleaved rounds:
+//   in-process    inspectEtcd in a fresh child (fast path, and the etcd3-client path it replaced), timed inside,
+//                 with the child's peak RSS;
+//   whole-process `kmslab inspect --etcd URL --summary` against `etcdctl get --prefix` (output to /dev/null),
+//                 wall time including start-up, with peak RSS: compiled (dist/, as installed; `npm run build`
+//                 first, else it is left out) and from source through tsx (a checkout's bin/kmslab.js).
+// Usage: npx tsx bench/inspect.ts [sizes=100000,1000000] [rounds=3]
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { findBinary } from '../harness/binaries/index.js';
 import { EtcdMember } from '../harness/backends/local/etcd-member.js';
-import { inspectEtcd, openEtcd, scanPrefix } from '../harness/inspect/index.js';
+import { inspectEtcd, openEtcd } from '../harness/inspect/index.js';
 import { EncryptedDEKSourceType, encodeKmsV2Value, seededRandom } from '../sim/index.js';
 
-const objects = Number(process.argv[2] ?? 100_000);
+const CHILD = '--child';
+const INSPECT_TARGET = 100_000; // values/s in process
+const WHOLE_TARGET = 2; // × etcdctl's wall time
+
+if (process.argv[2] === CHILD) {
+  // One in-process measurement in a clean process: the time inside inspectEtcd and the peak RSS.
+  const [, , , url, path] = process.argv;
+  const etcd = path === 'etcd3' ? openEtcd(url!) : url!;
+  const report = await inspectEtcd({ etcd, prefix: '/registry/' });
+  if (typeof etcd !== 'string') etcd.close();
+  const peak = process.resourceUsage().maxRSS / 1024;
+  console.log(JSON.stringify({ seconds: report.seconds, total: report.summary.total, peakMiB: peak }));
+  process.exit(0);
+}
+
+const sizes = (process.argv[2] ?? '100000,1000000').split(',').map(Number);
+const rounds = Number(process.argv[3] ?? 3);
+const here = new URL('.', import.meta.url).pathname;
+const repo = join(here, '..');
 const dir = mkdtempSync(join(tmpdir(), 'kmslab-inspect-bench-'));
 execFileSync('mkdir', ['-p', join(dir, 'logs')]);
 const etcd = await EtcdMember.create((await findBinary('etcd')).path, dir);
 await etcd.start();
 const client = openEtcd(etcd.url);
-try {
-  const random = seededRandom('bench');
-  const value = (i: number) =>
-    i % 5 === 0
-      ? Buffer.concat([Buffer.from('k8s\u0000'), random.bytes(300)])
-      : encodeKmsV2Value('kmslab', {
-          encryptedData: random.bytes(380),
-          keyID: `kmslab-v${1 + (i % 3)}-bench`,
-          encryptedDEKSource: random.bytes(61),
-          annotations: { 'key-version.kmslab.test': Buffer.from('1') },
-          encryptedDEKSourceType: EncryptedDEKSourceType.HKDF_SHA256_XNONCE_AES_GCM_SEED,
-        });
-  const loadStart = performance.now();
-  for (let i = 0; i < objects; i += 1000) {
-    await Promise.all(
-      Array.from({ length: Math.min(1000, objects - i) }, (_, j) =>
-        client.put(`/registry/secrets/ns-${(i + j) % 50}/secret-${i + j}`).value(value(i + j)),
-      ),
-    );
-  }
-  console.log(`loaded ${objects} values in ${((performance.now() - loadStart) / 1000).toFixed(1)} s`);
 
-  const rounds = 3;
-  const time = async (fn: () => Promise<unknown>) => {
-    const runs = [];
+const random = seededRandom('bench');
+const value = (i: number) =>
+  i % 5 === 0
+    ? Buffer.concat([Buffer.from('k8s\u0000'), random.bytes(300)])
+    : encodeKmsV2Value('kmslab', {
+        encryptedData: random.bytes(380),
+        keyID: `kmslab-v${1 + (i % 3)}-bench`,
+        encryptedDEKSource: random.bytes(61),
+        annotations: { 'key-version.kmslab.test': Buffer.from('1') },
+        encryptedDEKSourceType: EncryptedDEKSourceType.HKDF_SHA256_XNONCE_AES_GCM_SEED,
+      });
+
+// Loads keys [from, to) in transactions of 128 puts (etcd's default --max-txn-ops), 8 at a time.
+async function load(from: number, to: number): Promise<void> {
+  const started = performance.now();
+  const txns: Array<() => Promise<unknown>> = [];
+  for (let i = from; i < to; i += 128) {
+    const puts = Array.from({ length: Math.min(128, to - i) }, (_, j) => ({
+      request_put: { key: Buffer.from(`/registry/secrets/ns-${(i + j) % 50}/secret-${i + j}`), value: value(i + j) },
+    }));
+    txns.push(() => client.kv.txn({ success: puts }));
+  }
+  for (let i = 0; i < txns.length; i += 8) await Promise.all(txns.slice(i, i + 8).map((t) => t()));
+  console.log(`loaded ${to - from} values (now ${to}) in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+}
+
+interface Sample {
+  seconds: number;
+  peakMiB: number;
+}
+
+// Runs a command, returning its wall time and peak RSS as GNU time reports them.
+async function wall(cmd: string, args: string[]): Promise<Sample> {
+  const t = performance.now();
+  const r = await execa('/usr/bin/time', ['-f', '%M', cmd, ...args], {
+    env: { ETCDCTL_API: '3' },
+    stdout: 'ignore',
+    reject: false,
+  });
+  const seconds = (performance.now() - t) / 1000;
+  if (r.exitCode !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.exitCode}: ${r.stderr}`);
+  return { seconds, peakMiB: Number(r.stderr.trim().split('\n').pop()) / 1024 };
+}
+
+async function inProcess(path: 'fast' | 'etcd3'): Promise<Sample & { total: number }> {
+  const r = await execa(process.execPath, ['--import', 'tsx', join(here, 'inspect.ts'), CHILD, etcd.url, path], {
+    cwd: repo,
+  });
+  return JSON.parse(r.stdout) as Sample & { total: number };
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const kmslab = join(repo, 'bin/kmslab.js');
+const compiled = join(repo, 'dist/bin/cli.js');
+const hasCompiled = existsSync(compiled);
+
+try {
+  console.log(`node ${process.version}, ${rounds} interleaved rounds per size, medians shown`);
+  let loaded = 0;
+  for (const size of sizes) {
+    await load(loaded, size);
+    loaded = size;
+    const runs: Record<string, Sample[]> = { etcdctl: [], cli: [], dist: [], fast: [], etcd3: [] };
     for (let r = 0; r < rounds; r++) {
-      const t = performance.now();
-      await fn();
-      runs.push((performance.now() - t) / 1000);
+      runs.etcdctl!.push(await wall('etcdctl', ['--endpoints', etcd.url, 'get', '--prefix', '/registry/']));
+      if (hasCompiled)
+        runs.dist!.push(await wall(process.execPath, [compiled, 'inspect', '--etcd', etcd.url, '--summary']));
+      runs.cli!.push(await wall(process.execPath, [kmslab, 'inspect', '--etcd', etcd.url, '--summary']));
+      const fast = await inProcess('fast');
+      if (fast.total !== size) throw new Error(`inspector counted ${fast.total} values, expected ${size}`);
+      runs.fast!.push(fast);
+      // The etcd3-client path is slow at 1M; once per size is enough to show the ratio.
+      if (r === 0) runs.etcd3!.push(await inProcess('etcd3'));
     }
-    return runs.sort((a, b) => a - b)[Math.floor(rounds / 2)]!;
-  };
-  const etcdctl = await time(() =>
-    execa('etcdctl', ['--endpoints', etcd.url, 'get', '--prefix', '/registry/'], {
-      env: { ETCDCTL_API: '3' },
-      stdout: 'ignore',
-    }),
-  );
-  let total = 0;
-  const ours = await time(async () => {
-    const report = await inspectEtcd({ etcd: client, prefix: '/registry/' });
-    total = report.summary.total;
-  });
-  const scanOnly = await time(async () => {
-    for await (const page of scanPrefix(client, '/registry/')) void page;
-  });
-  const mem = process.memoryUsage().rss / 2 ** 20;
-  console.log(`(of which reading pages through the etcd3 client alone: ${scanOnly.toFixed(2)} s)`);
-  console.log(`median of ${rounds} runs, ${objects} objects, node ${process.version}`);
-  console.log(
-    `etcdctl get --prefix (one range, raw bytes to /dev/null): ${etcdctl.toFixed(2)} s = ${(objects / etcdctl).toFixed(0)} objects/s`,
-  );
-  console.log(
-    `kmslab inspect (paged, classify + decode every value):  ${ours.toFixed(2)} s = ${(total / ours).toFixed(0)} objects/s (${(etcdctl / ours).toFixed(2)}× etcdctl's rate), rss ${mem.toFixed(0)} MiB`,
-  );
+    const t = (k: string) => median(runs[k]!.map((s) => s.seconds));
+    const m = (k: string) => median(runs[k]!.map((s) => s.peakMiB));
+    const rate = (k: string) => (size / t(k)).toFixed(0);
+    console.log(`\n${size} values:`);
+    console.log(
+      `  etcdctl get --prefix (whole process)        ${t('etcdctl').toFixed(2)} s  peak ${m('etcdctl').toFixed(0)} MiB`,
+    );
+    const whole = (k: string, label: string) =>
+      console.log(
+        `  ${label.padEnd(42)} ${t(k).toFixed(2)} s  peak ${m(k).toFixed(0)} MiB  ${(t(k) / t('etcdctl')).toFixed(2)}× etcdctl's time (target ≤ ${WHOLE_TARGET}×: ${t(k) / t('etcdctl') <= WHOLE_TARGET ? 'met' : 'MISSED'})`,
+      );
+    if (hasCompiled) whole('dist', 'kmslab inspect, compiled (whole process)');
+    whole('cli', 'kmslab inspect, tsx source (whole process)');
+    console.log(
+      `  inspectEtcd in process, raw Range path     ${t('fast').toFixed(2)} s  peak ${m('fast').toFixed(0)} MiB  ${rate('fast')} values/s (target ≥ ${INSPECT_TARGET}: ${size / t('fast') >= INSPECT_TARGET ? 'met' : 'MISSED'})`,
+    );
+    console.log(
+      `  inspectEtcd in process, etcd3 client path  ${t('etcd3').toFixed(2)} s  peak ${m('etcd3').toFixed(0)} MiB  ${rate('etcd3')} values/s (1 run)`,
+    );
+    for (const k of hasCompiled ? ['dist', 'cli'] : ['cli']) {
+      console.log(
+        `  ${k === 'dist' ? 'compiled' : 'tsx source'} start-up and exit ≈ ${(t(k) - t('fast')).toFixed(2)} s (whole − in-process)`,
+      );
+    }
+  }
 } finally {
   client.close();
   await etcd.stop();

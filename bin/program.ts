@@ -3,6 +3,7 @@ import { buildCommand } from './commands/build.js';
 import { chaosCommand } from './commands/chaos.js';
 import { conformanceCommand } from './commands/conformance.js';
 import { fakeKmsCommands, proxyCommands } from './commands/fake-kms.js';
+import { fleetCommand } from './commands/fleet.js';
 import { inspectCommand } from './commands/inspect.js';
 import { kindCommands } from './commands/kind.js';
 import { kmsCommands } from './commands/kms.js';
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
   conformanceCommand(program);
   chaosCommand(program);
   kindCommands(program);
+  fleetCommand(program);
   // Every (sub)command exits through our handler, so usage mistakes anywhere exit 2.
   const override = (c: Command) => {
     c.exitOverride().showHelpAfterError('(run with --help for usage)');

@@ -139,21 +139,29 @@ function tolerantDefinition(maxRequestBytes: number) {
   return { status: tolerant(s.status), encrypt: tolerant(s.encrypt), decrypt: tolerant(s.decrypt) };
 }
 
+// Every answer waits for its audit record to be written (group commit: one write per event-loop turn of calls). If
+// that write fails the call fails too: an answer the trail cannot show is never sent.
 function handlers(service: KmsService): UntypedServiceImplementation {
   const unary =
     (method: KmsMethod, fn: (request: never, options: CallOptions) => Promise<unknown>) =>
     (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => {
+      const answer = (error: { code?: number; message: string } | null, response?: unknown) =>
+        service.audit.durable().then(
+          () => (error ? callback({ code: error.code, details: error.message }) : callback(null, response)),
+          (failure: Error) =>
+            callback({ code: GrpcStatus.INTERNAL, details: `audit trail write failed: ${failure.message}` }),
+        );
       if (call.request instanceof Undecodable) {
         const failure = new KmsCallError(GrpcStatus.INVALID_ARGUMENT, call.request.reason);
         service.refused(method, call.request.bytes, failure);
-        callback({ code: failure.code, details: failure.message });
+        void answer(failure);
         return;
       }
       const deadline = call.getDeadline();
       const ms = deadline instanceof Date ? deadline.getTime() : deadline;
       fn(call.request as never, Number.isFinite(ms) ? { deadline: ms } : {}).then(
-        (response) => callback(null, response),
-        (error: { code?: number; message: string }) => callback({ code: error.code, details: error.message }),
+        (response) => answer(null, response),
+        (error: { code?: number; message: string }) => answer(error),
       );
     };
   return {

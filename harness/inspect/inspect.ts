@@ -1,10 +1,11 @@
 import type { Etcd3 } from 'etcd3';
 import { Coverage, toRow, type CoverageSummary, type InspectRow } from './coverage.js';
-import { openEtcd, scanPrefix, type EtcdTls } from './etcd-scan.js';
+import { EtcdRange, type EtcdTls } from './etcd-range.js';
+import { scanPrefix } from './etcd-scan.js';
 
 export interface InspectOptions {
-  /** etcd client URL(s), or an open client. */
-  etcd: string | string[] | Etcd3;
+  /** etcd client URL(s) (read through `EtcdRange`), or an open client. */
+  etcd: string | string[] | EtcdRange | Etcd3;
   tls?: EtcdTls;
   /** Deadline of each etcd call, ms (default 30 s). */
   timeoutMs?: number;
@@ -28,8 +29,8 @@ export async function inspectEtcd(options: InspectOptions): Promise<InspectRepor
   const prefix = options.prefix ?? '/registry/';
   const owned = typeof options.etcd === 'string' || Array.isArray(options.etcd);
   const client = owned
-    ? openEtcd(options.etcd as string | string[], options.tls, options.timeoutMs)
-    : (options.etcd as Etcd3);
+    ? new EtcdRange(options.etcd as string | string[], options.tls, options.timeoutMs)
+    : (options.etcd as EtcdRange | Etcd3);
   const coverage = new Coverage();
   let revision: string | undefined;
   try {

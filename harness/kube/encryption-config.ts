@@ -1,9 +1,13 @@
 import { stringify } from 'yaml';
 import { KmslabError } from '../common/errors.js';
 
-/** A provider in an EncryptionConfiguration. `kms` is always KMS v2 here. */
+/**
+ * A provider in an EncryptionConfiguration. `kms` is always KMS v2 here; `kmsV1` is the deprecated KMS v1 (needs
+ * `--feature-gates=KMSv1=true` since 1.29), kept apart so nothing that handles kmslab's v2 plugin mistakes it for one.
+ */
 export type ProviderSpec =
   | { kms: { name: string; socket: string; timeout?: string } }
+  | { kmsV1: { name: string; socket: string; cachesize?: number; timeout?: string } }
   | { identity: Record<string, never> }
   | { aesgcm: { keys: Array<{ name: string; secret: string }> } }
   | { aescbc: { keys: Array<{ name: string; secret: string }> } }
@@ -49,7 +53,17 @@ export function encryptionConfigYaml(rules: EncryptionRule[]): string {
                 timeout: p.kms.timeout ?? '3s',
               },
             }
-          : p,
+          : 'kmsV1' in p
+            ? {
+                kms: {
+                  apiVersion: 'v1',
+                  name: p.kmsV1.name,
+                  endpoint: `unix://${p.kmsV1.socket}`,
+                  cachesize: p.kmsV1.cachesize ?? 1000,
+                  timeout: p.kmsV1.timeout ?? '3s',
+                },
+              }
+            : p,
       ),
     })),
   });

@@ -1,0 +1,87 @@
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import protobuf from 'protobufjs';
+import { expect, test } from 'vitest';
+import { decodeRangeResponse, encodeRangeRequest } from './range-codec.js';
+
+// An independent coder: protobufjs over the etcd .proto files the etcd3 package ships.
+const protoDir = join(dirname(createRequire(import.meta.url).resolve('etcd3/package.json')), 'proto');
+const root = new protobuf.Root();
+root.resolvePath = (_origin, target) => join(protoDir, target.replace(/^.*\//, ''));
+root.loadSync(['rpc.proto', 'kv.proto'], { keepCase: true });
+const RangeResponse = root.lookupType('etcdserverpb.RangeResponse');
+const RangeRequest = root.lookupType('etcdserverpb.RangeRequest');
+
+const encodeResponse = (message: object) =>
+  Buffer.from(RangeResponse.encode(RangeResponse.fromObject(message)).finish());
+
+test('a RangeResponse encoded by protobufjs decodes to the same keys, values, revisions and more flag', () => {
+  const kvs = Array.from({ length: 50 }, (_, i) => ({
+    key: Buffer.from(`/registry/secrets/ns/s-${i}`),
+    create_revision: 10 + i,
+    mod_revision: 1000 + i,
+    version: 3,
+    value: Buffer.alloc(i * 7, i),
+    lease: i % 2 ? 77 : 0,
+  }));
+  const wire = encodeResponse({
+    header: { cluster_id: '12345678901234567', member_id: 9, revision: 4242, raft_term: 5 },
+    kvs,
+    more: true,
+    count: 9999,
+  });
+  const res = decodeRangeResponse(wire);
+  expect(res.revision).toBe(4242n);
+  expect(res.more).toBe(true);
+  expect(res.kvs.map((kv) => kv.key.toString())).toEqual(kvs.map((kv) => kv.key.toString()));
+  expect(res.kvs.map((kv) => kv.value)).toEqual(kvs.map((kv) => kv.value));
+  expect(res.kvs.map((kv) => kv.modRevision)).toEqual(kvs.map((kv) => BigInt(kv.mod_revision)));
+  // Views, not copies: every value shares the response's memory.
+  expect(res.kvs[10]!.value.buffer).toBe(wire.buffer);
+});
+
+test('revisions beyond 2^53 survive, an empty response decodes, more is false when absent', () => {
+  const big = '9223372036854775000';
+  const res = decodeRangeResponse(
+    encodeResponse({ header: { revision: big }, kvs: [{ key: Buffer.from('k'), mod_revision: big }] }),
+  );
+  expect(res.revision).toBe(BigInt(big));
+  expect(res.kvs[0]!.modRevision).toBe(BigInt(big));
+  expect(res.kvs[0]!.value.length).toBe(0);
+  expect(res.more).toBe(false);
+  expect(decodeRangeResponse(Buffer.alloc(0))).toEqual({ revision: 0n, kvs: [], more: false });
+});
+
+test('a truncated response throws instead of returning a short page', () => {
+  const wire = encodeResponse({
+    header: { revision: 7 },
+    kvs: [{ key: Buffer.from('abc'), value: Buffer.alloc(100) }],
+  });
+  for (const cut of [wire.length - 1, wire.length - 50, 5]) {
+    expect(() => decodeRangeResponse(wire.subarray(0, cut))).toThrow(/RangeResponse/);
+  }
+});
+
+test('encodeRangeRequest writes what protobufjs reads back as the same request', () => {
+  const wire = encodeRangeRequest({
+    key: Buffer.from('/registry/'),
+    rangeEnd: Buffer.from('/registry0'),
+    limit: 5000,
+    revision: 123456789012n,
+  });
+  const back = RangeRequest.toObject(RangeRequest.decode(wire), { longs: String, bytes: Buffer }) as Record<
+    string,
+    unknown
+  >;
+  expect(back).toMatchObject({ key: Buffer.from('/registry/'), range_end: Buffer.from('/registry0') });
+  expect(back.limit).toBe('5000');
+  expect(back.revision).toBe('123456789012');
+  expect(
+    RangeRequest.toObject(
+      RangeRequest.decode(
+        encodeRangeRequest({ key: Buffer.from('a'), rangeEnd: Buffer.alloc(0), limit: 0, revision: 0n }),
+      ),
+      { longs: String },
+    ),
+  ).toEqual({ key: Buffer.from('a') });
+});

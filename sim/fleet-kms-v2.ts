@@ -1,0 +1,197 @@
+import { KMS_V2_TIMING } from './apiserver/kms-v2-provider.js';
+import { FleetCalls } from './fleet-calls.js';
+import { healthProbeDelay, type FleetKmsModel, type FleetModelContext } from './fleet-model.js';
+
+// A DEK source still holds objects while its expected object count is at least half an object.
+const PRESENT = 0.5;
+// The Secret watch cache retries a failed LIST about four times a second (as in the sim apiserver).
+const LIST_RETRY_MS = 250;
+
+interface Member {
+  running: boolean;
+  generation: number;
+  /** The DEK seed this apiserver writes with, and the key_id it was wrapped under. */
+  seed: number | undefined;
+  seedKeyId: number;
+  expiresAt: number;
+  /** The KMS check's last result (what /readyz reports). */
+  healthy: boolean;
+  /** DEK sources this process holds in its cache (its own seeds and every one it decrypted). */
+  known: Set<number>;
+  /** The watch cache's LIST: pending until every stored object has been decrypted once; since when. */
+  listPendingSince: number | undefined;
+}
+
+/**
+ * FleetKmsV2 is KMS v2 as the sim's apiserver model does it, per apiserver process: Status at start and then every
+ * minute (10 s while failing), plus the health probe (cached 20 s / 3 s); one Encrypt per DEK seed (at start, and
+ * when a Status brings a new key_id); a write key that expires 3 minutes after the last good Status; and one Decrypt
+ * per DEK source the process has not seen (its watch cache LISTs every stored object at start and decodes every
+ * later write, whoever made it; the first objects a LIST decodes together all miss the cache, as the real DEK
+ * cache has no single-flight). Writes and reads never call the KMS otherwise. Objects are not simulated one by
+ * one: each DEK source has an expected object count, and rewrites move objects between sources in proportion.
+ */
+export class FleetKmsV2 implements FleetKmsModel {
+  readonly calls: FleetCalls;
+  private readonly members: Member[] = [];
+  private keyId = 0;
+  private kmsUp = true;
+  private seeds = 0;
+  private objects: number;
+  /** Expected objects per DEK source; source -1 is whatever wrote the Secrets before the run. */
+  private readonly sources = new Map<number, number>();
+
+  constructor(private readonly ctx: FleetModelContext) {
+    this.calls = ctx.calls;
+    this.objects = ctx.spec.objects;
+    if (this.objects > 0) this.sources.set(-1, this.objects);
+  }
+
+  get dekSources(): number {
+    return this.seeds;
+  }
+
+  start(i: number, t: number): void {
+    const m = (this.members[i] ??= {
+      running: false,
+      generation: 0,
+      seed: undefined,
+      seedKeyId: -1,
+      expiresAt: 0,
+      healthy: false,
+      known: new Set(),
+      listPendingSince: undefined,
+    });
+    if (m.running) return;
+    Object.assign(m, { running: true, seed: undefined, seedKeyId: -1, expiresAt: 0, healthy: false, known: new Set() });
+    const generation = ++m.generation;
+    // Config load: the inline probe (Status, then Encrypt of the first seed). The Status loop waits one interval.
+    const ok = this.status(i, t);
+    m.listPendingSince = t;
+    this.tryList(i, t);
+    const loop = (at: number) => {
+      if (m.generation !== generation) return;
+      const good = this.status(i, at);
+      if (good) this.tryList(i, at);
+      this.ctx.schedule(at + (good ? KMS_V2_TIMING.healthyPoll : KMS_V2_TIMING.unhealthyPoll), loop);
+    };
+    this.ctx.schedule(t + (ok ? KMS_V2_TIMING.healthyPoll : KMS_V2_TIMING.unhealthyPoll), loop);
+    if (this.ctx.spec.healthCheckEveryMs > 0) {
+      const probe = (at: number) => {
+        if (m.generation !== generation) return;
+        const good = this.status(i, at);
+        if (good) this.tryList(i, at);
+        this.ctx.schedule(at + healthProbeDelay(this.ctx.spec, good), probe);
+      };
+      this.ctx.schedule(t + healthProbeDelay(this.ctx.spec, ok), probe);
+    }
+  }
+
+  stop(i: number): void {
+    const m = this.members[i];
+    if (!m?.running) return;
+    m.running = false;
+    m.generation++;
+    m.known = new Set();
+    m.seed = undefined;
+  }
+
+  rotate(): void {
+    this.keyId++;
+  }
+
+  setKmsUp(up: boolean): void {
+    this.kmsUp = up;
+  }
+
+  // Writes need a seed whose write key has not expired; a failing KMS check alone does not stop them (measured:
+  // writes failed 180 s after the last good Status, not at the first failed one).
+  ready(i: number, t: number): boolean {
+    const m = this.members[i];
+    return !!m?.running && m.seed !== undefined && t < m.expiresAt && m.listPendingSince === undefined;
+  }
+
+  readyUntil(i: number): number {
+    return this.members[i]?.expiresAt ?? 0;
+  }
+
+  write(i: number, from: number, to: number, count: number, fresh: boolean): void {
+    const m = this.members[i]!;
+    if (!fresh) this.overwrite(count);
+    else this.objects += count;
+    const before = this.sources.get(m.seed!) ?? 0;
+    this.sources.set(m.seed!, before + count);
+    // Every other running apiserver's watch cache decodes the write; a seed it has not seen costs one Decrypt.
+    if (before < PRESENT && before + count >= PRESENT) {
+      // The write that brings the seed into etcd, at its place in the interval.
+      const at = from + ((PRESENT - before) / count) * (to - from);
+      for (let j = 0; j < this.members.length; j++) {
+        const other = this.members[j]!;
+        if (j === i || !other.running || other.listPendingSince !== undefined || other.known.has(m.seed!)) continue;
+        this.decrypt(j, at, m.seed!);
+      }
+    }
+  }
+
+  read(): void {
+    // The watch cache has decrypted every stored DEK source already; a read from etcd finds its DEK cached.
+  }
+
+  // One Status call; on a new key_id (or none yet) a new seed is wrapped with Encrypt, else the write key lives on.
+  private status(i: number, t: number): boolean {
+    const m = this.members[i]!;
+    if (!this.kmsUp) {
+      this.calls.at(t, 'Status', 1, false);
+      m.healthy = false;
+      return false;
+    }
+    this.calls.at(t, 'Status');
+    if (m.seed === undefined || m.seedKeyId !== this.keyId) {
+      this.calls.at(t, 'Encrypt');
+      m.seed = this.seeds++;
+      m.seedKeyId = this.keyId;
+      m.known.add(m.seed);
+    }
+    m.expiresAt = t + KMS_V2_TIMING.writeKeyTtl;
+    m.healthy = true;
+    return true;
+  }
+
+  // The watch cache's LIST decrypts each stored DEK source it has not seen; while the KMS is down it fails and is
+  // retried about four times a second (each retry asks again for every source, as failures are not cached).
+  private tryList(i: number, t: number): void {
+    const m = this.members[i]!;
+    if (m.listPendingSince === undefined) return;
+    const missing = [...this.sources].filter(([s, n]) => n >= PRESENT && !m.known.has(s));
+    if (!this.kmsUp) return;
+    const retries = Math.floor((t - m.listPendingSince) / LIST_RETRY_MS);
+    if (retries > 0 && missing.length > 0) this.calls.at(t, 'Decrypt', retries * missing.length, false);
+    // One Decrypt per missing source, except that the first objects decoded together all miss the cache.
+    const objects = missing.reduce((sum, [, n]) => sum + Math.round(n), 0);
+    const decrypts = Math.max(missing.length, Math.min(this.ctx.spec.listDecodeConcurrency, objects));
+    this.calls.burst(t, 'Decrypt', decrypts, 1000 / this.ctx.spec.kmsLatencyMs);
+    for (const [s] of missing) m.known.add(s);
+    m.listPendingSince = undefined;
+  }
+
+  // A watch event carrying a seed this process has not seen: one Decrypt. If the KMS is down it fails, the watch
+  // breaks and the watch cache LISTs again (retried until the KMS answers).
+  private decrypt(j: number, t: number, seed: number): void {
+    const m = this.members[j]!;
+    if (!this.kmsUp) {
+      this.calls.at(t, 'Decrypt', 1, false);
+      m.listPendingSince = t;
+      return;
+    }
+    this.calls.at(t, 'Decrypt');
+    m.known.add(seed);
+  }
+
+  // Rewrites pick stored objects at random: each source loses its share.
+  private overwrite(count: number): void {
+    const total = this.objects;
+    if (total <= 0) return;
+    const keep = Math.max(0, 1 - count / total);
+    for (const [s, n] of this.sources) this.sources.set(s, n * keep);
+  }
+}
