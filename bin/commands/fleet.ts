@@ -1,6 +1,6 @@
 import { Command, Option } from '@commander-js/extra-typings';
 import { KmslabError } from '../../harness/common/errors.js';
-import { costOf, runFleet, type FleetResult, type FleetSpec, type KmsVersion } from '../../sim/index.js';
+import type { FleetResult, FleetSpec, KmsVersion } from '../../sim/index.js';
 import { printJson, table } from '../output.js';
 
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
@@ -73,7 +73,8 @@ export function fleetCommand(program: Command): void {
       0.03,
     )
     .option('--json', 'print as JSON')
-    .action((o) => {
+    .action(async (o) => {
+      const { costOf, runFleet } = await import('../../sim/fleet.js');
       const spec: FleetSpec = {
         apiservers: o.apiservers,
         objects: o.objects,
