@@ -2,6 +2,7 @@ import { Command } from '@commander-js/extra-typings';
 import { buildCommand } from './commands/build.js';
 import { conformanceCommand } from './commands/conformance.js';
 import { fakeKmsCommands, proxyCommands } from './commands/fake-kms.js';
+import { engineCommands } from './commands/engine.js';
 import { inspectCommand } from './commands/inspect.js';
 import { kindCommands } from './commands/kind.js';
 import { kmsCommands } from './commands/kms.js';
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
   runCommands(program);
   conformanceCommand(program);
   kindCommands(program);
+  engineCommands(program);
   // Every (sub)command exits through our handler, so usage mistakes anywhere exit 2.
   const override = (c: Command) => {
     c.exitOverride().showHelpAfterError('(run with --help for usage)');
