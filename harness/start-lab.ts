@@ -13,6 +13,8 @@ export type StartLabOptions = {
   backend?: 'local' | 'sim' | 'kind' | 'compose';
   /** sim only: the seed that makes a run replayable. */
   seed?: string;
+  /** kind only: the node image (default kmslab's own, from `kmslab build --images`). */
+  image?: string;
 } & LocalLabOptions;
 
 /** startLab starts a lab on a backend (default `local`: real etcd and kube-apiserver processes). */

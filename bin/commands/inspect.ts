@@ -10,6 +10,7 @@ import {
   type EtcdTls,
   type InspectRow,
 } from '../../harness/inspect/index.js';
+import { kindEtcdTls } from '../../harness/backends/kind/kind-access.js';
 import { readLab } from '../../harness/labs/registry.js';
 import { printJson, table } from '../output.js';
 import { positiveInt } from './lab.js';
@@ -141,7 +142,8 @@ async function target(o: {
     const lab = await readLab(o.name);
     if (!lab)
       throw new KmslabError('not-found', `no lab named "${o.name}"; pass --etcd <url> or start one with kmslab up`);
-    return { urls: [lab.etcd] };
+    // kind's etcd (kubeadm's) requires a client certificate: the one the lab copied out of the node.
+    return { urls: [lab.etcd], ...(lab.kind ? { tls: await kindEtcdTls(lab) } : {}) };
   }
   const urls = endpoints
     .split(',')

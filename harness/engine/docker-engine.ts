@@ -108,11 +108,17 @@ export async function startEngine(say: (m: string) => void = () => undefined): P
   const log = join(dir, 'dockerd.log');
   await writeFile(config, JSON.stringify({ runtimes: { [RUNTIME_NAME]: { path: wrapper } } }, null, 2) + '\n');
   const dockerd = (await resolveCommand('dockerd'))!;
-  say(`starting ${dockerd} (log ${log})`);
+  // The engine listens where the docker CLI looks: $DOCKER_HOST if it names a unix socket, else the default one.
+  const host = process.env.DOCKER_HOST;
+  if (host && !host.startsWith('unix://')) {
+    throw new KmslabError('usage', `DOCKER_HOST=${host}: kmslab starts a dockerd only on a unix socket (unix:///path)`);
+  }
+  say(`starting ${dockerd}${host ? ` on ${host}` : ''} (log ${log})`);
   const out = openSync(log, 'a', 0o600);
   let pid: number;
   try {
-    const child = spawn(dockerd, ['--config-file', config, '--pidfile', join(dir, 'dockerd.pid')], {
+    const args = ['--config-file', config, '--pidfile', join(dir, 'dockerd.pid'), ...(host ? ['--host', host] : [])];
+    const child = spawn(dockerd, args, {
       detached: true,
       stdio: ['ignore', out, out],
       env: {

@@ -1,4 +1,5 @@
 import { rm } from 'node:fs/promises';
+import { composeDown } from '../backends/compose/compose-project.js';
 import { KindCli } from '../backends/kind/kind-cli.js';
 import { KmslabError } from '../common/errors.js';
 import { stopRecorded } from '../process/managed-process.js';
@@ -26,6 +27,7 @@ export async function stopLab(name: string, options: { keepFiles?: boolean } = {
 
 export async function stopRecord(record: LabRecord, options: { keepFiles?: boolean } = {}): Promise<StopResult> {
   if (record.kind) await new KindCli(record.kind.binary, record.kind.docker).deleteCluster(record.kind.cluster);
+  if (record.compose) await composeDown(record.compose.project, record.compose.dir);
   const live = record.processes.filter(isRunning).sort((a, b) => ORDER(a.name) - ORDER(b.name));
   for (const p of live) await stopRecorded(p, p.name.startsWith('kube-apiserver') ? 20_000 : 10_000);
   const still = record.processes.filter(isRunning);
