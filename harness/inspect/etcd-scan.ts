@@ -27,6 +27,8 @@ export interface EtcdTls {
   caPem: Buffer;
   certPem?: Buffer;
   keyPem?: Buffer;
+  /** Name to verify the server certificate against when the URL holds an IP (TLS refuses an IP as server name). */
+  serverName?: string;
 }
 
 /**
@@ -39,7 +41,10 @@ export function openEtcd(urls: string | string[], tls?: EtcdTls, timeoutMs = 30_
     hosts: urls,
     dialTimeout: Math.min(timeoutMs, 10_000),
     defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + timeoutMs }),
-    grpcOptions: { 'grpc.max_receive_message_length': MAX_MESSAGE_BYTES },
+    grpcOptions: {
+      'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
+      ...(tls?.serverName ? { 'grpc.ssl_target_name_override': tls.serverName } : {}),
+    },
     ...(tls
       ? {
           credentials: {

@@ -40,5 +40,11 @@ export async function kindApiEndpoint(record: LabRecord): Promise<ApiEndpoint> {
 /** kindEtcdTls: the client certificate a recorded kind lab reads its etcd with (kubeadm's etcd requires one). */
 export async function kindEtcdTls(record: LabRecord): Promise<EtcdTls> {
   const pki = (f: string) => readFile(join(record.dir, ETCD_PKI.dir, f));
-  return { caPem: await pki(ETCD_PKI.ca), certPem: await pki(ETCD_PKI.cert), keyPem: await pki(ETCD_PKI.key) };
+  // kubeadm's etcd serving certificate names localhost besides the node's IP.
+  return {
+    caPem: await pki(ETCD_PKI.ca),
+    certPem: await pki(ETCD_PKI.cert),
+    keyPem: await pki(ETCD_PKI.key),
+    serverName: 'localhost',
+  };
 }
