@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { copyFile, mkdir, readFile, rename } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { isExecutable } from '../binaries/build.js';
@@ -10,36 +10,45 @@ import { cacheRoot, repoRoot } from '../common/paths.js';
 /** The OCI runtime name kmslab registers with dockerd; kmslab's kind nodes ask for it (see docker-shim.ts). */
 export const RUNTIME_NAME = 'kmslab';
 
-const source = join(repoRoot, 'harness/engine/oci-runtime');
+/** The Docker authorization plugin kmslab's dockerd consults before every API request (no-pull/main.go). */
+export const NO_PULL_PLUGIN = 'kmslab-no-pull';
 
 /**
- * buildRuntimeWrapper builds kmslab-runc (oci-runtime/main.go: fits capabilities and rlimits to this host, then
- * runs the real runc) for a given runc path, into the cache. Standard library only: no module download.
+ * buildOwnProgram builds one of kmslab's own small Go programs (harness/engine/<dir>: standard library only, so no
+ * module download) into the cache, keyed by its sources and link flags.
  */
-export async function buildRuntimeWrapper(runc: string): Promise<string> {
-  const files = await Promise.all(['go.mod', 'main.go'].map((f) => readFile(join(source, f))));
-  const digest = createHash('sha256')
-    .update(Buffer.concat([...files, Buffer.from(runc)]))
-    .digest('hex')
-    .slice(0, 12);
-  const target = join(cacheRoot(), 'bin', 'kmslab-runc', digest, 'kmslab-runc');
+export async function buildOwnProgram(dir: 'oci-runtime' | 'no-pull', name: string, ldflags = ''): Promise<string> {
+  const source = join(repoRoot, 'harness/engine', dir);
+  const files = (await readdir(source)).filter((f) => f === 'go.mod' || (f.endsWith('.go') && !f.endsWith('_test.go')));
+  const hash = createHash('sha256').update(ldflags);
+  for (const f of files.sort()) hash.update(f).update(await readFile(join(source, f)));
+  const digest = hash.digest('hex').slice(0, 12);
+  const target = join(cacheRoot(), 'bin', name, digest, name);
   if (await isExecutable(target)) return target;
-  const work = join(cacheRoot(), 'build', `kmslab-runc-${digest}`);
+  const work = join(cacheRoot(), 'build', `${name}-${digest}`);
   await mkdir(work, { recursive: true });
-  for (const f of ['go.mod', 'main.go']) await copyFile(join(source, f), join(work, f));
+  for (const f of files) await copyFile(join(source, f), join(work, f));
   await mkdir(join(target, '..'), { recursive: true });
   const temp = `${target}.tmp-${process.pid}`;
-  const result = await execa('go', ['build', '-trimpath', `-ldflags=-s -w -X main.runc=${runc}`, '-o', temp, '.'], {
+  const result = await execa('go', ['build', '-trimpath', `-ldflags=-s -w ${ldflags}`.trim(), '-o', temp, '.'], {
     cwd: work,
     env: goEnv(),
     reject: false,
     all: true,
   });
   if (result.exitCode !== 0) {
-    throw new KmslabError('build-failed', `building kmslab-runc failed (exit ${result.exitCode}):\n${result.all}`);
+    throw new KmslabError('build-failed', `building ${name} failed (exit ${result.exitCode}):\n${result.all}`);
   }
   await rename(temp, target);
   return target;
+}
+
+/**
+ * buildRuntimeWrapper builds kmslab-runc (oci-runtime/main.go: fits capabilities and rlimits to this host, then
+ * runs the real runc) for a given runc path.
+ */
+export function buildRuntimeWrapper(runc: string): Promise<string> {
+  return buildOwnProgram('oci-runtime', 'kmslab-runc', `-X main.runc=${runc}`);
 }
 
 /** missingCapabilities: how many capabilities this machine's bounding set lacks (0 on most hosts). */

@@ -21,7 +21,7 @@ import {
 import { ApiOnlyApiserver } from '../../kube/api-only-apiserver.js';
 import { kubeconfigYaml } from '../../kube/kubeconfig.js';
 import type { Lab, LabKms } from '../../lab.js';
-import { claimLabDir, labDir, readLab, writeLab, type LabRecord } from '../../labs/registry.js';
+import { claimLab, labDir, readLab, writeLab, type LabRecord } from '../../labs/registry.js';
 import { identify } from '../../process/process-identity.js';
 import { runCommand } from '../../process/run-command.js';
 import { KmsControlClient } from '../../../fake-kms/index.js';
@@ -114,7 +114,22 @@ export class ComposeLab implements Lab {
     await requireLocalImages(composeImages());
     const compose = await composeBinary(o.onBuildProgress);
 
-    const dir = await claimLabDir(name);
+    // The name is held for the whole start: a second start of it fails at once and never touches these files.
+    const claim = await claimLab(name);
+    try {
+      return await ComposeLab.startIn(claim.dir, name, o, { say, providerName, project, compose });
+    } finally {
+      await claim.release();
+    }
+  }
+
+  private static async startIn(
+    dir: string,
+    name: string,
+    o: ComposeLabOptions,
+    prepared: { say: (m: string) => void; providerName: string; project: string; compose: string },
+  ): Promise<ComposeLab> {
+    const { say, providerName, project, compose } = prepared;
     const path = (...p: string[]) => join(dir, ...p);
     for (const sub of ['config/encryption', 'kms', 'kms-state', 'logs', 'kube-apiserver/certs']) {
       await mkdir(path(sub), { recursive: true, mode: 0o700 });

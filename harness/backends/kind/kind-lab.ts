@@ -18,7 +18,7 @@ import {
 } from '../../kube/encryption-config.js';
 import { ApiOnlyApiserver } from '../../kube/api-only-apiserver.js';
 import type { Lab, LabKms } from '../../lab.js';
-import { assertNameFree, claimLabDir, writeLab, type LabRecord } from '../../labs/registry.js';
+import { claimLab, writeLab, type LabRecord } from '../../labs/registry.js';
 import { identify } from '../../process/process-identity.js';
 import { KmsPluginProcess } from '../common/kms-plugin-process.js';
 import { KubeApi } from '../common/kube-api.js';
@@ -114,7 +114,6 @@ export class KindLab implements Lab {
     checkProviderName(providerName);
     const k8sVersion = o.k8sVersion ?? 'v1.37.2';
     const image = o.image ?? `kmslab/kind-node:${k8sVersion}`;
-    await assertNameFree(name);
     const engine = await dockerInfo(o.docker);
     if (!engine) {
       throw new KmslabError('failed', 'no container engine answers `docker info`; start one with: kmslab engine start');
@@ -126,7 +125,29 @@ export class KindLab implements Lab {
     );
     const kindBinary = o.kind ?? process.env.KMSLAB_KIND ?? (await findBinary('kind')).path;
 
-    const dir = await claimLabDir(name);
+    // The name is held for the whole start: a second start of it fails at once and never touches these files.
+    const claim = await claimLab(name);
+    try {
+      return await KindLab.startIn(claim.dir, name, o, { say, providerName, k8sVersion, image, engine, kindBinary });
+    } finally {
+      await claim.release();
+    }
+  }
+
+  private static async startIn(
+    dir: string,
+    name: string,
+    o: KindLabOptions,
+    prepared: {
+      say: (m: string) => void;
+      providerName: string;
+      k8sVersion: string;
+      image: string;
+      engine: { runtimes: string[] };
+      kindBinary: string;
+    },
+  ): Promise<KindLab> {
+    const { say, providerName, k8sVersion, image, engine, kindBinary } = prepared;
     const path = (...p: string[]) => join(dir, ...p);
     for (const sub of ['logs', 'kms', 'encryption', ETCD_PKI.dir]) await mkdir(path(sub), { mode: 0o700 });
     // On an engine started by `kmslab engine start`, the node runs through kmslab's OCI runtime wrapper.
@@ -196,6 +217,13 @@ export class KindLab implements Lab {
       record.etcd = `https://${await cli.nodeIp(cluster)}:2379`;
       const kube = new KubeApi(endpoint);
       await waitUntilServing(kube, 'ready', 'kube-apiserver', o.readyTimeoutMs ?? 180_000);
+      // A lab starts with no Secret, as on the local backend. kubeadm leaves its bootstrap token (encrypted under
+      // the first key); a single node never joins another, and a Secret the scenarios do not own would outlive a
+      // disabled key: a restarted apiserver then cannot fill its Secret watch cache and never turns ready.
+      for (const ref of await kube.listSecrets()) {
+        say(`removing kubeadm's Secret ${ref.namespace}/${ref.name} (a lab starts with no Secret)`);
+        await kube.deleteSecret(ref);
+      }
       const etcd = new RawEtcd(record.etcd, await kindEtcdTls(record));
       record.status = 'ready';
       await writeLab(record);
@@ -272,6 +300,25 @@ export class KindLab implements Lab {
       intervalMs: 500,
       what: 'kubelet to start an apiserver container',
     });
+  }
+
+  /**
+   * pullAttempts reads the node's containerd and kubelet journals: every line showing an image pull (a CRI
+   * PullImage call, kubelet's "Pulling image"), and how many lines were read (zero would mean nothing was checked).
+   */
+  async pullAttempts(): Promise<{ linesRead: number; pulls: string[] }> {
+    const journal = await this.cli.nodeExec(this.cluster, [
+      'journalctl',
+      '--no-pager',
+      '-o',
+      'cat',
+      '-u',
+      'containerd',
+      '-u',
+      'kubelet',
+    ]);
+    const lines = journal.split('\n').filter(Boolean);
+    return { linesRead: lines.length, pulls: lines.filter((l) => /PullImage|Pulling image|pulling from/i.test(l)) };
   }
 
   async close(): Promise<void> {
