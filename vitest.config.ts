@@ -9,7 +9,10 @@ export default defineConfig({
     projects: [
       {
         extends: true,
-        test: { name: 'unit', include: ['{sim,fake-kms,proxy,conformance,chaos,harness,scenarios,bin,proto}/**/*.test.ts'] },
+        test: {
+          name: 'unit',
+          include: ['{sim,fake-kms,proxy,conformance,chaos,harness,scenarios,bin,proto}/**/*.test.ts'],
+        },
       },
       {
         extends: true,

@@ -3,8 +3,6 @@ import { createReadStream } from 'node:fs';
 import { chmod, copyFile, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { execa } from 'execa';
-import { KmslabError } from '../common/errors.js';
 import { docker, imageInputs, importImage, INPUTS_LABEL, streamInto } from './docker-images.js';
 
 /** A file to place in an image: its content comes from a host file, a string, or it is a symlink. */
