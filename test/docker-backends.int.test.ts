@@ -90,6 +90,21 @@ describe.skipIf(!engine)(`the core scenarios on kind and compose, compared with 
     });
   });
 
+  test('a missing image fails before anything could pull it, saying what to do', async () => {
+    await expect(
+      startLab({ backend: 'kind', name: uniqueName('no-image'), image: 'kmslab/kind-node:v0.0.0-missing' }),
+    ).rejects.toThrow(/not on this engine: kmslab\/kind-node:v0\.0\.0-missing\. kmslab never pulls images/);
+    process.env.KMSLAB_FAKE_KMS_IMAGE = 'kmslab/fake-kms:missing';
+    try {
+      await expect(startLab({ backend: 'compose', name: uniqueName('no-image') })).rejects.toThrow(
+        /not on this engine: kmslab\/fake-kms:missing\. kmslab never pulls images; build them with: kmslab build --images/,
+      );
+    } finally {
+      delete process.env.KMSLAB_FAKE_KMS_IMAGE;
+    }
+  });
+
+  // Last: it covers everything above, the two refused starts included.
   test('nothing tried to pull an image: not dockerd, not a kind node', async () => {
     const audit = await auditPulls(since);
     // The log was read and covers this run (the labs made hundreds of API calls), and holds no pull.
