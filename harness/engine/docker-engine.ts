@@ -7,6 +7,7 @@ import { KmslabError } from '../common/errors.js';
 import { cacheRoot } from '../common/paths.js';
 import { identify, isRunning, type ProcessIdentity } from '../process/process-identity.js';
 import { aptInstall, hasCommand } from './apt.js';
+import { thawTree } from './cgroup-thaw.js';
 import {
   buildOwnProgram,
   buildRuntimeWrapper,
@@ -214,6 +215,8 @@ export async function stopEngine(say: (m: string) => void = () => undefined): Pr
     return false;
   }
   if (isRunning(record.dockerd)) {
+    // A container whose cgroup was left frozen cannot be stopped, and would outlive dockerd (see node-teardown.ts).
+    await thawTree('/sys/fs/cgroup/freezer/docker');
     say(`stopping dockerd (pid ${record.dockerd.pid}), which stops its containers`);
     await terminate(record.dockerd, 60_000);
   }
