@@ -1,3 +1,4 @@
+import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { KindLab, labOptionsFor, startLab, type Lab } from '../harness/index.js';
 import { dockerInfo } from '../harness/engine/index.js';
@@ -102,6 +103,15 @@ describe.skipIf(!engine)(`the core scenarios on kind and compose, compared with 
     } finally {
       delete process.env.KMSLAB_FAKE_KMS_IMAGE;
     }
+  });
+
+  test('no container is left behind: every kind node and compose project was removed', async () => {
+    const left = async (label: string) =>
+      String((await execa('docker', ['ps', '-a', '--format', '{{.Names}}', '--filter', `label=${label}`])).stdout)
+        .split('\n')
+        .filter((n) => n.startsWith('kmslab-'));
+    expect(await left('io.x-k8s.kind.cluster')).toEqual([]);
+    expect(await left('com.docker.compose.project')).toEqual([]);
   });
 
   // Last: it covers everything above, the two refused starts included.
