@@ -128,7 +128,7 @@ export async function startEngine(say: (m: string) => void = () => undefined): P
   }
 
   // The plugin first: dockerd asks it before serving any request, and refuses requests while it is missing.
-  await mkdir(PLUGIN_DIR, { recursive: true });
+  await mkdir(PLUGIN_DIR, { recursive: true, mode: 0o700 });
   const pluginSocket = join(PLUGIN_DIR, `${NO_PULL_PLUGIN}.sock`);
   const pluginLog = join(dir, `${NO_PULL_PLUGIN}.log`);
   const plugin = spawnDetached(noPull, [pluginSocket], pluginLog, process.env);
