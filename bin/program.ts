@@ -4,6 +4,7 @@ import { chaosCommand } from './commands/chaos.js';
 import { conformanceCommand } from './commands/conformance.js';
 import { fakeKmsCommands, proxyCommands } from './commands/fake-kms.js';
 import { fleetCommand } from './commands/fleet.js';
+import { engineCommands } from './commands/engine.js';
 import { inspectCommand } from './commands/inspect.js';
 import { kindCommands } from './commands/kind.js';
 import { kmsCommands } from './commands/kms.js';
@@ -28,6 +29,7 @@ export function buildProgram(): Command {
   chaosCommand(program);
   kindCommands(program);
   fleetCommand(program);
+  engineCommands(program);
   // Every (sub)command exits through our handler, so usage mistakes anywhere exit 2.
   const override = (c: Command) => {
     c.exitOverride().showHelpAfterError('(run with --help for usage)');

@@ -13,6 +13,8 @@ export type StartLabOptions = {
   seed?: string;
   /** sim only: model a broken plugin (see SimLabOptions). */
   brokenPlugin?: SimLabOptions['brokenPlugin'];
+  /** kind only: the node image (default kmslab's own, from `kmslab build --images`). */
+  image?: string;
 } & LocalLabOptions;
 
 /**

@@ -171,7 +171,7 @@ describe('kind configs from kindConfigYaml, run through the real kind against a 
 
     const argv = dockerRun(run);
     expect(argv.slice(0, 3)).toEqual(['run', '--name', node]);
-    expect(argv.at(-1)).toBe('kindest/node:v1.37.2');
+    expect(argv.at(-1)).toBe('kmslab/kind-node:v1.37.2'); // kmslab's own node image, built by kmslab build --images
     expect(argv).toContain(`io.x-k8s.kind.cluster=${s.name}`); // the label kind finds its nodes by
     expect(argv.filter((a) => a.startsWith('--volume='))).toEqual([
       `--volume=${s.hostKmsDir}:${KIND_PATHS.kmsDir}`,
@@ -192,6 +192,10 @@ describe('kind configs from kindConfigYaml, run through the real kind against a 
     ]);
     expect(cluster.apiServer.extraVolumes).toEqual(expectedExtraVolumes);
     expect(cluster.apiServer.certSANs).toEqual(['localhost', '127.0.0.1']);
+    // The settings kmslab's node image needs reach kubeadm: it never pulls, and kubelet accepts a cgroup v1 host.
+    const init = docs[1] as { nodeRegistration: Record<string, unknown> };
+    expect(init.nodeRegistration.imagePullPolicy).toBe('Never');
+    expect((docs[3] as Record<string, unknown>).failCgroupV1).toBe(false);
   });
 
   test('v1.35.4: kind uses kubeadm v1beta3 before 1.36, and the map-form extraArgs patch lands', async () => {
@@ -202,7 +206,7 @@ describe('kind configs from kindConfigYaml, run through the real kind against a 
     const node = `${s.name}-control-plane`;
 
     const argv = dockerRun(run);
-    expect(argv.at(-1)).toBe('kindest/node:v1.35.4');
+    expect(argv.at(-1)).toBe('kmslab/kind-node:v1.35.4');
     expect(argv.filter((a) => a.startsWith('--volume='))).toEqual([
       `--volume=${s.hostKmsDir}:${KIND_PATHS.kmsDir}`,
       `--volume=${s.hostConfigDir}:${KIND_PATHS.configDir}:ro`,

@@ -1,5 +1,5 @@
 import { Command } from '@commander-js/extra-typings';
-import { buildProgress, printJson, say } from '../output.js';
+import { buildProgress, printJson, say, table } from '../output.js';
 
 export function buildCommand(program: Command): void {
   program
@@ -11,10 +11,31 @@ export function buildCommand(program: Command): void {
       '--tools',
       'also build kind and compose-check (the tests validate the kind and compose configs with them), and local-kms and aws-kms-plugin (the third-party plugin stack)',
     )
+    .option(
+      '--images',
+      'build (or reuse) every image the kind and compose backends run: a kind node image and the compose images, all made on this machine (needs a running engine: kmslab engine start)',
+    )
     .option('--json', 'print where each binary came from as JSON')
     .action(async (o) => {
       const { findBinary } = await import('../../harness/binaries/index.js');
       const onProgress = buildProgress();
+      if (o.images) {
+        const { buildImages } = await import('../../harness/images/index.js');
+        const started = Date.now();
+        const pieces = await buildImages({ say, onBuildProgress: onProgress });
+        if (o.json) printJson(pieces);
+        else {
+          console.log(
+            table([
+              ['PIECE', 'BUILT', 'SECONDS', 'RESULT'],
+              ...pieces.map((p) => [p.piece, p.built ? 'now' : 'cached', String(p.seconds), p.result]),
+            ]),
+          );
+          for (const p of pieces.filter((p) => p.note)) console.log(`note: ${p.note}`);
+          say(`✓ images ready in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+        }
+        return;
+      }
       const found = [
         await findBinary('etcd', { onProgress, ...(o.etcdVersion ? { version: o.etcdVersion } : {}) }),
         await findBinary('kube-apiserver', { onProgress, ...(o.k8sVersion ? { version: o.k8sVersion } : {}) }),

@@ -138,7 +138,10 @@ async function target(o: {
     const lab = await readLab(o.name);
     if (!lab)
       throw new KmslabError('not-found', `no lab named "${o.name}"; pass --etcd <url> or start one with kmslab up`);
-    return { urls: [lab.etcd] };
+    // kind's etcd (kubeadm's) requires a client certificate: the one the lab copied out of the node.
+    if (!lab.kind) return { urls: [lab.etcd] };
+    const { kindEtcdTls } = await import('../../harness/backends/kind/kind-access.js');
+    return { urls: [lab.etcd], tls: await kindEtcdTls(lab) };
   }
   const urls = endpoints
     .split(',')

@@ -40,9 +40,16 @@ export function labCommands(program: Command): void {
     )
     .option('--provider <name>', 'KMS v2 provider name', 'kmslab')
     .addOption(
-      new Option('--backend <backend>', 'local (real processes) or kind (needs Docker)')
-        .choices(['local', 'kind'] as const)
+      new Option(
+        '--backend <backend>',
+        'local (real processes), or kind or compose (need an engine and images: kmslab engine start, kmslab build --images)',
+      )
+        .choices(['local', 'kind', 'compose'] as const)
         .default('local' as const),
+    )
+    .option(
+      '--image <image>',
+      'kind only: node image (default kmslab/kind-node:<k8s-version>, from kmslab build --images)',
     )
     .option('--json', 'print the lab as one JSON object')
     .action(async (o) => {
@@ -65,6 +72,7 @@ export function labCommands(program: Command): void {
         ...withPlugin(o as PluginFlags),
         onProgress: (m) => say(`▸ ${m}`),
         onBuildProgress: buildProgress(),
+        ...(o.image ? { image: o.image } : {}),
       });
       // The lab runs on without this process; what it is, is in its record.
       const r = await readLab(o.name);

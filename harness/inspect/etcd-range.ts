@@ -6,6 +6,8 @@ export interface EtcdTls {
   caPem: Buffer;
   certPem?: Buffer;
   keyPem?: Buffer;
+  /** Name to verify the server certificate against when the URL holds an IP (TLS refuses an IP as server name). */
+  serverName?: string;
 }
 
 // Room for pages of large objects (a Secret can approach 1.5 MiB); pages shrink when even this is exceeded.
@@ -40,6 +42,7 @@ export class EtcdRange {
       (url) =>
         new grpc.Client(address(url), credentials, {
           'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
+          ...(tls?.serverName ? { 'grpc.ssl_target_name_override': tls.serverName } : {}),
         }),
     );
   }

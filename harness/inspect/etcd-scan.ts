@@ -43,7 +43,10 @@ export function openEtcd(urls: string | string[], tls?: EtcdTls, timeoutMs = 30_
     hosts: urls,
     dialTimeout: Math.min(timeoutMs, 10_000),
     defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + timeoutMs }),
-    grpcOptions: { 'grpc.max_receive_message_length': MAX_MESSAGE_BYTES },
+    grpcOptions: {
+      'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
+      ...(tls?.serverName ? { 'grpc.ssl_target_name_override': tls.serverName } : {}),
+    },
     ...(tls
       ? {
           credentials: {

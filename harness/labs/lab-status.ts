@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KmsControlClient, type FakeKmsStatus } from '../../fake-kms/index.js';
+import { kindApiEndpoint } from '../backends/kind/kind-access.js';
 import { ApiHttp } from '../kube/api-http.js';
 import { isRunning } from '../process/process-identity.js';
 import type { LabRecord } from './registry.js';
@@ -33,9 +34,13 @@ export async function labHealth(record: LabRecord): Promise<LabHealth> {
   const token = await readToken(record);
   const apiservers = await Promise.all(
     record.apiservers.map(async (a) => {
-      // Each apiserver serves its own self-generated certificate.
+      // Each apiserver serves its own self-generated certificate; a kind cluster's kubeconfig holds its CA and
+      // a client certificate instead of a token.
       const caPem = await readFile(join(record.dir, a.name, 'certs', 'apiserver.crt'), 'utf8').catch(() => '');
-      const http = new ApiHttp({ server: a.url, caPem, token });
+      const endpoint = record.kind
+        ? await kindApiEndpoint(record).catch(() => ({ server: a.url, caPem: '' }))
+        : { server: a.url, caPem, token };
+      const http = new ApiHttp(endpoint);
       try {
         const res = await http.request('GET', '/readyz', undefined, 5_000);
         return { ...a, readyz: res.status === 200 ? 'ok' : `${res.status}` };
@@ -54,7 +59,7 @@ export async function labHealth(record: LabRecord): Promise<LabHealth> {
   const state =
     record.status === 'failed' && alive === 0
       ? 'failed'
-      : alive === 0
+      : alive === 0 && processes.length > 0 // a compose lab has no host process: its apiserver's answer decides
         ? 'stopped'
         : alive === processes.length && apiservers.every((a) => a.readyz === 'ok')
           ? 'running'

@@ -11,9 +11,11 @@ import type { ExternalPlugin } from '../backends/common/external-plugin.js';
 export interface LabRecord {
   format: 1;
   name: string;
-  backend: 'local' | 'kind';
+  backend: 'local' | 'kind' | 'compose';
   /** kind labs: the cluster, and the kind binary that made it (down deletes it). */
   kind?: { cluster: string; binary: string; docker: string };
+  /** compose labs: the compose project and the directory docker-compose.yml mounts (down removes the project). */
+  compose?: { project: string; dir: string };
   dir: string;
   createdAt: string;
   status: 'starting' | 'ready' | 'failed' | 'stopped';

@@ -1,4 +1,5 @@
 import { rm } from 'node:fs/promises';
+import { composeDown } from '../backends/compose/compose-project.js';
 import { KindCli } from '../backends/kind/kind-cli.js';
 import { KmslabError } from '../common/errors.js';
 import { stopRecorded } from '../process/managed-process.js';
@@ -25,7 +26,15 @@ export async function stopLab(name: string, options: { keepFiles?: boolean } = {
 }
 
 export async function stopRecord(record: LabRecord, options: { keepFiles?: boolean } = {}): Promise<StopResult> {
-  if (record.kind) await new KindCli(record.kind.binary, record.kind.docker).deleteCluster(record.kind.cluster);
+  const containers: string[] = [];
+  if (record.kind) {
+    await new KindCli(record.kind.binary, record.kind.docker).deleteCluster(record.kind.cluster);
+    containers.push(`kind cluster ${record.kind.cluster}`);
+  }
+  if (record.compose) {
+    await composeDown(record.compose.project, record.compose.dir);
+    containers.push(`compose project ${record.compose.project}`);
+  }
   const live = record.processes.filter(isRunning).sort((a, b) => ORDER(a.name) - ORDER(b.name));
   for (const p of live) await stopRecorded(p, p.name.startsWith('kube-apiserver') ? 20_000 : 10_000);
   const still = record.processes.filter(isRunning);
@@ -40,5 +49,5 @@ export async function stopRecord(record: LabRecord, options: { keepFiles?: boole
   } else {
     await rm(record.dir, { recursive: true, force: true });
   }
-  return { name: record.name, stopped: live.map((p) => p.name), removed: !options.keepFiles };
+  return { name: record.name, stopped: [...containers, ...live.map((p) => p.name)], removed: !options.keepFiles };
 }

@@ -1,4 +1,6 @@
+import { KmslabError } from '../../common/errors.js';
 import { runCommand, type RunOptions } from '../../process/run-command.js';
+import { nodeContainers, quiesceNode, thawNode } from './node-teardown.js';
 
 /** KindCli drives the kind CLI (create, kubeconfig, logs, delete) and the node container through docker. */
 export class KindCli {
@@ -42,8 +44,23 @@ export class KindCli {
     return this.kindRun(['export', 'logs', dir, '--name', name]);
   }
 
-  deleteCluster(name: string): Promise<string> {
-    return this.kindRun(['delete', 'cluster', '--name', name]);
+  /**
+   * deleteCluster removes a cluster's nodes with kind, after stopping their kubelets and thawing any frozen cgroup
+   * (see node-teardown.ts); a node still there afterwards is thawed and removed again, until it is gone.
+   */
+  async deleteCluster(name: string): Promise<string> {
+    const nodes = await nodeContainers(this.docker, name, this.env);
+    for (const id of nodes) await quiesceNode(this.docker, id, this.env);
+    for (const id of nodes) await thawNode(id);
+    const out = await this.kindRun(['delete', 'cluster', '--name', name]);
+    for (let attempt = 0; attempt < 10; attempt++) {
+      const left = await nodeContainers(this.docker, name, this.env);
+      if (left.length === 0) return out;
+      for (const id of left) await thawNode(id);
+      for (const id of left) await runCommand(this.docker, ['rm', '-f', '-v', id], this.opts()).catch(() => undefined);
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+    throw new KmslabError('failed', `kind cluster ${name}: node container(s) still there after deletion`);
   }
 
   /** nodeExec runs a command in the cluster's control-plane node container. */

@@ -1,10 +1,15 @@
 import { createHash } from 'node:crypto';
-import { copyFile, mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parse } from 'yaml';
+import { findBinary } from '../../binaries/find.js';
 import { realClock } from '../../common/clock.js';
 import { KmslabError } from '../../common/errors.js';
 import { poll } from '../../common/wait.js';
+import { dockerInfo } from '../../engine/docker-engine.js';
+import { shimPath, writeDockerShim } from '../../engine/docker-shim.js';
+import { RUNTIME_NAME } from '../../engine/runtime-wrapper.js';
+import { requireLocalImages } from '../../images/docker-images.js';
+import { waitUntilServing } from '../../kube/apiserver-waits.js';
 import {
   checkProviderName,
   encryptionConfigYaml,
@@ -13,28 +18,37 @@ import {
 } from '../../kube/encryption-config.js';
 import { ApiOnlyApiserver } from '../../kube/api-only-apiserver.js';
 import type { Lab, LabKms } from '../../lab.js';
-import { assertNameFree, claimLabDir, writeLab, type LabRecord } from '../../labs/registry.js';
+import { claimLab, writeLab, type LabRecord } from '../../labs/registry.js';
 import { identify } from '../../process/process-identity.js';
 import { KmsPluginProcess } from '../common/kms-plugin-process.js';
 import { KubeApi } from '../common/kube-api.js';
 import { RawEtcd } from '../common/raw-etcd.js';
 import { controlKms } from '../common/control-kms.js';
+import { endpointFrom, ETCD_PKI, kindEtcdTls } from './kind-access.js';
 import { KindCli } from './kind-cli.js';
 import { KIND_PATHS, kindConfigYaml } from './kind-config.js';
+
+export { endpointFrom } from './kind-access.js';
 
 const MANIFEST = '/etc/kubernetes/manifests/kube-apiserver.yaml';
 const PARKED = '/etc/kubernetes/kube-apiserver.yaml.kmslab-stopped';
 
 export interface KindLabOptions {
   name?: string;
-  /** Node image Kubernetes version (kindest/node:<v>). Default v1.37.2. */
+  /** Node image Kubernetes version. Default v1.37.2. */
   k8sVersion?: string;
+  /** Node image; default kmslab's own (kmslab/kind-node:<k8sVersion>, made by `kmslab build --images`). */
   image?: string;
   providerName?: string;
   encryption?: (socket: string, providerName: string) => EncryptionRule[];
-  /** kind and docker executables; default `$KMSLAB_KIND`, else `kind` and `docker` from PATH. */
+  /** kind supports one control plane here (see docs/containers.md for what HA would need). */
+  apiservers?: number;
+  /** kind and docker executables; default `$KMSLAB_KIND`, else kmslab's kind v0.33.0 build, and docker from PATH. */
   kind?: string;
   docker?: string;
+  readyTimeoutMs?: number;
+  /** Remove the lab dir when the lab is closed (default: keep it, with its logs, until `kmslab down`). */
+  removeOnClose?: boolean;
   signal?: AbortSignal;
   onProgress?: (message: string) => void;
 }
@@ -59,34 +73,22 @@ export class KindLab implements Lab {
     readonly plugin: KmsPluginProcess,
     readonly etcd: RawEtcd,
     private readonly kube: KubeApi,
+    private readonly removeOnClose: boolean,
   ) {
     this.kms = controlKms(plugin.client, async () => {
       await plugin.crash();
       await plugin.start();
     });
     // The apiserver is a static pod: kubelet runs whatever manifest is in /etc/kubernetes/manifests.
-    const containerId = async () =>
-      (await cli.nodeExec(this.cluster, ['crictl', 'ps', '-q', '--name', 'kube-apiserver'])).trim();
     this.apiservers = [
       new ApiOnlyApiserver(kube, {
-        resume: async () => void (await cli.nodeExec(this.cluster, ['mv', PARKED, MANIFEST])),
-        halt: async () => {
-          await cli.nodeExec(this.cluster, ['mv', MANIFEST, PARKED]);
-          await poll(async () => ((await containerId()) === '' ? true : undefined), {
-            timeoutMs: 120_000,
-            what: 'the apiserver container to stop',
-          });
-        },
+        resume: () => this.resumeApiserver(),
+        halt: () => this.haltApiserver(),
+        // Parking the manifest and putting it back gives kubelet a new pod: a real restart, without the crash-loop
+        // back-off a killed container would collect over several restarts.
         bounce: async () => {
-          const before = await containerId();
-          await cli.nodeExec(this.cluster, ['crictl', 'stop', before]);
-          await poll(
-            async () => {
-              const now = await containerId();
-              return now !== '' && now !== before ? true : undefined;
-            },
-            { timeoutMs: 120_000, intervalMs: 1000, what: 'kubelet to start a new apiserver container' },
-          );
+          await this.haltApiserver();
+          await this.resumeApiserver();
         },
         writeEncryption: (rules) => this.writeEncryption(rules),
       }),
@@ -100,16 +102,59 @@ export class KindLab implements Lab {
         'the kind backend shares the plugin socket with the node through a host directory, which needs Linux; use the local backend',
       );
     }
+    if ((o.apiservers ?? 1) !== 1) {
+      throw new KmslabError(
+        'usage',
+        `the kind backend runs one control-plane node; ${o.apiservers} apiservers need the local backend (docs/containers.md says what HA kind would need)`,
+      );
+    }
     const name = o.name ?? 'kind';
     const say = o.onProgress ?? (() => undefined);
     const providerName = o.providerName ?? 'kmslab';
     checkProviderName(providerName);
     const k8sVersion = o.k8sVersion ?? 'v1.37.2';
-    await assertNameFree(name);
-    const cli = new KindCli(o.kind ?? process.env.KMSLAB_KIND ?? 'kind', o.docker ?? 'docker');
-    const dir = await claimLabDir(name);
+    const image = o.image ?? `kmslab/kind-node:${k8sVersion}`;
+    const engine = await dockerInfo(o.docker);
+    if (!engine) {
+      throw new KmslabError('failed', 'no container engine answers `docker info`; start one with: kmslab engine start');
+    }
+    // kmslab never pulls: a missing node image fails here, before kind could ask the engine for it.
+    await requireLocalImages(
+      [image],
+      o.image ? 'load it into the engine first' : 'build it with: kmslab build --images',
+    );
+    const kindBinary = o.kind ?? process.env.KMSLAB_KIND ?? (await findBinary('kind')).path;
+
+    // The name is held for the whole start: a second start of it fails at once and never touches these files.
+    const claim = await claimLab(name);
+    try {
+      return await KindLab.startIn(claim.dir, name, o, { say, providerName, k8sVersion, image, engine, kindBinary });
+    } finally {
+      await claim.release();
+    }
+  }
+
+  private static async startIn(
+    dir: string,
+    name: string,
+    o: KindLabOptions,
+    prepared: {
+      say: (m: string) => void;
+      providerName: string;
+      k8sVersion: string;
+      image: string;
+      engine: { runtimes: string[] };
+      kindBinary: string;
+    },
+  ): Promise<KindLab> {
+    const { say, providerName, k8sVersion, image, engine, kindBinary } = prepared;
     const path = (...p: string[]) => join(dir, ...p);
-    for (const sub of ['logs', 'kms', 'encryption', 'etcd-pki']) await mkdir(path(sub), { mode: 0o700 });
+    for (const sub of ['logs', 'kms', 'encryption', ETCD_PKI.dir]) await mkdir(path(sub), { mode: 0o700 });
+    // On an engine started by `kmslab engine start`, the node runs through kmslab's OCI runtime wrapper.
+    const env = engine.runtimes.includes(RUNTIME_NAME)
+      ? { ...process.env, PATH: shimPath(await writeDockerShim(path('bin'), { runtime: RUNTIME_NAME })) }
+      : undefined;
+    const cli = new KindCli(kindBinary, o.docker ?? 'docker', env);
     const cluster = `kmslab-${name}`;
     const record: LabRecord = {
       format: 1,
@@ -140,6 +185,7 @@ export class KindLab implements Lab {
       await writeLab(record);
     };
     await writeLab(record);
+    let created = false;
     try {
       say('starting fake-kms on the host');
       await plugin.start();
@@ -152,10 +198,11 @@ export class KindLab implements Lab {
           k8sVersion,
           hostKmsDir: path('kms'),
           hostConfigDir: path('encryption'),
-          ...(o.image ? { image: o.image } : {}),
+          image,
         }),
       );
-      say(`creating kind cluster ${cluster} (kindest/node:${k8sVersion})`);
+      say(`creating kind cluster ${cluster} (${image})`);
+      created = true;
       await cli.createCluster({
         name: cluster,
         config: path('kind-config.yaml'),
@@ -164,26 +211,38 @@ export class KindLab implements Lab {
       });
       const endpoint = endpointFrom(await readFile(record.kubeconfig, 'utf8'));
       record.apiservers = [{ name: 'kube-apiserver', url: endpoint.server }];
-      for (const f of ['ca.crt', 'healthcheck-client.crt', 'healthcheck-client.key']) {
-        await cli.nodeCopy(cluster, `/etc/kubernetes/pki/etcd/${f}`, path('etcd-pki', f));
+      for (const f of [ETCD_PKI.ca, ETCD_PKI.cert, ETCD_PKI.key]) {
+        await cli.nodeCopy(cluster, `/etc/kubernetes/pki/etcd/${f}`, path(ETCD_PKI.dir, f));
       }
       record.etcd = `https://${await cli.nodeIp(cluster)}:2379`;
-      const pki = async (f: string) => readFile(path('etcd-pki', f));
-      const etcd = new RawEtcd(record.etcd, {
-        caPem: await pki('ca.crt'),
-        certPem: await pki('healthcheck-client.crt'),
-        keyPem: await pki('healthcheck-client.key'),
-      });
+      const kube = new KubeApi(endpoint);
+      await waitUntilServing(kube, 'ready', 'kube-apiserver', o.readyTimeoutMs ?? 180_000);
+      // A lab starts with no Secret, as on the local backend. kubeadm leaves its bootstrap token (encrypted under
+      // the first key); a single node never joins another, and a Secret the scenarios do not own would outlive a
+      // disabled key: a restarted apiserver then cannot fill its Secret watch cache and never turns ready.
+      for (const ref of await kube.listSecrets()) {
+        say(`removing kubeadm's Secret ${ref.namespace}/${ref.name} (a lab starts with no Secret)`);
+        await kube.deleteSecret(ref);
+      }
+      const etcd = new RawEtcd(record.etcd, await kindEtcdTls(record));
       record.status = 'ready';
       await writeLab(record);
-      return new KindLab(record, cli, plugin, etcd, new KubeApi(endpoint));
+      return new KindLab(record, cli, plugin, etcd, kube, o.removeOnClose ?? false);
     } catch (error) {
       record.status = 'failed';
       record.error = (error as Error).message;
-      await cli.deleteCluster(cluster).catch(() => undefined);
+      if (created) {
+        say(`collecting the cluster's logs into ${path('logs', 'kind')}`);
+        await cli.exportLogs(cluster, path('logs', 'kind')).catch(() => undefined);
+        await cli.deleteCluster(cluster).catch(() => undefined);
+      }
       await plugin.stop().catch(() => undefined);
       await writeLab(record).catch(() => undefined);
-      throw error;
+      throw new KmslabError(
+        'start-failed',
+        `${(error as Error).message}\n(lab files and logs kept in ${dir}; remove them with kmslab down --name ${name})`,
+        { cause: error },
+      );
     }
   }
 
@@ -205,8 +264,9 @@ export class KindLab implements Lab {
 
   async collectLogs(target: string): Promise<string[]> {
     await mkdir(target, { recursive: true });
-    for (const f of await readdir(join(this.record.dir, 'logs')))
-      await copyFile(join(this.record.dir, 'logs', f), join(target, f));
+    for (const f of await readdir(join(this.record.dir, 'logs'))) {
+      if (f !== 'kind') await copyFile(join(this.record.dir, 'logs', f), join(target, f));
+    }
     await this.cli.exportLogs(this.cluster, join(target, 'kind')).catch(() => undefined);
     return readdir(target).then((fs) => fs.map((f) => join(target, f)));
   }
@@ -219,36 +279,63 @@ export class KindLab implements Lab {
     return `sha256:${createHash('sha256').update(yaml).digest('hex')}`;
   }
 
+  private apiserverContainer = async () =>
+    (await this.cli.nodeExec(this.cluster, ['crictl', 'ps', '-q', '--name', 'kube-apiserver'])).trim();
+
+  /** haltApiserver parks the static pod manifest: kubelet stops the apiserver pod. */
+  private async haltApiserver(): Promise<void> {
+    await this.cli.nodeExec(this.cluster, ['mv', MANIFEST, PARKED]);
+    await poll(async () => ((await this.apiserverContainer()) === '' ? true : undefined), {
+      timeoutMs: 120_000,
+      intervalMs: 500,
+      what: 'kubelet to stop the apiserver pod',
+    });
+  }
+
+  /** resumeApiserver puts the manifest back: kubelet starts a new apiserver pod. */
+  private async resumeApiserver(): Promise<void> {
+    await this.cli.nodeExec(this.cluster, ['mv', PARKED, MANIFEST]);
+    await poll(async () => ((await this.apiserverContainer()) !== '' ? true : undefined), {
+      timeoutMs: 120_000,
+      intervalMs: 500,
+      what: 'kubelet to start an apiserver container',
+    });
+  }
+
+  /**
+   * pullAttempts reads the node's containerd and kubelet journals: every line showing an image pull (a CRI
+   * PullImage call, kubelet's "Pulling image"), and how many lines were read (zero would mean nothing was checked).
+   */
+  async pullAttempts(): Promise<{ linesRead: number; pulls: string[] }> {
+    const journal = await this.cli.nodeExec(this.cluster, [
+      'journalctl',
+      '--no-pager',
+      '-o',
+      'cat',
+      '-u',
+      'containerd',
+      '-u',
+      'kubelet',
+    ]);
+    const lines = journal.split('\n').filter(Boolean);
+    return { linesRead: lines.length, pulls: lines.filter((l) => /PullImage|Pulling image|pulling from/i.test(l)) };
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     this.etcd.close();
     this.kube.close();
-    await this.cli.deleteCluster(this.cluster).catch(() => undefined);
-    await this.plugin.stop();
+    const errors: unknown[] = [];
+    await this.cli.deleteCluster(this.cluster).catch((e: unknown) => errors.push(e));
+    await this.plugin.stop().catch((e: unknown) => errors.push(e));
     this.record.status = 'stopped';
-    await writeLab(this.record);
+    if (this.removeOnClose) await rm(this.record.dir, { recursive: true, force: true });
+    else await writeLab(this.record).catch((e: unknown) => errors.push(e));
+    if (errors.length) throw new AggregateError(errors, `stopping kind lab ${this.name} failed`);
   }
 
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
-}
-
-/** endpointFrom reads server, CA and client certificate of the first cluster and user of a kind kubeconfig. */
-export function endpointFrom(kubeconfig: string): { server: string; caPem: string; certPem: string; keyPem: string } {
-  const kc = parse(kubeconfig) as {
-    clusters?: Array<{ cluster: { server: string; 'certificate-authority-data': string } }>;
-    users?: Array<{ user: { 'client-certificate-data': string; 'client-key-data': string } }>;
-  };
-  const cluster = kc.clusters?.[0]?.cluster;
-  const user = kc.users?.[0]?.user;
-  if (!cluster || !user) throw new KmslabError('failed', 'kind wrote a kubeconfig without a cluster or user');
-  const text = (b64: string) => Buffer.from(b64, 'base64').toString('utf8');
-  return {
-    server: cluster.server,
-    caPem: text(cluster['certificate-authority-data']),
-    certPem: text(user['client-certificate-data']),
-    keyPem: text(user['client-key-data']),
-  };
 }

@@ -1,0 +1,217 @@
+import { createHash } from 'node:crypto';
+import { chmod, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { KmslabError } from '../common/errors.js';
+import { cacheRoot, packageRoot } from '../common/paths.js';
+import { waitForLock } from '../common/file-lock.js';
+import { isExecutable, type ProgressListener } from './build.js';
+import { kubeApiserver } from './components.js';
+import { goEnv } from './go-env.js';
+
+/**
+ * GoTool is a set of upstream main packages built unchanged from a pinned wrapper module: its go.mod requires the
+ * upstream module and lists the packages as `tool` directives (so `go mod tidy` keeps what they need); no main.go of
+ * ours. Pins live in harness/binaries/go/<name>/pins/<version>/ like the other components.
+ */
+export interface GoTool {
+  name: string;
+  version: string;
+  /** Binary name → main package path. */
+  binaries: Record<string, string>;
+  /** go.mod of the wrapper (without go.sum), for `scripts/pin-go-tools.ts`. */
+  goMod(): Promise<string>;
+  ldflags?: string[];
+}
+
+const toolDir = (t: GoTool) => join(packageRoot, 'harness/binaries/go', t.name);
+
+/** kubeNode: kubeadm, kubelet, kubectl and the control-plane programs a kind node image needs, from k8s.io/kubernetes. */
+export const kubeNode: GoTool = {
+  name: 'kube-node',
+  version: kubeApiserver.defaultVersion,
+  binaries: Object.fromEntries(
+    ['kubeadm', 'kubelet', 'kubectl', 'kube-scheduler', 'kube-controller-manager', 'kube-proxy'].map((b) => [
+      b,
+      `k8s.io/kubernetes/cmd/${b}`,
+    ]),
+  ),
+  async goMod() {
+    // The kube-apiserver wrapper's go.mod already re-points every staging module at its tag; reuse its recipe.
+    const base = (await kubeApiserver.goMod(this.version)).replace(
+      'module kmslab.local/kube-apiserver',
+      'module kmslab.local/kube-node',
+    );
+    return `${base}\ntool (\n${Object.values(this.binaries)
+      .map((p) => `\t${p}`)
+      .join('\n')}\n)\n`;
+  },
+  ldflags: kubeApiserver.ldflags(kubeApiserver.defaultVersion),
+};
+
+/** simpleTool: upstream modules that can be required as they are (no replace directives needed). */
+function simpleTool(name: string, module: string, version: string, binaries: Record<string, string>): GoTool {
+  return {
+    name,
+    version,
+    binaries,
+    async goMod() {
+      return [
+        `module kmslab.local/${name}`,
+        '',
+        `require ${module} ${version}`,
+        '',
+        'tool (',
+        ...Object.values(binaries).map((p) => `\t${p}`),
+        ')',
+        '',
+      ].join('\n');
+    },
+  };
+}
+
+/** crictl: kind nodes use it, and so does the kind backend to find and restart the apiserver container. */
+export const crictl = simpleTool('crictl', 'sigs.k8s.io/cri-tools', 'v1.36.0', {
+  crictl: 'sigs.k8s.io/cri-tools/cmd/crictl',
+});
+
+/** CoreDNS at the version kubeadm 1.37 deploys (v1.14.6). */
+export const coredns = simpleTool('coredns', 'github.com/coredns/coredns', 'v1.14.6', {
+  coredns: 'github.com/coredns/coredns',
+});
+
+/** local-path-provisioner: kind's default StorageClass. kind v0.33 ships v0.0.34, which the proxy does not serve. */
+export const localPathProvisioner = simpleTool(
+  'local-path-provisioner',
+  'github.com/rancher/local-path-provisioner',
+  'v0.0.30',
+  { 'local-path-provisioner': 'github.com/rancher/local-path-provisioner' },
+);
+
+/** Docker Compose v2 (`go install` refuses it: its go.mod has exclude lines, which a wrapper module does not need). */
+export const dockerCompose = simpleTool('docker-compose', 'github.com/docker/compose/v2', 'v2.40.3', {
+  'docker-compose': 'github.com/docker/compose/v2/cmd',
+});
+
+export const goTools = { kubeNode, crictl, coredns, localPathProvisioner, dockerCompose } as const;
+
+/** PinnedTool is a GoTool's committed go.mod and go.sum, and the digest that keys its cached binaries. */
+export interface PinnedTool {
+  goMod: string;
+  goSum: string;
+  digest: string;
+}
+
+export async function pinnedTool(t: GoTool): Promise<PinnedTool> {
+  const dir = join(toolDir(t), 'pins', t.version);
+  try {
+    const goMod = await readFile(join(dir, 'go.mod'), 'utf8');
+    const goSum = await readFile(join(dir, 'go.sum'), 'utf8');
+    const digest = createHash('sha256')
+      .update(goMod)
+      .update(goSum)
+      .update(JSON.stringify([t.binaries, t.ldflags ?? []]))
+      .digest('hex')
+      .slice(0, 12);
+    return { goMod, goSum, digest };
+  } catch {
+    throw new KmslabError(
+      'missing-binary',
+      `no pinned module for ${t.name} ${t.version} in ${dir}; generate it with: npx tsx scripts/pin-go-tools.ts ${t.name}`,
+    );
+  }
+}
+
+/** goToolDir is where a tool's binaries live in the per-machine cache, keyed by name, version and module digest. */
+export function goToolDir(t: GoTool, pin: PinnedTool): string {
+  return join(cacheRoot(), 'bin', t.name, `${t.version}-${pin.digest}`);
+}
+
+/**
+ * buildGoTool returns the directory holding every binary of a tool, building them (one `go build` for all, so
+ * shared packages compile once) into the cache the first time. Concurrent callers wait for the first build.
+ */
+export async function buildGoTool(t: GoTool, onProgress?: ProgressListener): Promise<{ dir: string; built: boolean }> {
+  const pin = await pinnedTool(t);
+  const dir = goToolDir(t, pin);
+  const complete = async () =>
+    (await Promise.all(Object.keys(t.binaries).map((b) => isExecutable(join(dir, b))))).every(Boolean);
+  if (await complete()) return { dir, built: false };
+  const release = await waitForLock(dir, `${t.name} ${t.version} build`);
+  try {
+    if (await complete()) return { dir, built: false };
+    const work = join(cacheRoot(), 'build', `${t.name}-${t.version}-${pin.digest}`);
+    await mkdir(work, { recursive: true });
+    await writeFile(join(work, 'go.mod'), pin.goMod);
+    await writeFile(join(work, 'go.sum'), pin.goSum);
+    const out = `${dir}.tmp-${process.pid}`;
+    await rm(out, { recursive: true, force: true });
+    await mkdir(out, { recursive: true });
+    const started = Date.now();
+    const packages = Object.values(t.binaries);
+    const ldflags = `-ldflags=-s -w ${(t.ldflags ?? []).join(' ')}`.trimEnd();
+    await runGo(
+      t,
+      ['build', '-v', '-trimpath', '-mod=readonly', ldflags, '-o', `${out}/`, ...packages],
+      work,
+      onProgress,
+    );
+    // go build names each binary after its package's last path element; give them the names we asked for.
+    for (const [binary, pkg] of Object.entries(t.binaries)) {
+      const produced = pkg.split('/').at(-1)!;
+      if (produced !== binary) await rename(join(out, produced), join(out, binary));
+      await chmod(join(out, binary), 0o755);
+    }
+    await rm(dir, { recursive: true, force: true });
+    await rename(out, dir);
+    onProgress?.({
+      component: t.name,
+      version: t.version,
+      phase: 'done',
+      message: `built ${t.name} ${t.version} (${(await readdir(dir)).join(', ')}) in ${((Date.now() - started) / 1000).toFixed(0)} s → ${dir}`,
+    });
+    return { dir, built: true };
+  } finally {
+    await release();
+  }
+}
+
+/** pinGoTool resolves a tool's wrapper module from the module proxy (`go mod tidy`) and writes its pins. */
+export async function pinGoTool(t: GoTool, onProgress?: ProgressListener): Promise<string> {
+  const pins = join(toolDir(t), 'pins', t.version);
+  const work = join(cacheRoot(), 'modules', t.name, `${t.version}.tmp-${process.pid}`);
+  await rm(work, { recursive: true, force: true });
+  await mkdir(work, { recursive: true });
+  try {
+    await writeFile(join(work, 'go.mod'), await t.goMod());
+    await runGo(t, ['mod', 'tidy'], work, onProgress);
+    await mkdir(pins, { recursive: true });
+    for (const f of ['go.mod', 'go.sum']) await writeFile(join(pins, f), await readFile(join(work, f)));
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+  return pins;
+}
+
+async function runGo(t: GoTool, args: string[], cwd: string, onProgress?: ProgressListener): Promise<void> {
+  const child = execa('go', args, { cwd, all: true, reject: false, env: goEnv() });
+  const tail: string[] = [];
+  let packages = 0;
+  for await (const line of child.iterable({ from: 'all' })) {
+    tail.push(line);
+    if (tail.length > 40) tail.shift();
+    if (line.startsWith('go: downloading')) {
+      onProgress?.({ component: t.name, version: t.version, phase: 'download', message: line.slice(4) });
+    } else if (args[0] === 'build' && !line.includes(' ')) {
+      packages++;
+      onProgress?.({ component: t.name, version: t.version, phase: 'compile', message: `compiling ${line}`, packages });
+    }
+  }
+  const result = await child;
+  if (result.exitCode !== 0) {
+    throw new KmslabError(
+      'build-failed',
+      `go ${args.slice(0, 2).join(' ')} failed for ${t.name} ${t.version} (exit ${result.exitCode}) in ${cwd}:\n${tail.join('\n')}`,
+    );
+  }
+}

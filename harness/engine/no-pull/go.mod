@@ -1,0 +1,3 @@
+module kmslab.local/no-pull
+
+go 1.26

@@ -1,0 +1,3 @@
+module kmslab.local/oci-runtime
+
+go 1.26
