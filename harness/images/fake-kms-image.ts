@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { cp, mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -6,18 +7,14 @@ import { cacheRoot, packageRoot } from '../common/paths.js';
 import { docker, imageInputs, requireLocalImages } from './docker-images.js';
 import { filesDigest, layeredImage, type ImageFile } from './image-recipes.js';
 
-/** What the kmslab CLI needs at run time (the fake KMS runs as `kmslab fake-kms serve`). */
-const APP = [
-  'package.json',
-  'package-lock.json',
-  'tsconfig.json',
-  'bin',
-  'fake-kms',
-  'sim',
-  'gen',
-  'harness',
-  'scenarios',
-];
+/**
+ * What the kmslab CLI needs at run time (the fake KMS runs as `kmslab fake-kms serve`): the sources in a checkout,
+ * the compiled dist/ in an installed package (which has no sources and no lock file).
+ */
+const FROM_SOURCE = existsSync(join(packageRoot, 'bin/cli.ts'));
+const APP = FROM_SOURCE
+  ? ['package.json', 'package-lock.json', 'tsconfig.json', 'bin', 'fake-kms', 'sim', 'gen', 'harness', 'scenarios']
+  : ['package.json', 'bin/kmslab.js', 'dist'];
 
 /**
  * nodeRuntimeImage: kmslab's Debian base plus this machine's own node binary (Node 20, the one running kmslab).
@@ -55,16 +52,23 @@ export async function fakeKmsImage(
   await mkdir(context, { recursive: true });
   try {
     for (const entry of APP) await cp(join(packageRoot, entry), join(context, entry), { recursive: true });
-    say('  installing production node_modules from the host npm cache (npm ci --offline)');
-    const npm = await execa('npm', ['ci', '--omit=dev', '--offline', '--ignore-scripts', '--no-audit', '--no-fund'], {
-      cwd: context,
-      reject: false,
-      all: true,
-    });
+    say(
+      `  installing production node_modules from the host npm cache (npm ${FROM_SOURCE ? 'ci' : 'install'} --offline)`,
+    );
+    const install = FROM_SOURCE ? 'ci' : 'install';
+    const npm = await execa(
+      'npm',
+      [install, '--omit=dev', '--offline', '--ignore-scripts', '--no-audit', '--no-fund'],
+      {
+        cwd: context,
+        reject: false,
+        all: true,
+      },
+    );
     if (npm.exitCode !== 0) {
       throw new KmslabError(
         'build-failed',
-        `npm ci --offline for the fake-KMS image failed; run npm ci in the checkout first so the npm cache holds every package:\n${String(npm.all).split('\n').slice(-10).join('\n')}`,
+        `npm ${install} --offline for the fake-KMS image failed; install kmslab with npm first so the npm cache holds every package:\n${String(npm.all).split('\n').slice(-10).join('\n')}`,
       );
     }
     await execa(
