@@ -153,4 +153,18 @@ describe('inspect over TLS with a client certificate', () => {
     const report = await inspectEtcd({ etcd: [dead, url], tls, timeoutMs: 5_000 });
     expect(report.summary.total).toBe(values);
   });
+
+  test("as a gate over TLS with etcdctl's variables: a key_id other than the expected one exits 1 naming keys", async () => {
+    const env = {
+      ETCDCTL_ENDPOINTS: url,
+      ETCDCTL_CACERT: file('ca.crt'),
+      ETCDCTL_CERT: file('client.crt'),
+      ETCDCTL_KEY: file('client.key'),
+    };
+    const pass = await kmslab(['inspect', '--fail-on', 'not-key-id=key-1'], { env });
+    expect(pass.exitCode, String(pass.stderr)).toBe(0);
+    const fail = await kmslab(['inspect', '--fail-on', 'not-key-id=key-2'], { env });
+    expect(fail.exitCode).toBe(1);
+    expect(String(fail.stdout) + String(fail.stderr)).toContain('/registry/secrets/tls/s-');
+  });
 });
