@@ -19,8 +19,11 @@ export function goEnv(): NodeJS.ProcessEnv {
     GOFLAGS: '-buildvcs=false',
     GOTOOLCHAIN: process.env.GOTOOLCHAIN ?? 'local',
     GOPROXY: moduleProxy(),
-    // Modules matching these would bypass the proxy and be fetched from their origin.
+    // Modules matching these would bypass the proxy and be fetched from their origin. Empty alone is not enough:
+    // Go then reads them from its env file (`go env -w`), which GOENV=off takes out of play.
+    GOENV: 'off',
     GOPRIVATE: '',
     GONOPROXY: '',
+    GOINSECURE: '',
   };
 }
