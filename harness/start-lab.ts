@@ -26,6 +26,15 @@ export async function startLab(options: StartLabOptions = {}): Promise<Lab> {
   if (options.plugin && backend !== 'local') {
     throw new KmslabError('usage', `an external KMS plugin runs on the local backend for now, not on ${backend}`);
   }
+  if (options.image && backend !== 'kind') {
+    throw new KmslabError('usage', `--image picks a kind node image; the ${backend} backend has no node image`);
+  }
+  if (backend === 'compose' && (options.k8sVersion || options.etcdVersion)) {
+    throw new KmslabError(
+      'usage',
+      'the compose backend runs the images docker-compose.yml names (KMSLAB_KUBE_APISERVER_IMAGE and KMSLAB_ETCD_IMAGE choose others), not --k8s-version or --etcd-version',
+    );
+  }
   switch (backend) {
     case 'local':
       return (await import('./backends/local/local-lab.js')).LocalLab.start(options);

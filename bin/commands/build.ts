@@ -1,4 +1,5 @@
 import { Command } from '@commander-js/extra-typings';
+import { KmslabError } from '../../harness/common/errors.js';
 import { buildProgress, printJson, say, table } from '../output.js';
 
 export function buildCommand(program: Command): void {
@@ -20,7 +21,13 @@ export function buildCommand(program: Command): void {
       const { findBinary } = await import('../../harness/binaries/index.js');
       const onProgress = buildProgress();
       if (o.images) {
-        const { buildImages } = await import('../../harness/images/index.js');
+        const { buildImages, K8S_VERSION, ETCD_VERSION } = await import('../../harness/images/index.js');
+        if ((o.k8sVersion && o.k8sVersion !== K8S_VERSION) || (o.etcdVersion && o.etcdVersion !== ETCD_VERSION)) {
+          throw new KmslabError(
+            'usage',
+            `--images builds kube ${K8S_VERSION} and etcd ${ETCD_VERSION} only; other versions run on the local backend (kmslab build --k8s-version …) or, on kind, from a node image of your own (--image)`,
+          );
+        }
         const started = Date.now();
         const pieces = await buildImages({ say, onBuildProgress: onProgress });
         if (o.json) printJson(pieces);

@@ -1,5 +1,6 @@
 import { Command } from '@commander-js/extra-typings';
 import { join } from 'node:path';
+import { K8S_VERSION } from '../../harness/images/versions.js';
 
 export function kindCommands(program: Command): void {
   const kind = program.command('kind').description('the kind backend (needs Linux and an engine: kmslab engine start)');
@@ -7,7 +8,7 @@ export function kindCommands(program: Command): void {
     .command('config')
     .description('print the kind cluster config kmslab generates for a lab: mounts and kubeadm patches for KMS v2')
     .option('--name <name>', 'lab name', 'default')
-    .option('--k8s-version <version>', 'node image Kubernetes version', 'v1.37.2')
+    .option('--k8s-version <version>', 'node image Kubernetes version', K8S_VERSION)
     .option('--image <image>', 'node image (default kmslab/kind-node:<k8s-version>, from kmslab build --images)')
     .action(async (o) => {
       const { kindConfigYaml } = await import('../../harness/backends/kind/kind-config.js');

@@ -60,7 +60,16 @@ export function labCommands(program: Command): void {
       }
       const { labOptionsFor, startLab } = await import('../../harness/start-lab.js');
       const { readLab } = await import('../../harness/labs/registry.js');
+      // Ctrl-C during the start undoes it (processes, containers, a kind create in flight), then exits 130.
+      const interrupt = new AbortController();
+      const stop = () => {
+        say('\ninterrupted: undoing the start');
+        interrupt.abort();
+      };
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
       await startLab({
+        signal: interrupt.signal,
         backend: o.backend,
         name: o.name,
         ...(o.k8sVersion ? { k8sVersion: o.k8sVersion } : {}),
@@ -73,7 +82,15 @@ export function labCommands(program: Command): void {
         onProgress: (m) => say(`▸ ${m}`),
         onBuildProgress: buildProgress(),
         ...(o.image ? { image: o.image } : {}),
-      });
+      })
+        .catch((error: unknown) => {
+          if (!interrupt.signal.aborted) throw error;
+          process.exit(130);
+        })
+        .finally(() => {
+          process.off('SIGINT', stop);
+          process.off('SIGTERM', stop);
+        });
       // The lab runs on without this process; what it is, is in its record.
       const r = await readLab(o.name);
       if (!r) throw new KmslabError('failed', `lab "${o.name}" started but left no record`);

@@ -44,6 +44,15 @@ test('every request that would reach a registry is refused, with a message sayin
     ['GET', '/v1.41/distribution/docker.io/library/alpine/json'],
     ['POST', '/v1.41/images/x/push?tag=1'],
     ['POST', '/v1.41/build?t=x&pull=1'],
+    ['POST', '/v1.41/build?t=x&pull=True'],
+    ['POST', '/v1.41/build?t=x&pull=on'],
+    ['POST', '/v1.41/build?t=x&remote=https%3A%2F%2Fexample.com%2Fctx.tar'],
+    ['POST', '/v1.41/build?remote=git%3A%2F%2Fexample.com%2Frepo'],
+    ['POST', '/v1.41/images/create?fromSrc=http%3A%2F%2Fexample.com%2Frootfs.tar&repo=x'],
+    ['POST', '/v1.41/plugins/pull?remote=vieux%2Fsshfs'],
+    ['POST', '/v1.41/plugins/vieux%2Fsshfs/upgrade?remote=vieux%2Fsshfs'],
+    ['GET', '/v1.41/plugins/privileges?remote=vieux%2Fsshfs'],
+    ['POST', '/images/create?fromImage=alpine'],
   ] as const) {
     const answer = await ask(method, uri);
     expect(answer.Allow, `${method} ${uri}`).toBeFalsy();
@@ -57,6 +66,9 @@ test('local work is allowed: import, save, create, build from local images', asy
     ['GET', '/v1.41/images/get?names=registry.k8s.io%2Fpause%3A3.10.2'],
     ['POST', '/v1.41/containers/create?name=n'],
     ['POST', '/v1.41/build?t=x'],
+    ['POST', '/v1.41/build?t=x&pull=0'],
+    ['POST', '/v1.41/build?t=x&pull=false'],
+    ['GET', '/v1.41/plugins'],
     ['GET', '/_ping'],
   ] as const) {
     expect((await ask(method, uri)).Allow, `${method} ${uri}`).toBe(true);

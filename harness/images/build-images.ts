@@ -2,27 +2,16 @@ import { join } from 'node:path';
 import { findBinary } from '../binaries/find.js';
 import type { ProgressListener } from '../binaries/build.js';
 import { buildGoTool, goTools } from '../binaries/go-tools.js';
-import { components } from '../binaries/components.js';
 import { KmslabError } from '../common/errors.js';
 import { dockerInfo } from '../engine/docker-engine.js';
 import { fakeKmsImage, nodeRuntimeImage, tagImage } from './fake-kms-image.js';
 import { buildPause, kubeadmImages, kubeImages } from './kube-images.js';
 import { scratchImage } from './image-recipes.js';
 import { nodeImage } from './node-image.js';
+import { COMPOSE_IMAGES, ETCD_VERSION, K8S_VERSION, kindNodeImage } from './versions.js';
 import { rootfsImage } from './rootfs-image.js';
 
-export const K8S_VERSION = components['kube-apiserver'].defaultVersion;
-export const ETCD_VERSION = components.etcd.defaultVersion;
-
-/** The kind node image kmslab builds for a Kubernetes version (the kind backend's default --image). */
-export const kindNodeImage = (k8sVersion = K8S_VERSION) => `kmslab/kind-node:${k8sVersion}`;
-
-/** The images docker-compose.yml names by default (each overridable there by an environment variable). */
-export const COMPOSE_IMAGES = {
-  etcd: `kmslab/etcd:${ETCD_VERSION}`,
-  kubeApiserver: `registry.k8s.io/kube-apiserver:${K8S_VERSION}`,
-  fakeKms: 'kmslab/fake-kms:local',
-} as const;
+export { COMPOSE_IMAGES, ETCD_VERSION, K8S_VERSION, kindNodeImage };
 
 /** One piece of `kmslab build --images`: what it made, whether it was built now or found cached, how long it took. */
 export interface BuiltPiece {

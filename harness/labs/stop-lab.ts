@@ -27,19 +27,33 @@ export async function stopLab(name: string, options: { keepFiles?: boolean } = {
 
 export async function stopRecord(record: LabRecord, options: { keepFiles?: boolean } = {}): Promise<StopResult> {
   const containers: string[] = [];
-  if (record.kind) {
-    await new KindCli(record.kind.binary, record.kind.docker).deleteCluster(record.kind.cluster);
-    containers.push(`kind cluster ${record.kind.cluster}`);
-  }
-  if (record.compose) {
-    await composeDown(record.compose.project, record.compose.dir);
-    containers.push(`compose project ${record.compose.project}`);
+  // Containers first, but host processes (the fake KMS of a kind lab) are stopped even when the engine fails.
+  let containerError: Error | undefined;
+  try {
+    if (record.kind) {
+      await new KindCli(record.kind.binary, record.kind.docker).deleteCluster(record.kind.cluster);
+      containers.push(`kind cluster ${record.kind.cluster}`);
+    }
+    if (record.compose) {
+      await composeDown(record.compose.project, record.compose.dir);
+      containers.push(`compose project ${record.compose.project}`);
+    }
+  } catch (error) {
+    containerError = error as Error;
   }
   const live = record.processes.filter(isRunning).sort((a, b) => ORDER(a.name) - ORDER(b.name));
   for (const p of live) await stopRecorded(p, p.name.startsWith('kube-apiserver') ? 20_000 : 10_000);
   const still = record.processes.filter(isRunning);
   if (still.length) {
     throw new KmslabError('failed', `could not stop ${still.map((p) => `${p.name} (pid ${p.pid})`).join(', ')}`);
+  }
+  if (containerError) {
+    record.processes = [];
+    await writeLab(record);
+    throw new KmslabError(
+      'failed',
+      `the lab's containers could not be removed (${containerError.message.split('\n')[0]}); its host processes are stopped. Make sure the engine answers (kmslab engine start) and run kmslab down --name ${record.name} again`,
+    );
   }
   if (options.keepFiles) {
     record.status = 'stopped';

@@ -12,6 +12,7 @@ import { poll } from '../../common/wait.js';
 import { dockerInfo } from '../../engine/docker-engine.js';
 import { shimPath, writeDockerShim } from '../../engine/docker-shim.js';
 import { requireLocalImages } from '../../images/docker-images.js';
+import { COMPOSE_IMAGES, ETCD_VERSION, K8S_VERSION } from '../../images/versions.js';
 import {
   checkProviderName,
   encryptionConfigYaml,
@@ -50,9 +51,9 @@ const IN_CONTAINER = { socket: '/run/kms/kms.sock' };
 /** The images docker-compose.yml runs, as this process's environment names them (defaults: kmslab's own builds). */
 export function composeImages(env: NodeJS.ProcessEnv = process.env): string[] {
   return [
-    env.KMSLAB_ETCD_IMAGE ?? 'kmslab/etcd:v3.6.16',
-    env.KMSLAB_FAKE_KMS_IMAGE ?? 'kmslab/fake-kms:local',
-    env.KMSLAB_KUBE_APISERVER_IMAGE ?? 'registry.k8s.io/kube-apiserver:v1.37.2',
+    env.KMSLAB_ETCD_IMAGE ?? COMPOSE_IMAGES.etcd,
+    env.KMSLAB_FAKE_KMS_IMAGE ?? COMPOSE_IMAGES.fakeKms,
+    env.KMSLAB_KUBE_APISERVER_IMAGE ?? COMPOSE_IMAGES.kubeApiserver,
   ];
 }
 
@@ -164,7 +165,7 @@ export class ComposeLab implements Lab {
         auditFile: path('logs', 'kms-audit.jsonl'),
       },
       encryptionConfig: path('config/encryption/encryption-config.yaml'),
-      versions: { kubeApiserver: 'v1.37.2', etcd: 'v3.6.16' },
+      versions: { kubeApiserver: K8S_VERSION, etcd: ETCD_VERSION },
       processes: [],
       owner: identify(process.pid),
     };

@@ -1,3 +1,5 @@
+import { KmslabError } from '../../common/errors.js';
+import { kindNodeImage } from '../../images/versions.js';
 import { stringify } from 'yaml';
 
 /** Where things live inside the kind node (and the apiserver static pod, which mounts the same paths). */
@@ -75,7 +77,7 @@ export function kindConfigYaml(o: KindConfigOptions): string {
     nodes: [
       {
         role: 'control-plane',
-        image: o.image ?? `kmslab/kind-node:${o.k8sVersion}`,
+        image: o.image ?? kindNodeImage(o.k8sVersion),
         extraMounts: [
           { hostPath: o.hostKmsDir, containerPath: KIND_PATHS.kmsDir },
           { hostPath: o.hostConfigDir, containerPath: KIND_PATHS.configDir, readOnly: true },
@@ -88,6 +90,7 @@ export function kindConfigYaml(o: KindConfigOptions): string {
 
 function minorOf(version: string): number {
   const m = /^v?1\.(\d+)\./.exec(version);
-  if (!m) throw new Error(`Kubernetes version "${version}" is not of the form v1.MINOR.PATCH`);
+  if (!m)
+    throw new KmslabError('usage', `Kubernetes version "${version}" is not of the form v1.MINOR.PATCH, e.g. v1.37.2`);
   return Number(m[1]);
 }

@@ -9,6 +9,7 @@ import { dockerInfo } from '../../engine/docker-engine.js';
 import { shimPath, writeDockerShim } from '../../engine/docker-shim.js';
 import { RUNTIME_NAME } from '../../engine/runtime-wrapper.js';
 import { requireLocalImages } from '../../images/docker-images.js';
+import { K8S_VERSION, kindNodeImage } from '../../images/versions.js';
 import { waitUntilServing } from '../../kube/apiserver-waits.js';
 import {
   checkProviderName,
@@ -35,7 +36,7 @@ const PARKED = '/etc/kubernetes/kube-apiserver.yaml.kmslab-stopped';
 
 export interface KindLabOptions {
   name?: string;
-  /** Node image Kubernetes version. Default v1.37.2. */
+  /** Node image Kubernetes version. Default: K8S_VERSION, the one kmslab builds node images for. */
   k8sVersion?: string;
   /** Node image; default kmslab's own (kmslab/kind-node:<k8sVersion>, made by `kmslab build --images`). */
   image?: string;
@@ -112,11 +113,17 @@ export class KindLab implements Lab {
     const say = o.onProgress ?? (() => undefined);
     const providerName = o.providerName ?? 'kmslab';
     checkProviderName(providerName);
-    const k8sVersion = o.k8sVersion ?? 'v1.37.2';
-    const image = o.image ?? `kmslab/kind-node:${k8sVersion}`;
+    const k8sVersion = o.k8sVersion ?? K8S_VERSION;
+    const image = o.image ?? kindNodeImage(k8sVersion);
     const engine = await dockerInfo(o.docker);
     if (!engine) {
       throw new KmslabError('failed', 'no container engine answers `docker info`; start one with: kmslab engine start');
+    }
+    if (!o.image && k8sVersion !== K8S_VERSION) {
+      throw new KmslabError(
+        'usage',
+        `kmslab builds kind node images for Kubernetes ${K8S_VERSION} only; for ${k8sVersion} pass --image with a node image of that version already on your engine`,
+      );
     }
     // kmslab never pulls: a missing node image fails here, before kind could ask the engine for it.
     await requireLocalImages(
@@ -215,6 +222,15 @@ export class KindLab implements Lab {
         await cli.nodeCopy(cluster, `/etc/kubernetes/pki/etcd/${f}`, path(ETCD_PKI.dir, f));
       }
       record.etcd = `https://${await cli.nodeIp(cluster)}:2379`;
+      // kind ignores a kubeadm patch whose API version does not match the node's Kubernetes (a node image of
+      // another version than --k8s-version): the apiserver would then run with no encryption config at all.
+      const manifest = await cli.nodeExec(cluster, ['cat', '/etc/kubernetes/manifests/kube-apiserver.yaml']);
+      if (!manifest.includes('--encryption-provider-config=')) {
+        throw new KmslabError(
+          'failed',
+          `the kind node's kube-apiserver runs without --encryption-provider-config: kind dropped kmslab's kubeadm patch, which was written for ${k8sVersion}; pass --k8s-version with the node image's own Kubernetes version`,
+        );
+      }
       const kube = new KubeApi(endpoint);
       await waitUntilServing(kube, 'ready', 'kube-apiserver', o.readyTimeoutMs ?? 180_000);
       // A lab starts with no Secret, as on the local backend. kubeadm leaves its bootstrap token (encrypted under

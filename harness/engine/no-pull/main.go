@@ -1,8 +1,11 @@
-// Command kmslab-no-pull is a Docker authorization plugin that refuses every request that would make dockerd
-// contact an image registry: pulls (POST /images/create?fromImage=…, which `docker pull`, a `docker run` of a
-// missing image, compose and testcontainers all send), registry lookups (GET /distribution/…), pushes, registry
-// logins and searches, and builds asked to pull their base images. Everything else is allowed. dockerd asks it
-// before serving each API request, so a refused pull never leaves dockerd.
+// Command kmslab-no-pull is a Docker authorization plugin that refuses the API requests that make dockerd contact
+// a registry or another host: pulls (POST /images/create?fromImage=…, which `docker pull`, a `docker run` of a
+// missing image, compose and testcontainers all send), imports from a URL, registry lookups (GET /distribution/…),
+// pushes, registry logins and searches, plugin installs and upgrades, builds asked to pull their base images and
+// builds from a remote context. dockerd asks it before serving each API request, so a refused request never leaves
+// dockerd. One path it cannot see: a local build whose FROM image is missing makes dockerd pull it; kmslab checks
+// that every base image is on the engine before it builds (requireLocalImages), and dockerd's proxy settings send
+// whatever got past both to a closed port.
 //
 // Usage: kmslab-no-pull <socket>   (dockerd finds it as /run/docker/plugins/<name>.sock)
 package main
@@ -16,6 +19,7 @@ import (
 	"os"
 	"os/signal"
 	"regexp"
+	"strings"
 	"syscall"
 )
 
@@ -34,7 +38,18 @@ type response struct {
 var (
 	apiPath  = regexp.MustCompile(`^(/v[0-9.]+)?(/[^?]*)`)
 	pushPath = regexp.MustCompile(`^/images/.+/push$`)
+	// Plugin installs and upgrades fetch from a registry; privileges?remote= looks one up.
+	pluginPath = regexp.MustCompile(`^/plugins/(pull|privileges|.+/upgrade)$`)
 )
+
+// truthy reads a query flag the way dockerd does: anything but empty, 0, no, false or none is true.
+func truthy(v string) bool {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "", "0", "no", "false", "none":
+		return false
+	}
+	return true
+}
 
 // refusal says why a request would reach a registry, or "" when it would not.
 func refusal(method, uri string) string {
@@ -50,6 +65,8 @@ func refusal(method, uri string) string {
 	switch {
 	case method == "POST" && path == "/images/create" && q.Get("fromImage") != "":
 		return "image pull of " + q.Get("fromImage")
+	case method == "POST" && path == "/images/create" && q.Get("fromSrc") != "" && q.Get("fromSrc") != "-":
+		return "image import from " + q.Get("fromSrc")
 	case method == "GET" && len(path) > len("/distribution/") && path[:len("/distribution/")] == "/distribution/":
 		return "registry lookup " + path
 	case method == "POST" && pushPath.MatchString(path):
@@ -58,8 +75,12 @@ func refusal(method, uri string) string {
 		return "registry login"
 	case method == "GET" && path == "/images/search":
 		return "registry search"
-	case method == "POST" && path == "/build" && (q.Get("pull") == "1" || q.Get("pull") == "true"):
+	case method == "POST" && path == "/build" && truthy(q.Get("pull")):
 		return "build that pulls its base image"
+	case method == "POST" && path == "/build" && q.Get("remote") != "":
+		return "build from the remote context " + q.Get("remote")
+	case pluginPath.MatchString(path):
+		return "plugin install or upgrade"
 	}
 	return ""
 }
