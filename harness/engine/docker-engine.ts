@@ -100,10 +100,31 @@ export async function startEngine(say: (m: string) => void = () => undefined): P
     );
     return before;
   }
+  // The engine listens where the docker CLI looks: $DOCKER_HOST if it names a unix socket, else the default one.
+  const host = process.env.DOCKER_HOST;
+  if (host && !host.startsWith('unix://')) {
+    throw new KmslabError('usage', `DOCKER_HOST=${host}: kmslab starts a dockerd only on a unix socket (unix:///path)`);
+  }
+  // A dockerd of ours that is alive but silent (its plugin gone, or overloaded) is not replaced by a second one.
+  const recorded = await readRecord();
+  if (recorded && isRunning(recorded.dockerd)) {
+    const why = isRunning(recorded.plugin) ? '' : ' (its no-pull plugin has exited, so it refuses every request)';
+    throw new KmslabError(
+      'failed',
+      `the dockerd kmslab started (pid ${recorded.dockerd.pid}) runs but does not answer docker info${why}; see ${recorded.log}, then kmslab engine stop and kmslab engine start`,
+    );
+  }
+  if (recorded && isRunning(recorded.plugin)) await terminate(recorded.plugin, 5_000);
   let installed = false;
   if (!(await hasCommand('dockerd'))) {
     await aptInstall(['docker.io'], 'no container engine answers and dockerd is not installed', say);
     installed = true;
+    // On a host with systemd the package starts its own service: that engine is then the machine's, not ours.
+    const info = await dockerInfo();
+    if (info) {
+      say(`docker.io's package started dockerd as a service (docker ${info.serverVersion}); kmslab uses it as it is`);
+      return { answering: true, serverVersion: info.serverVersion, startedByKmslab: false, runtimes: info.runtimes };
+    }
   }
   if (!(await hasCommand('docker'))) {
     throw new KmslabError('failed', 'dockerd is installed but the docker CLI is not on PATH; install docker.io');
@@ -121,11 +142,6 @@ export async function startEngine(say: (m: string) => void = () => undefined): P
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const config = join(dir, 'daemon.json');
   const log = join(dir, 'dockerd.log');
-  // The engine listens where the docker CLI looks: $DOCKER_HOST if it names a unix socket, else the default one.
-  const host = process.env.DOCKER_HOST;
-  if (host && !host.startsWith('unix://')) {
-    throw new KmslabError('usage', `DOCKER_HOST=${host}: kmslab starts a dockerd only on a unix socket (unix:///path)`);
-  }
 
   // The plugin first: dockerd asks it before serving any request, and refuses requests while it is missing.
   await mkdir(PLUGIN_DIR, { recursive: true, mode: 0o700 });
@@ -218,7 +234,16 @@ export async function stopEngine(say: (m: string) => void = () => undefined): Pr
     // A container whose cgroup was left frozen cannot be stopped, and would outlive dockerd (see node-teardown.ts).
     await thawTree('/sys/fs/cgroup/freezer/docker');
     say(`stopping dockerd (pid ${record.dockerd.pid}), which stops its containers`);
+    const containerd = await managedContainerd();
     await terminate(record.dockerd, 60_000);
+    if (isRunning(record.dockerd)) {
+      throw new KmslabError(
+        'failed',
+        `dockerd (pid ${record.dockerd.pid}) did not exit even after SIGKILL (a process stuck in the kernel); the record is kept, see ${record.log}`,
+      );
+    }
+    // A dockerd that had to be killed leaves its containerd (and the containers' shims) behind.
+    if (containerd) await terminate(containerd, 10_000);
   }
   // After dockerd: while it runs, it needs the plugin to serve any request.
   if (record.plugin) await terminate(record.plugin, 10_000);
@@ -245,6 +270,14 @@ function spawnDetached(command: string, args: string[], log: string, env: NodeJS
   } finally {
     closeSync(out);
   }
+}
+
+/** managedContainerd is the containerd dockerd started for itself (default exec root), if it runs. */
+async function managedContainerd(): Promise<ProcessIdentity | undefined> {
+  const pid = Number(await readFile('/var/run/docker/containerd/containerd.pid', 'utf8').catch(() => ''));
+  if (!Number.isInteger(pid) || pid <= 0) return undefined;
+  const command = await readFile(`/proc/${pid}/comm`, 'utf8').catch(() => '');
+  return command.trim() === 'containerd' ? identify(pid) : undefined;
 }
 
 async function readRecord(): Promise<EngineRecord | undefined> {
