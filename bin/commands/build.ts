@@ -21,7 +21,15 @@ export function buildCommand(program: Command): void {
       const { findBinary } = await import('../../harness/binaries/index.js');
       const onProgress = buildProgress();
       if (o.images) {
-        const { buildImages, K8S_VERSION, ETCD_VERSION } = await import('../../harness/images/index.js');
+        const { buildImages, K8S_VERSION, ETCD_VERSION, removeBuildContainers } =
+          await import('../../harness/images/index.js');
+        // Ctrl-C: a half-assembled node container would otherwise run on (`sleep infinity`) after kmslab exits.
+        const interrupted = () => {
+          say('\ninterrupted: removing the build containers');
+          void removeBuildContainers().finally(() => process.exit(130));
+        };
+        process.once('SIGINT', interrupted);
+        process.once('SIGTERM', interrupted);
         if ((o.k8sVersion && o.k8sVersion !== K8S_VERSION) || (o.etcdVersion && o.etcdVersion !== ETCD_VERSION)) {
           throw new KmslabError(
             'usage',

@@ -7,3 +7,4 @@ export {
   type BuiltPiece,
 } from './build-images.js';
 export { imageExists, requireLocalImages, INPUTS_LABEL } from './docker-images.js';
+export { removeBuildContainers } from './node-image.js';

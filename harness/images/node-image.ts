@@ -69,6 +69,8 @@ export async function nodeImage(
       '--pull=never',
       '--name',
       name,
+      '--label',
+      `${BUILD_LABEL}=${process.pid}`,
       '--entrypoint=sleep',
       '--security-opt',
       'seccomp=unconfined',
@@ -122,21 +124,37 @@ export async function nodeImage(
   return { tag: i.tag, built: true };
 }
 
-// What kind's base Dockerfile does after installing packages, for a Debian rootfs: systemd as init with only the
-// units a node needs, kubelet and containerd enabled. Debian puts containerd in /usr/bin; kind's unit wants
-// /usr/local/bin (a symlink in the staged files).
-const NODE_SETUP = `set -euo pipefail
-chmod 755 /kind /kind/bin
-find /lib/systemd/system/sysinit.target.wants/ -name systemd-tmpfiles-setup.service -delete
-rm -f /lib/systemd/system/multi-user.target.wants/* /etc/systemd/system/*.wants/* \\
-  /lib/systemd/system/local-fs.target.wants/* /lib/systemd/system/sockets.target.wants/*udev* \\
-  /lib/systemd/system/sockets.target.wants/*initctl* /lib/systemd/system/basic.target.wants/*
-echo "ReadKMsg=no" >> /etc/systemd/journald.conf
-ln -sf /usr/lib/systemd/systemd /sbin/init
-systemctl enable kubelet.service containerd.service undo-mount-hacks.service
-systemctl mask systemd-binfmt.service
-mkdir -p /etc/kubernetes/manifests
-`;
+// The node runs systemd as PID 1 inside a container. Each step says why; together they leave systemd starting
+// only kubelet, containerd and kind's mount fix-up, with nothing that needs a real machine.
+const NODE_STEPS: Array<[why: string, command: string]> = [
+  ['kind mounts product files from /kind; the hook scripts must be executable', 'chmod 755 /kind /kind/bin'],
+  [
+    'tmpfiles setup would rewrite /sys and /proc entries a container cannot own',
+    'rm -f /lib/systemd/system/sysinit.target.wants/systemd-tmpfiles-setup.service',
+  ],
+  [
+    'no getty, udev, initctl or default multi-user units: a container has no consoles or devices to manage',
+    `for wants in multi-user local-fs basic; do rm -f /lib/systemd/system/$wants.target.wants/*; done
+rm -f /etc/systemd/system/*.wants/* /lib/systemd/system/sockets.target.wants/*udev* /lib/systemd/system/sockets.target.wants/*initctl*`,
+  ],
+  ['journald must not read the host kernel ring buffer', 'printf "ReadKMsg=no\\n" >> /etc/systemd/journald.conf'],
+  ['the entrypoint execs /sbin/init', 'ln -sf /usr/lib/systemd/systemd /sbin/init'],
+  [
+    'the units a node needs, and none that registers binary formats with the host kernel',
+    'systemctl enable kubelet.service containerd.service undo-mount-hacks.service && systemctl mask systemd-binfmt.service',
+  ],
+  ['kubelet runs the control plane from static pod manifests here', 'mkdir -p /etc/kubernetes/manifests'],
+];
+const NODE_SETUP = ['set -euo pipefail', ...NODE_STEPS.map(([why, command]) => `# ${why}\n${command}`)].join('\n');
+
+/** Build containers carry the building process's pid, so an interrupted build can remove its own. */
+const BUILD_LABEL = 'io.kmslab.build';
+
+/** removeBuildContainers removes the build containers this process started (after Ctrl-C, say). */
+export async function removeBuildContainers(): Promise<void> {
+  const ids = (await docker(['ps', '-aq', '--filter', `label=${BUILD_LABEL}=${process.pid}`])).split('\n');
+  for (const id of ids.filter(Boolean)) await docker(['rm', '-f', '-v', id]).catch(() => undefined);
+}
 
 const STOP_CONTAINERD = `set -u
 pkill containerd || true
