@@ -29,6 +29,12 @@ export async function startLab(options: StartLabOptions = {}): Promise<Lab> {
   if (options.image && backend !== 'kind') {
     throw new KmslabError('usage', `--image picks a kind node image; the ${backend} backend has no node image`);
   }
+  if (backend === 'sim' && (options.k8sVersion || options.etcdVersion)) {
+    throw new KmslabError(
+      'usage',
+      'the sim models kube-apiserver v1.37; --k8s-version and --etcd-version need --backend local',
+    );
+  }
   if (backend === 'compose' && (options.k8sVersion || options.etcdVersion)) {
     throw new KmslabError(
       'usage',

@@ -58,6 +58,10 @@ export function runCommands(program: Command): void {
         .default('local' as const),
     )
     .option('--seed <seed>', 'sim only: replay a run exactly (a failed sim run prints its seed)')
+    .option(
+      '--k8s-version <version>',
+      'local: kube-apiserver version (built from Go modules on first use); kind: node image version',
+    )
     .option('--secrets <n>', 'Secrets each scenario writes', positiveInt, 24)
     .option('--parallel <n>', 'scenarios (labs) at once', positiveInt, 1)
     .option('--junit <file>', 'write a JUnit XML report')
@@ -82,6 +86,9 @@ export function runCommands(program: Command): void {
       };
       process.on('SIGINT', stop);
       process.on('SIGTERM', stop);
+      if (o.k8sVersion && (o.backend === 'sim' || o.backend === 'compose')) {
+        throw new KmslabError('usage', `--k8s-version picks the apiserver of local and kind labs, not of ${o.backend}`);
+      }
       const plugin = withPlugin(o as PluginFlags);
       if (plugin.plugin && o.backend === 'sim') {
         throw new KmslabError('usage', 'the sim backend models the fake KMS; an external plugin needs --backend local');
@@ -102,6 +109,7 @@ export function runCommands(program: Command): void {
             backend: o.backend,
             name: `${scenario.name.slice(0, 22)}-${stamp}`.replace(/-+$/, ''),
             seed: o.seed ?? stamp,
+            ...(o.k8sVersion ? { k8sVersion: o.k8sVersion } : {}),
             // A failed scenario's logs are copied to the artifacts dir first; --keep leaves the lab running.
             removeOnClose: true,
             onBuildProgress: buildProgress(),
