@@ -1,4 +1,7 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Command } from '@commander-js/extra-typings';
+import { packageRoot } from '../harness/common/paths.js';
 import { buildCommand } from './commands/build.js';
 import { chaosCommand } from './commands/chaos.js';
 import { conformanceCommand } from './commands/conformance.js';
@@ -15,6 +18,7 @@ import { runCommands } from './commands/run.js';
 export function buildProgram(): Command {
   const program = new Command('kmslab')
     .description('Prove what Kubernetes KMS v2 encryption at rest does, on a real kube-apiserver and etcd.')
+    .version(packageVersion(), '-V, --version', 'print the kmslab version')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
 
@@ -37,4 +41,8 @@ export function buildProgram(): Command {
   };
   program.commands.forEach((c) => override(c as unknown as Command));
   return program;
+}
+
+function packageVersion(): string {
+  return (JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string }).version;
 }

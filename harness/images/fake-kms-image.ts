@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { cp, mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -13,8 +13,14 @@ import { filesDigest, layeredImage, type ImageFile } from './image-recipes.js';
  */
 const FROM_SOURCE = existsSync(join(packageRoot, 'bin/cli.ts'));
 const APP = FROM_SOURCE
-  ? ['package.json', 'package-lock.json', 'tsconfig.json', 'bin', 'fake-kms', 'sim', 'gen', 'harness', 'scenarios']
+  ? ['package.json', 'package-lock.json', 'tsconfig.json', ...compiledSources()]
   : ['package.json', 'bin/kmslab.js', 'dist'];
+
+// The source tree is what tsconfig.build.json compiles: one list, so a new directory is never left out of the image.
+function compiledSources(): string[] {
+  const config = JSON.parse(readFileSync(join(packageRoot, 'tsconfig.build.json'), 'utf8')) as { include: string[] };
+  return config.include;
+}
 
 /**
  * nodeRuntimeImage: kmslab's Debian base plus this machine's own node binary (Node 20, the one running kmslab).
