@@ -106,7 +106,9 @@ try {
     loaded = size;
     const runs: Record<string, Sample[]> = { etcdctl: [], cli: [], dist: [], fast: [], etcd3: [] };
     for (let r = 0; r < rounds; r++) {
-      runs.etcdctl!.push(await wall('etcdctl', ['--endpoints', etcd.url, 'get', '--prefix', '/registry/']));
+      runs.etcdctl!.push(
+        await wall('etcdctl', ['--command-timeout=120s', '--endpoints', etcd.url, 'get', '--prefix', '/registry/']),
+      );
       if (hasCompiled)
         runs.dist!.push(await wall(process.execPath, [compiled, 'inspect', '--etcd', etcd.url, '--summary']));
       runs.cli!.push(await wall(process.execPath, [kmslab, 'inspect', '--etcd', etcd.url, '--summary']));

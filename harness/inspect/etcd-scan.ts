@@ -27,11 +27,13 @@ export interface ScanOptions {
   revision?: string;
 }
 
-// Per page: big enough that etcd's per-request cost vanishes, small enough to keep memory flat (one page in
-// hand, one in flight).
-export const PAGE_BYTES = 4 * 1024 * 1024;
+// Per page: big, because etcd counts every key from a page's start to the range end on each request (its
+// RangeResponse.count), so n pages cost O(n × remaining keys): 1M values in 9,000-key pages took 17 s, in 30,000-key
+// pages 8 s (etcdctl's single range: 8.4 s, same run). Small enough to keep memory flat (one page in hand, one in
+// flight) and well under the 32 MiB message limit.
+export const PAGE_BYTES = 12 * 1024 * 1024;
 const MIN_PAGE = 100;
-const MAX_PAGE = 10_000;
+const MAX_PAGE = 50_000;
 
 /**
  * openEtcd connects to etcd client URLs (plain http, or https with a CA and optionally a client certificate) with
