@@ -38,6 +38,16 @@ export interface LabRecord {
   error?: string;
 }
 
+/** labKmsFiles: where every backend keeps a lab's plugin sockets, fake-KMS state and audit trail in its dir. */
+export function labKmsFiles(dir: string): Omit<LabRecord['kms'], 'provider' | 'plugin'> {
+  return {
+    socket: join(dir, 'kms', 'kms.sock'),
+    control: join(dir, 'kms', 'control.sock'),
+    stateDir: join(dir, 'kms-state'),
+    auditFile: join(dir, 'logs', 'kms-audit.jsonl'),
+  };
+}
+
 const NAME = /^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$/;
 
 export function labsRoot(): string {

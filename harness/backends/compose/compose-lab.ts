@@ -22,7 +22,7 @@ import {
 import { ApiOnlyApiserver } from '../../kube/api-only-apiserver.js';
 import { kubeconfigYaml } from '../../kube/kubeconfig.js';
 import type { Lab, LabKms } from '../../lab.js';
-import { claimLab, labDir, readLab, writeLab, type LabRecord } from '../../labs/registry.js';
+import { claimLab, labDir, readLab, labKmsFiles, writeLab, type LabRecord } from '../../labs/registry.js';
 import { identify } from '../../process/process-identity.js';
 import { runCommand } from '../../process/run-command.js';
 import { KmsControlClient } from '../../../fake-kms/index.js';
@@ -158,11 +158,8 @@ export class ComposeLab implements Lab {
       apiservers: [{ name: 'kube-apiserver', url: `https://127.0.0.1:${ports.apiserver}` }],
       etcd: `http://127.0.0.1:${ports.etcd}`,
       kms: {
-        socket: path('kms', 'kms.sock'),
-        control: path('kms', 'control.sock'),
+        ...labKmsFiles(dir),
         provider: providerName,
-        stateDir: path('kms-state'),
-        auditFile: path('logs', 'kms-audit.jsonl'),
       },
       encryptionConfig: path('config/encryption/encryption-config.yaml'),
       versions: { kubeApiserver: K8S_VERSION, etcd: ETCD_VERSION },

@@ -19,7 +19,7 @@ import {
 } from '../../kube/encryption-config.js';
 import { ApiOnlyApiserver } from '../../kube/api-only-apiserver.js';
 import type { Lab, LabKms } from '../../lab.js';
-import { claimLab, writeLab, type LabRecord } from '../../labs/registry.js';
+import { claimLab, labKmsFiles, writeLab, type LabRecord } from '../../labs/registry.js';
 import { identify } from '../../process/process-identity.js';
 import { KmsPluginProcess } from '../common/kms-plugin-process.js';
 import { KubeApi } from '../common/kube-api.js';
@@ -175,11 +175,8 @@ export class KindLab implements Lab {
       apiservers: [],
       etcd: '',
       kms: {
-        socket: path('kms', 'kms.sock'),
-        control: path('kms', 'control.sock'),
+        ...labKmsFiles(dir),
         provider: providerName,
-        stateDir: path('kms-state'),
-        auditFile: path('logs', 'kms-audit.jsonl'),
       },
       encryptionConfig: path('encryption', 'encryption-config.yaml'),
       versions: { kubeApiserver: k8sVersion },

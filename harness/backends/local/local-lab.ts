@@ -7,7 +7,7 @@ import { KmslabError } from '../../common/errors.js';
 import { checkProviderName, kmsThenIdentity, pointAt, type EncryptionRule } from '../../kube/encryption-config.js';
 import { kubeconfigYaml } from '../../kube/kubeconfig.js';
 import type { Lab, LabKms } from '../../lab.js';
-import { claimLab, writeLab, type LabRecord } from '../../labs/registry.js';
+import { claimLab, labKmsFiles, writeLab, type LabRecord } from '../../labs/registry.js';
 import { identify } from '../../process/process-identity.js';
 import { ApiserverMember } from './apiserver-member.js';
 import { EtcdMember } from './etcd-member.js';
@@ -116,12 +116,7 @@ export class LocalLab implements Lab {
 
     const path = (...p: string[]) => join(dir, ...p);
     for (const sub of ['logs', 'kms', 'config']) await mkdir(path(sub), { mode: 0o700 });
-    const kmsPaths = {
-      socket: path('kms', 'kms.sock'),
-      control: path('kms', 'control.sock'),
-      stateDir: path('kms-state'),
-      auditFile: path('logs', 'kms-audit.jsonl'),
-    };
+    const kmsPaths = labKmsFiles(dir);
     if (Buffer.byteLength(kmsPaths.control) > 100) {
       throw new KmslabError(
         'usage',
