@@ -1,8 +1,8 @@
 // Benchmark: the raw-etcd inspector against `etcdctl get --prefix` (Debian's etcd-client) on the same data.
 // Starts a private etcd (kmslab's build), loads values shaped like real ones (KMS v2 envelopes and plaintext
 // protobuf), and at each size times, in interleaved rounds:
-//   in-process    inspectEtcd in a fresh child (fast path, and the etcd3-client path it replaced), timed inside,
-//                 with the child's peak RSS;
+//   in-process    inspectEtcd in a fresh child (fast path, compiled when dist/ exists, and the etcd3-client path
+//                 it replaced), timed inside, with the child's peak RSS;
 //   whole-process `kmslab inspect --etcd URL --summary` against `etcdctl get --prefix` (output to /dev/null),
 //                 wall time including start-up, with peak RSS: compiled (dist/, as installed; `npm run build`
 //                 first, else it is left out) and from source through tsx (a checkout's bin/kmslab.js).
@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { findBinary } from '../harness/binaries/index.js';
 import { EtcdMember } from '../harness/backends/local/etcd-member.js';
-import { inspectEtcd, openEtcd } from '../harness/inspect/index.js';
+import { etcd3Range, inspectEtcd, openEtcd } from '../harness/inspect/index.js';
 import { EncryptedDEKSourceType, encodeKmsV2Value, seededRandom } from '../sim/index.js';
 
 const CHILD = '--child';
@@ -22,11 +22,15 @@ const INSPECT_TARGET = 100_000; // values/s in process
 const WHOLE_TARGET = 2; // × etcdctl's wall time
 
 if (process.argv[2] === CHILD) {
-  // One in-process measurement in a clean process: the time inside inspectEtcd and the peak RSS.
-  const [, , , url, path] = process.argv;
-  const etcd = path === 'etcd3' ? openEtcd(url!) : url!;
-  const report = await inspectEtcd({ etcd, prefix: '/registry/' });
-  if (typeof etcd !== 'string') etcd.close();
+  // One in-process measurement in a clean process: the time inside inspectEtcd and the peak RSS. The fast path
+  // runs the compiled inspector when there is one (as installed), else the source.
+  const [, , , url, path, compiledInspect] = process.argv;
+  const client = path === 'etcd3' ? openEtcd(url!) : undefined;
+  const inspect = compiledInspect
+    ? ((await import(compiledInspect)) as { inspectEtcd: typeof inspectEtcd }).inspectEtcd
+    : inspectEtcd;
+  const report = await inspect({ etcd: client ? etcd3Range(client) : url!, prefix: '/registry/' });
+  client?.close();
   const peak = process.resourceUsage().maxRSS / 1024;
   console.log(JSON.stringify({ seconds: report.seconds, total: report.summary.total, peakMiB: peak }));
   process.exit(0);
@@ -87,9 +91,10 @@ async function wall(cmd: string, args: string[]): Promise<Sample> {
 }
 
 async function inProcess(path: 'fast' | 'etcd3'): Promise<Sample & { total: number }> {
-  const r = await execa(process.execPath, ['--import', 'tsx', join(here, 'inspect.ts'), CHILD, etcd.url, path], {
-    cwd: repo,
-  });
+  const compiledInspect = join(repo, 'dist/harness/inspect/inspect.js');
+  const args = [join(here, 'inspect.ts'), CHILD, etcd.url, path];
+  if (path === 'fast' && existsSync(compiledInspect)) args.push(compiledInspect);
+  const r = await execa(process.execPath, ['--import', 'tsx', ...args], { cwd: repo });
   return JSON.parse(r.stdout) as Sample & { total: number };
 }
 

@@ -1,6 +1,7 @@
 import { createCipheriv, createDecipheriv, createHmac } from 'node:crypto';
 import { EncryptedDEKSourceType, EncryptedObject } from '../gen/storage/v2/encrypted_object.js';
-import { encryptedObjectProblem } from './kms-rules.js';
+import { readEncryptedObjectFacts } from './encrypted-object-facts.js';
+import { encryptedObjectFactsProblem, encryptedObjectProblem, type EncryptedObjectFacts } from './kms-rules.js';
 import type { Random } from './random.js';
 
 /**
@@ -41,9 +42,9 @@ export interface Classified {
 export const KMS_V2_PREFIX = 'k8s:enc:kms:v2:';
 const ENCRYPTED = 'k8s:enc:';
 type Encrypted = NonNullable<Classified['claims']>;
-// Each prefix, and what the apiserver's read path needs after it before it can even try to decrypt.
+const KMS_V2_PATTERN = /^k8s:enc:kms:v2:([^:]*):/;
+// Each prefix other than KMS v2's (classify reads that one by bytes), and what the apiserver's read path needs after it before it can even try to decrypt.
 const PREFIXES: Array<[RegExp, Encrypted, (body: Buffer) => string | undefined]> = [
-  [/^k8s:enc:kms:v2:([^:]*):/, 'kms-v2', () => undefined],
   [/^k8s:enc:kms:v1:([^:]*):/, 'kms-v1', kmsV1Problem],
   [
     /^k8s:enc:aescbc:v1:([^:]*):/,
@@ -67,6 +68,8 @@ const PREFIXES: Array<[RegExp, Encrypted, (body: Buffer) => string | undefined]>
 // Provider names are short; looking at the head is enough and keeps large values cheap.
 const HEAD_BYTES = 320;
 const PROTOBUF_MAGIC = Buffer.from('k8s\u0000', 'latin1');
+const ENCRYPTED_BYTES = Buffer.from(ENCRYPTED, 'latin1');
+const KMS_V2_BYTES = Buffer.from(KMS_V2_PREFIX, 'latin1');
 
 /** kmsV2Prefix is the prefix the apiserver writes for a KMS v2 provider name. */
 export function kmsV2Prefix(provider: string): string {
@@ -79,34 +82,65 @@ export function kmsV2Prefix(provider: string): string {
  * `invalid`, never counted as encrypted.
  */
 export function classify(value: Uint8Array): Classified {
-  const buf = Buffer.from(value.buffer, value.byteOffset, value.byteLength);
-  const head = buf.subarray(0, HEAD_BYTES).toString('latin1');
-  if (!head.startsWith(ENCRYPTED)) {
-    if (buf.subarray(0, 4).equals(PROTOBUF_MAGIC)) return { class: 'identity', encoding: 'protobuf' };
+  const buf = Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+  if (!startsWith(buf, ENCRYPTED_BYTES)) {
+    if (startsWith(buf, PROTOBUF_MAGIC)) return { class: 'identity', encoding: 'protobuf' };
     if (buf[0] === 0x7b) return { class: 'identity', encoding: 'json' };
     return { class: 'unknown', error: 'neither a Kubernetes object (protobuf or JSON) nor a k8s:enc: prefix' };
   }
+  // KMS v2 first, by bytes: nearly every encrypted value in a cluster with a KMS is one, and scans are per value.
+  if (startsWith(buf, KMS_V2_BYTES)) {
+    const colon = buf.indexOf(0x3a, KMS_V2_BYTES.length);
+    if (colon !== -1 && colon < HEAD_BYTES) return classifyKmsV2(buf, providerName(buf, colon), colon + 1);
+  }
+  const head = buf.toString('latin1', 0, Math.min(buf.length, HEAD_BYTES));
   for (const [pattern, cls, bodyProblem] of PREFIXES) {
     const m = pattern.exec(head);
     if (!m) continue;
-    const body = buf.subarray(m[0].length);
-    const invalid = (error: string): Classified => ({ class: 'invalid', claims: cls, name: m[1]!, error });
-    if (cls !== 'kms-v2') {
-      const problem = bodyProblem(body);
-      return problem ? invalid(problem) : { class: cls, name: m[1]! };
-    }
-    let object: EncryptedObject;
-    try {
-      object = EncryptedObject.decode(body);
-    } catch (error) {
-      return invalid(`EncryptedObject does not decode: ${(error as Error).message}`);
-    }
-    const problem = encryptedObjectProblem(object);
-    return problem
-      ? { ...invalid(problem), kmsV2: details(object) }
-      : { class: cls, name: m[1]!, kmsV2: details(object) };
+    const problem = bodyProblem(buf.subarray(m[0].length));
+    return problem ? { class: 'invalid', claims: cls, name: m[1]!, error: problem } : { class: cls, name: m[1]! };
   }
   return { class: 'unknown', error: `unrecognised prefix ${JSON.stringify(head.slice(0, 40))}` };
+}
+
+// A KMS v2 value's EncryptedObject, read in place and checked against the apiserver's own rules.
+function classifyKmsV2(buf: Buffer, name: string, body: number): Classified {
+  let facts: EncryptedObjectFacts;
+  try {
+    facts = readEncryptedObjectFacts(buf, body);
+  } catch (error) {
+    return {
+      class: 'invalid',
+      claims: 'kms-v2',
+      name,
+      error: `EncryptedObject does not decode: ${(error as Error).message}`,
+    };
+  }
+  const problem = encryptedObjectFactsProblem(facts);
+  return problem
+    ? { class: 'invalid', claims: 'kms-v2', name, error: problem, kmsV2: details(facts) }
+    : { class: 'kms-v2', name, kmsV2: details(facts) };
+}
+
+// The provider name of a KMS v2 value; the last one is reused while values keep naming it (a scan reads millions).
+let lastName = { bytes: Buffer.alloc(0), text: '' };
+function providerName(buf: Buffer, colon: number): string {
+  const start = KMS_V2_BYTES.length;
+  const n = colon - start;
+  const last = lastName.bytes;
+  let i = 0;
+  if (last.length === n) while (i < n && last[i] === buf[start + i]) i++;
+  if (last.length !== n || i < n) {
+    const bytes = Buffer.from(buf.subarray(start, colon));
+    lastName = { bytes, text: bytes.toString('latin1') };
+  }
+  return lastName.text;
+}
+
+function startsWith(buf: Buffer, prefix: Buffer): boolean {
+  if (buf.length < prefix.length) return false;
+  for (let i = 0; i < prefix.length; i++) if (buf[i] !== prefix[i]) return false;
+  return true;
 }
 
 function kmsV1Problem(body: Buffer): string | undefined {
@@ -121,7 +155,7 @@ function kmsV1Problem(body: Buffer): string | undefined {
 /** decodeKmsV2Value splits a KMS v2 value into its provider name and EncryptedObject. */
 export function decodeKmsV2Value(value: Uint8Array): { provider: string; object: EncryptedObject } {
   const buf = Buffer.from(value.buffer, value.byteOffset, value.byteLength);
-  const m = PREFIXES[0]![0].exec(buf.subarray(0, HEAD_BYTES).toString('latin1'));
+  const m = KMS_V2_PATTERN.exec(buf.subarray(0, HEAD_BYTES).toString('latin1'));
   if (!m) throw new Error('value is not KMS v2 (no k8s:enc:kms:v2:<name>: prefix)');
   return { provider: m[1]!, object: decodeObject(buf.subarray(m[0].length)) };
 }
@@ -138,19 +172,19 @@ function decodeObject(bytes: Buffer): EncryptedObject {
   return object;
 }
 
-function details(o: EncryptedObject): KmsV2Details {
-  const t = o.encryptedDEKSourceType as number;
+function details(o: EncryptedObjectFacts): KmsV2Details {
+  const t = o.dekSourceType;
   return {
-    keyId: o.keyID,
+    keyId: o.keyId,
     dekSourceType:
       t === EncryptedDEKSourceType.AES_GCM_KEY
         ? 'AES_GCM_KEY'
         : t === EncryptedDEKSourceType.HKDF_SHA256_XNONCE_AES_GCM_SEED
           ? 'HKDF_SHA256_XNONCE_AES_GCM_SEED'
           : `unknown(${t})`,
-    encryptedDEKSourceBytes: o.encryptedDEKSource.length,
-    encryptedDataBytes: o.encryptedData.length,
-    annotationKeys: Object.keys(o.annotations).sort(),
+    encryptedDEKSourceBytes: o.encryptedDEKSourceBytes,
+    encryptedDataBytes: o.encryptedDataBytes,
+    annotationKeys: o.annotations.length === 0 ? [] : o.annotations.map(([k]) => k).sort(),
   };
 }
 
@@ -222,7 +256,12 @@ function gcmOpen(key: Buffer, data: Buffer, aad: string): Buffer {
 
 /** resourceOf names the resource an etcd key belongs to: `/registry/secrets/ns/n` → `secrets`, `/registry/apiregistration.k8s.io/apiservices/n` → `apiregistration.k8s.io/apiservices`. */
 export function resourceOf(key: string, etcdPrefix = '/registry/'): string {
-  const rest = key.startsWith(etcdPrefix) ? key.slice(etcdPrefix.length) : key.replace(/^\//, '');
-  const parts = rest.split('/');
-  return parts[0]?.includes('.') && parts.length > 2 ? `${parts[0]}/${parts[1]}` : (parts[0] ?? '');
+  // By index, not split: the inspector names the resource of every key it reads.
+  const start = key.startsWith(etcdPrefix) ? etcdPrefix.length : key.startsWith('/') ? 1 : 0;
+  const first = key.indexOf('/', start);
+  if (first === -1) return key.slice(start);
+  const dot = key.indexOf('.', start);
+  // A group-qualified resource (a dot in its first segment) names group/resource when a name follows.
+  const second = dot !== -1 && dot < first ? key.indexOf('/', first + 1) : -1;
+  return key.slice(start, second === -1 ? first : second);
 }

@@ -1,6 +1,8 @@
 import { Command } from '@commander-js/extra-typings';
-import { engineStatus, startEngine, stopEngine } from '../../harness/engine/index.js';
 import { printJson, say } from '../output.js';
+
+// The engine code (execa, apt, dockerd) loads only when an engine command runs, not on every CLI start.
+const engineModule = () => import('../../harness/engine/index.js');
 
 export function engineCommands(program: Command): void {
   const engine = program
@@ -14,7 +16,7 @@ export function engineCommands(program: Command): void {
     .option('--json', 'print the engine status as JSON')
     .action(async (o) => {
       const started = Date.now();
-      const status = await startEngine(say);
+      const status = await (await engineModule()).startEngine(say);
       if (o.json) printJson(status);
       else say(`✓ docker ${status.serverVersion} answers (${((Date.now() - started) / 1000).toFixed(1)} s)`);
     });
@@ -22,14 +24,14 @@ export function engineCommands(program: Command): void {
     .command('stop')
     .description('stop the dockerd `kmslab engine start` started (and its containers); never another engine')
     .action(async () => {
-      if (await stopEngine(say)) say('✓ stopped');
+      if (await (await engineModule()).stopEngine(say)) say('✓ stopped');
     });
   engine
     .command('status')
     .description('does an engine answer, did kmslab start it, is the runtime wrapper registered')
     .option('--json', 'print as JSON')
     .action(async (o) => {
-      const s = await engineStatus();
+      const s = await (await engineModule()).engineStatus();
       if (o.json) printJson(s);
       else {
         console.log(

@@ -40,7 +40,7 @@ export function inspectCommand(program: Command): void {
       const rows: InspectRow[] = [];
       const offenders: Array<{ key: string; condition: string; class: string; reason?: string }> = [];
       let offending = 0;
-      const { inspectEtcd } = await import('../../harness/inspect/index.js');
+      const { inspectEtcd } = await import('../../harness/inspect/inspect.js');
       const report = await inspectEtcd({
         etcd: urls,
         prefix,

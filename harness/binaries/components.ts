@@ -1,5 +1,4 @@
 import { readFile } from 'node:fs/promises';
-import { execa } from 'execa';
 import { goEnv } from './go-env.js';
 
 /** A component kmslab builds from Go modules: what to pin, how to write its go.mod, how to stamp its version. */
@@ -144,6 +143,8 @@ function goDirectives(upstream: string): string {
 }
 
 async function upstreamGoMod(module: string, version: string): Promise<string> {
+  // Loaded here, not at the top: the CLI reads the pinned versions above on every start, and execa is heavy.
+  const { execa } = await import('execa');
   const { stdout } = await execa('go', ['mod', 'download', '-json', `${module}@${version}`], {
     reject: false,
     env: goEnv(),

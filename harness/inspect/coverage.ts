@@ -1,4 +1,4 @@
-import { classify, resourceOf, type Classified } from '../../sim/index.js';
+import { classify, resourceOf, type Classified } from '../../sim/envelope.js';
 
 /** InspectRow is one etcd key as the inspector sees it. Values themselves are never kept or printed. */
 export interface InspectRow extends Classified {

@@ -1,5 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { decodeRangeResponse, encodeRangeRequest, type RangeRequest, type RangeResponse } from './range-codec.js';
+import type { RangeSource } from './etcd-scan.js';
 
 /** EtcdTls is how to trust an https etcd, and the client certificate it may require (kubeadm's, in kind). */
 export interface EtcdTls {
@@ -23,7 +24,7 @@ const FAILOVER = new Set([grpc.status.UNAVAILABLE, grpc.status.DEADLINE_EXCEEDED
  * (`openEtcd`) stays for everything else. With several URLs, a call that finds an endpoint unavailable is retried
  * on the next one, and the one that answered is kept.
  */
-export class EtcdRange {
+export class EtcdRange implements RangeSource {
   private readonly clients: grpc.Client[];
   private current = 0;
 
@@ -42,6 +43,8 @@ export class EtcdRange {
       (url) =>
         new grpc.Client(address(url), credentials, {
           'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
+          // A page streams in without waiting for window updates (HTTP/2's default window is 64 KiB).
+          'grpc-node.flow_control_window': MAX_MESSAGE_BYTES,
           ...(tls?.serverName ? { 'grpc.ssl_target_name_override': tls.serverName } : {}),
         }),
     );

@@ -1,11 +1,10 @@
-import type { Etcd3 } from 'etcd3';
 import { Coverage, toRow, type CoverageSummary, type InspectRow } from './coverage.js';
 import { EtcdRange, type EtcdTls } from './etcd-range.js';
-import { scanPrefix } from './etcd-scan.js';
+import { scanPrefix, type RangeSource } from './etcd-scan.js';
 
 export interface InspectOptions {
-  /** etcd client URL(s) (read through `EtcdRange`), or an open client. */
-  etcd: string | string[] | EtcdRange | Etcd3;
+  /** etcd client URL(s) (read through an `EtcdRange` of its own), or an open source. */
+  etcd: string | string[] | RangeSource;
   tls?: EtcdTls;
   /** Deadline of each etcd call, ms (default 30 s). */
   timeoutMs?: number;
@@ -27,10 +26,10 @@ export interface InspectReport {
 export async function inspectEtcd(options: InspectOptions): Promise<InspectReport> {
   const started = performance.now();
   const prefix = options.prefix ?? '/registry/';
-  const owned = typeof options.etcd === 'string' || Array.isArray(options.etcd);
-  const client = owned
-    ? new EtcdRange(options.etcd as string | string[], options.tls, options.timeoutMs)
-    : (options.etcd as EtcdRange | Etcd3);
+  const etcd = options.etcd;
+  const owned =
+    typeof etcd === 'string' || Array.isArray(etcd) ? new EtcdRange(etcd, options.tls, options.timeoutMs) : undefined;
+  const client = owned ?? (etcd as RangeSource);
   const coverage = new Coverage();
   let revision: string | undefined;
   try {
@@ -43,7 +42,7 @@ export async function inspectEtcd(options: InspectOptions): Promise<InspectRepor
       }
     }
   } finally {
-    if (owned) client.close();
+    owned?.close();
   }
   return { prefix, revision, summary: coverage.summary, seconds: (performance.now() - started) / 1000 };
 }

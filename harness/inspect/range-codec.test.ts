@@ -33,9 +33,10 @@ test('a RangeResponse encoded by protobufjs decodes to the same keys, values, re
   const res = decodeRangeResponse(wire);
   expect(res.revision).toBe(4242n);
   expect(res.more).toBe(true);
+  expect(res.count).toBe(9999);
   expect(res.kvs.map((kv) => kv.key.toString())).toEqual(kvs.map((kv) => kv.key.toString()));
   expect(res.kvs.map((kv) => kv.value)).toEqual(kvs.map((kv) => kv.value));
-  expect(res.kvs.map((kv) => kv.modRevision)).toEqual(kvs.map((kv) => BigInt(kv.mod_revision)));
+  expect(res.kvs.map((kv) => kv.modRevision)).toEqual(kvs.map((kv) => String(kv.mod_revision)));
   // Views, not copies: every value shares the response's memory.
   expect(res.kvs[10]!.value.buffer).toBe(wire.buffer);
 });
@@ -46,10 +47,10 @@ test('revisions beyond 2^53 survive, an empty response decodes, more is false wh
     encodeResponse({ header: { revision: big }, kvs: [{ key: Buffer.from('k'), mod_revision: big }] }),
   );
   expect(res.revision).toBe(BigInt(big));
-  expect(res.kvs[0]!.modRevision).toBe(BigInt(big));
+  expect(res.kvs[0]!.modRevision).toBe(big);
   expect(res.kvs[0]!.value.length).toBe(0);
   expect(res.more).toBe(false);
-  expect(decodeRangeResponse(Buffer.alloc(0))).toEqual({ revision: 0n, kvs: [], more: false });
+  expect(decodeRangeResponse(Buffer.alloc(0))).toEqual({ revision: 0n, kvs: [], more: false, count: 0 });
 });
 
 test('a truncated response throws instead of returning a short page', () => {

@@ -23,13 +23,16 @@ export interface RangeRequest {
 export interface RangeKv {
   key: Buffer;
   value: Buffer;
-  modRevision: bigint;
+  /** Decimal, as the etcd3 client gives int64s: exact at any size, and what callers print. */
+  modRevision: string;
 }
 
 export interface RangeResponse {
   revision: bigint;
   kvs: RangeKv[];
   more: boolean;
+  /** Keys in the whole requested range, whatever the limit: what etcd counted to answer. */
+  count: number;
 }
 
 const VARINT = 0;
@@ -72,16 +75,18 @@ function varint(out: number[], value: number | bigint): void {
 /** decodeRangeResponse reads a RangeResponse; unknown fields are skipped, malformed input throws. */
 export function decodeRangeResponse(buf: Buffer): RangeResponse {
   const r = new Reader(buf);
-  const out: RangeResponse = { revision: 0n, kvs: [], more: false };
+  const out: RangeResponse = { revision: 0n, kvs: [], more: false, count: 0 };
   while (r.pos < buf.length) {
     const tag = r.uint();
     const field = tag >>> 3;
     if (field === 1 && (tag & 7) === BYTES) {
       out.revision = headerRevision(r.sub());
     } else if (field === 2 && (tag & 7) === BYTES) {
-      out.kvs.push(keyValue(r.sub()));
+      out.kvs.push(keyValue(r));
     } else if (field === 3 && (tag & 7) === VARINT) {
       out.more = r.long() !== 0n;
+    } else if (field === 4 && (tag & 7) === VARINT) {
+      out.count = Number(r.long());
     } else {
       r.skip(tag & 7);
     }
@@ -101,15 +106,21 @@ function headerRevision(r: Reader): bigint {
 
 const EMPTY = Buffer.alloc(0);
 
+// Reads one KeyValue in place: the reader's end is narrowed to the message (no reader per value, on a hot path).
 function keyValue(r: Reader): RangeKv {
-  const kv: RangeKv = { key: EMPTY, value: EMPTY, modRevision: 0n };
+  const n = r.uint();
+  if (r.pos + n > r.end) throw new Error('RangeResponse: message runs past the end of its parent');
+  const parentEnd = r.end;
+  r.end = r.pos + n;
+  const kv: RangeKv = { key: EMPTY, value: EMPTY, modRevision: '0' };
   while (r.pos < r.end) {
     const tag = r.uint();
     if (tag === ((1 << 3) | BYTES)) kv.key = r.bytes();
     else if (tag === ((5 << 3) | BYTES)) kv.value = r.bytes();
-    else if (tag === ((3 << 3) | VARINT)) kv.modRevision = r.long();
+    else if (tag === ((3 << 3) | VARINT)) kv.modRevision = r.decimal();
     else r.skip(tag & 7);
   }
+  r.end = parentEnd;
   return kv;
 }
 
@@ -118,7 +129,7 @@ class Reader {
   constructor(
     readonly buf: Buffer,
     start = 0,
-    readonly end = buf.length,
+    public end = buf.length,
   ) {
     this.pos = start;
   }
@@ -150,6 +161,19 @@ class Reader {
       if (b < 0x80) return BigInt.asIntN(64, result);
     }
     throw new Error('RangeResponse: varint longer than 10 bytes');
+  }
+
+  /** decimal reads a 64-bit varint as a decimal string, without a bigint below 2^49 (every real revision). */
+  decimal(): string {
+    const start = this.pos;
+    let low = 0;
+    for (let shift = 0; shift < 49; shift += 7) {
+      const b = this.byte();
+      low += (b & 0x7f) * 2 ** shift;
+      if (b < 0x80) return String(low);
+    }
+    this.pos = start;
+    return String(this.long());
   }
 
   bytes(): Buffer {

@@ -1,10 +1,11 @@
 import type { Etcd3 } from 'etcd3';
-import { inspectEtcd, openEtcd, scanPrefix, type EtcdTls } from '../../inspect/index.js';
+import { EtcdRange, inspectEtcd, openEtcd, scanPrefix, type EtcdTls } from '../../inspect/index.js';
 import type { LabEtcd } from '../../lab.js';
 
-/** RawEtcd is raw access to a lab's etcd with the etcd3 client: no apiserver in between. */
+/** RawEtcd is raw access to a lab's etcd (no apiserver in between): scans read ranges directly, the rest uses etcd3. */
 export class RawEtcd implements LabEtcd {
   private client: Etcd3 | undefined;
+  private ranges: EtcdRange | undefined;
 
   constructor(
     readonly url: string,
@@ -13,6 +14,10 @@ export class RawEtcd implements LabEtcd {
 
   private get etcd(): Etcd3 {
     return (this.client ??= openEtcd(this.url, this.tls));
+  }
+
+  private get reader(): EtcdRange {
+    return (this.ranges ??= new EtcdRange(this.url, this.tls));
   }
 
   get(key: string): Promise<Buffer | null> {
@@ -34,15 +39,17 @@ export class RawEtcd implements LabEtcd {
   }
 
   scan(prefix: string) {
-    return scanPrefix(this.etcd, prefix);
+    return scanPrefix(this.reader, prefix);
   }
 
   inspect(prefix?: string) {
-    return inspectEtcd({ etcd: this.etcd, ...(prefix ? { prefix } : {}) });
+    return inspectEtcd({ etcd: this.reader, ...(prefix ? { prefix } : {}) });
   }
 
   close(): void {
     this.client?.close();
     this.client = undefined;
+    this.ranges?.close();
+    this.ranges = undefined;
   }
 }

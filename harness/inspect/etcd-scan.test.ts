@@ -1,0 +1,139 @@
+import { expect, test } from 'vitest';
+import { seededRandom } from '../../sim/random.js';
+import { scanPrefix, type RangeSource } from './etcd-scan.js';
+import type { RangeRequest, RangeResponse } from './range-codec.js';
+import { prefixEnd } from './scan-window.js';
+
+/**
+ * A range source over sorted keys that answers as etcd does (limit, more, and a count of every key in the range,
+ * which is etcd's cost) and records what each request counted.
+ */
+class CountingEtcd implements RangeSource {
+  readonly keys: Buffer[];
+  counted = 0;
+  requests = 0;
+
+  constructor(
+    keys: Buffer[],
+    /** Refuses pages above this many keys as grpc-js refuses an oversized message. */
+    private readonly maxKeys = Infinity,
+  ) {
+    this.keys = [...new Map(keys.map((k) => [k.toString('hex'), k])).values()].sort(Buffer.compare);
+  }
+
+  async range(r: RangeRequest): Promise<RangeResponse> {
+    await Promise.resolve();
+    this.requests++;
+    const key = Buffer.from(r.key);
+    const end = Buffer.from(r.rangeEnd);
+    const toEnd = end.length === 1 && end[0] === 0;
+    let i = lowerBound(this.keys, key);
+    const inRange: Buffer[] = [];
+    for (; i < this.keys.length && (toEnd || this.keys[i]!.compare(end) < 0); i++) inRange.push(this.keys[i]!);
+    this.counted += inRange.length;
+    const page = r.limit > 0 ? inRange.slice(0, r.limit) : inRange;
+    if (page.length > this.maxKeys) throw new Error('RESOURCE_EXHAUSTED: Received message larger than max');
+    return {
+      revision: 7n,
+      more: page.length < inRange.length,
+      count: inRange.length,
+      kvs: page.map((k) => ({ key: k, value: Buffer.from('v'), modRevision: '7' })),
+    };
+  }
+
+  under(prefix: string): string[] {
+    const p = Buffer.from(prefix);
+    return this.keys.filter((k) => k.subarray(0, p.length).equals(p)).map((k) => k.toString('utf8'));
+  }
+}
+
+function lowerBound(keys: Buffer[], key: Buffer): number {
+  let lo = 0;
+  let hi = keys.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (keys[mid]!.compare(key) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+async function scanAll(etcd: RangeSource, prefix: string, pageSize?: number): Promise<string[]> {
+  const seen: string[] = [];
+  for await (const page of scanPrefix(etcd, prefix, pageSize ? { pageSize } : {})) {
+    for (const e of page.entries) seen.push(e.key);
+  }
+  return seen;
+}
+
+const random = seededRandom('etcd-scan');
+const int = (n: number) => Math.floor(random.float() * n);
+const latin1 = (s: string) => Buffer.from(s, 'latin1');
+
+// Key sets whose shapes stress the window guesses: gaps, uneven directories, bytes at 0x00 and 0xff, keys that
+// are prefixes of others, keys outside the prefix on both sides.
+const shapes: Record<string, () => Buffer[]> = {
+  namespaces: () =>
+    Array.from({ length: 40 }, (_, ns) =>
+      Array.from({ length: 1 + int(ns % 7 === 0 ? 3000 : 200) }, (_, i) => latin1(`/registry/secrets/ns-${ns}/s-${i}`)),
+    ).flat(),
+  resources: () =>
+    ['configmaps', 'events.k8s.io/events', 'leases', 'secrets', 'serviceaccounts'].flatMap((r, j) =>
+      Array.from({ length: j === 3 ? 2500 : 30 }, (_, i) => latin1(`/registry/${r}/default/${i}`)),
+    ),
+  randomBytes: () =>
+    Array.from({ length: 3000 }, () => Buffer.concat([latin1('/registry/'), random.bytes(1 + int(12))])),
+  extremes: () => [
+    latin1('/registry/'),
+    latin1('/registry/\u0000'),
+    latin1('/registry/\u0000\u0000'),
+    ...Array.from({ length: 500 }, (_, i) => latin1(`/registry/${'\u00ff'.repeat(1 + (i % 9))}${i}`)),
+    latin1('/registry/a'),
+    latin1('/registry/a/'),
+    latin1('/registry/a/b'),
+    latin1('/registry0'),
+    latin1('/registrz'),
+    latin1('/regis'),
+  ],
+};
+
+test.each(Object.keys(shapes))(
+  'a scan reads every key under the prefix once, in order, and nothing else (%s)',
+  async (shape) => {
+    const etcd = new CountingEtcd(shapes[shape]!());
+    for (const pageSize of [undefined, 1, 7, 100]) {
+      expect(await scanAll(etcd, '/registry/', pageSize)).toEqual(etcd.under('/registry/'));
+    }
+  },
+);
+
+test('a prefix of 0xff bytes reads to the end of the keyspace', async () => {
+  const keys = Array.from({ length: 300 }, (_, i) => Buffer.concat([Buffer.from([0xff, 0xff]), latin1(String(i))]));
+  const etcd = new CountingEtcd([...keys, latin1('\u00fe'), Buffer.from([0xff])]);
+  expect(prefixEnd(Buffer.from([0xff, 0xff]))).toEqual(Buffer.of(0));
+  expect(await scanAll(etcd, '\u00ff\u00ff', 13)).toEqual(etcd.under('\u00ff\u00ff'));
+});
+
+test('etcd counts each key a few times, not once per page: windows bound every request', async () => {
+  const n = 20_000;
+  const cost = async (key: (i: number) => string) => {
+    const etcd = new CountingEtcd(Array.from({ length: n }, (_, i) => latin1(key(i))));
+    expect((await scanAll(etcd, '/registry/', 200)).length).toBe(n);
+    return etcd.counted / n;
+  };
+  // Reading to the prefix's end on each of the 100 pages would count ~100 × n / 2 = 50 n keys.
+  expect(await cost((i) => `/registry/secrets/default/secret-${String(i).padStart(6, '0')}`)).toBeLessThan(4);
+  expect(await cost((i) => `/registry/secrets/default/db-${((i * 2654435761) % 2 ** 32).toString(36)}`)).toBeLessThan(
+    5,
+  );
+  // 50 namespaces: each gap between two is found by growing windows, and the first past it may overshoot.
+  expect(await cost((i) => `/registry/secrets/ns-${i % 50}/secret-${i}`)).toBeLessThan(8);
+});
+
+test('pages too large for one message are halved until they fit', async () => {
+  const etcd = new CountingEtcd(
+    Array.from({ length: 2000 }, (_, i) => latin1(`/registry/x/${String(i).padStart(5, '0')}`)),
+    37,
+  );
+  expect(await scanAll(etcd, '/registry/')).toEqual(etcd.under('/registry/'));
+});

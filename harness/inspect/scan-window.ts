@@ -1,0 +1,111 @@
+import { KeyShape } from './key-shape.js';
+
+/**
+ * Range ends for a paged scan. etcd counts every key between a request's start and its range end, whatever the
+ * limit (mvcc treeIndex.Revisions walks the whole range for RangeResponse.count), so paging a prefix with the
+ * prefix's own end costs O(pages × keys). A scan that bounds each request by a nearby end pays only for the keys
+ * near it. Any end is correct (the scan resumes from it); a good guess only makes the scan cheaper.
+ *
+ * Each guess starts from the latest page. Within that page's subtree (the keys sharing its common prefix) it steps
+ * through the places of the page's key shape (`key-shape.ts`) as many as a page's worth of keys took there. Past
+ * the subtree it steps over sibling values where the keys part, a page's worth of them, more after a window that
+ * comes back short (a gap, as between namespaces); past the last value a window runs to the end of the enclosing
+ * subtree, and the steps start small again.
+ */
+
+/** Windows aim a little short of a page, so a page usually reads a whole window. */
+const MARGIN = 0.8;
+/** Growth of the next window after one came back less than half full. */
+const STRETCH = 16;
+/** An empty window says little about where keys resume: grow faster. */
+const EMPTY_STRETCH = 256;
+const MAX_STRETCH = 2 ** 64;
+
+/** WindowGuesser proposes the range end of each request of a scan that ends at `end`. */
+export class WindowGuesser {
+  /** The latest page of two or more keys: its first and last key, size and shape. */
+  private basis: { first: Buffer; last: Buffer; keys: number; shape: KeyShape; perKey: number } | undefined;
+  private stretch = 1;
+  /** Whether the last window ran to the end of a subtree (then a short window is no sign of a gap). */
+  private toSubtreeEnd = false;
+
+  constructor(private readonly end: Buffer) {}
+
+  /** saw records a page's keys (sorted): the latest page of two or more keys is what guesses extrapolate from. */
+  saw(keys: Buffer[]): void {
+    if (keys.length < 2) return;
+    const shape = KeyShape.of(keys);
+    // Copies: the page's keys are views into its whole response buffer.
+    const first = Buffer.from(keys[0]!);
+    const last = Buffer.from(keys[keys.length - 1]!);
+    const perKey = (shape.place(last)! - shape.place(first)!) / (keys.length - 1);
+    this.basis = { first, last, keys: keys.length, shape, perKey };
+  }
+
+  /**
+   * read records how a window's request came back: full (`more`), or ended with `keys` keys. One that ended less
+   * than half full makes the next windows larger; any fuller one resets them.
+   */
+  read(keys: number, more: boolean, pageSize: number): void {
+    const grown = this.stretch * (keys === 0 ? EMPTY_STRETCH : STRETCH);
+    // A window to the end of a subtree is expected to be short: the next one starts small.
+    const full = more || keys >= (pageSize * MARGIN) / 2 || this.toSubtreeEnd;
+    this.stretch = full ? 1 : Math.min(grown, MAX_STRETCH);
+  }
+
+  /** next is the end of a window that starts at `from` and should hold a little fewer than `pageSize` keys. */
+  next(from: Buffer, pageSize: number): Buffer {
+    const basis = this.basis;
+    if (!basis) return this.end;
+    const wanted = Math.ceil(pageSize * MARGIN) * this.stretch;
+    this.toSubtreeEnd = false;
+    // Within the page's subtree: step through the values its keys use.
+    const place = basis.shape.place(from);
+    if (place !== undefined && basis.perKey > 0) {
+      const guess = basis.shape.key(Math.ceil(place + Math.max(1, basis.perKey * wanted)));
+      if (!guess) return this.subtreeEnd(basis.shape.prefix);
+      if (guess.compare(from) > 0) return earlierEnd(guess, this.end);
+    }
+    // Past it: step over sibling values where `from` leaves the page's keys, as many as a page's worth (the page
+    // lay within one sibling, so each holds at least its keys), more after each short window; past the last value,
+    // run to the end of the enclosing subtree.
+    const level = Math.min(commonPrefixLength(basis.first, from), from.length - 1);
+    const value = from[level]! + Math.max(1, Math.floor(wanted / basis.keys));
+    if (value > 0xff) return this.subtreeEnd(from.subarray(0, level));
+    return earlierEnd(Buffer.concat([from.subarray(0, level), Buffer.of(value)]), this.end);
+  }
+
+  private subtreeEnd(prefix: Buffer): Buffer {
+    this.toSubtreeEnd = true;
+    return earlierEnd(prefixEnd(prefix), this.end);
+  }
+}
+
+function commonPrefixLength(a: Buffer, b: Buffer): number {
+  const n = Math.min(a.length, b.length);
+  let i = 0;
+  while (i < n && a[i] === b[i]) i++;
+  return i;
+}
+
+/** prefixEnd is the smallest key after every key that starts with `prefix` (etcd's range_end for a prefix). */
+export function prefixEnd(prefix: Buffer): Buffer {
+  const end = Buffer.from(prefix);
+  for (let i = end.length - 1; i >= 0; i--) {
+    if (end[i]! < 0xff) {
+      end[i]!++;
+      return end.subarray(0, i + 1);
+    }
+  }
+  // All 0xff (or empty): no key is greater; etcd reads range_end "\0" as "to the end of the keyspace".
+  return Buffer.of(0);
+}
+
+const isKeyspaceEnd = (end: Buffer) => end.length === 1 && end[0] === 0;
+
+/** earlierEnd is the earlier of two range ends, either of which may be "\0" (the end of the keyspace). */
+export function earlierEnd(a: Buffer, b: Buffer): Buffer {
+  if (isKeyspaceEnd(a)) return b;
+  if (isKeyspaceEnd(b)) return a;
+  return a.compare(b) < 0 ? a : b;
+}
