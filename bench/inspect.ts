@@ -8,7 +8,7 @@
 //                 first, else it is left out) and from source through tsx (a checkout's bin/kmslab.js).
 // Usage: npx tsx bench/inspect.ts [sizes=100000,1000000] [rounds=3]
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -31,7 +31,10 @@ if (process.argv[2] === CHILD) {
     : inspectEtcd;
   const report = await inspect({ etcd: client ? etcd3Range(client) : url!, prefix: '/registry/' });
   client?.close();
-  const peak = process.resourceUsage().maxRSS / 1024;
+  // VmHWM, not resourceUsage().maxRSS: Linux carries a parent's high-water mark across fork and exec into the
+  // child's maxRSS, and the bench parent holds the generated values (the "4 GiB child" of an earlier run).
+  const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'));
+  const peak = Number(hwm?.[1] ?? 0) / 1024;
   console.log(JSON.stringify({ seconds: report.seconds, total: report.summary.total, peakMiB: peak }));
   process.exit(0);
 }

@@ -1,5 +1,5 @@
 import type { RangeRequest, RangeResponse } from './range-codec.js';
-import { prefixEnd, WindowGuesser } from './scan-window.js';
+import { earlierEnd, prefixEnd, WindowGuesser, type Window } from './scan-window.js';
 
 /** RangeSource answers etcd RangeRequests: an `EtcdRange`, or `etcd3Range` over an etcd3 client. */
 export interface RangeSource {
@@ -29,16 +29,21 @@ export interface ScanOptions {
   revision?: string;
 }
 
-// Per page: small enough to keep memory flat (one page in flight, one in hand) and well under the 32 MiB message
+/** Requests in flight while a page is being read, so etcd always has one to serve. */
+const IN_FLIGHT = 2;
+
+// Per page: small enough to keep memory flat (two pages in flight, one in hand) and well under the 32 MiB message
 // limit; large enough that per-request costs stay small.
 export const PAGE_BYTES = 12 * 1024 * 1024;
 const MIN_PAGE = 100;
 const MAX_PAGE = 50_000;
+
 /**
  * scanPrefix reads every key under a prefix in pages (never one giant range: a single response over the gRPC
  * message limit is refused), in key order, all at one revision so the scan is a consistent snapshot. Each request
  * after the first is bounded by a guessed end (`scan-window.ts`), so etcd counts only the keys near a page, not all
- * that remain; the next request is sent before a page is handed out, so etcd works while the caller reads it.
+ * that remain. Ranges are disjoint and in order, so the next one is asked for before a page is handed out (and
+ * before the current one has answered): etcd works while the caller reads.
  */
 export async function* scanPrefix(
   source: RangeSource,
@@ -66,25 +71,38 @@ export async function* scanPrefix(
       }
     }
   };
+  // Key ranges still to read, in order, each with its guess; the last runs to the prefix's end until a guess cuts it.
+  const queue: Array<{ start: Buffer; window: Window; first?: Promise<RangeResponse> }> = [];
+  const fill = () => {
+    for (let i = 0; i < IN_FLIGHT && i < queue.length; i++) {
+      const range = queue[i]!;
+      if (range.first) continue;
+      // Bound the range by a fresh guess; what lies past it stays queued, to be cut in its turn.
+      const guess = guesser.next(range.start, pageSize);
+      const cut = earlierEnd(guess.end, range.window.end);
+      if (cut !== range.window.end) {
+        queue.splice(i + 1, 0, { start: cut, window: range.window });
+        range.window = guess;
+      }
+      range.first = fetch(range.start, range.window.end);
+      // A failure surfaces when the range is read; until then nobody listens.
+      range.first.catch(() => undefined);
+    }
+  };
+  const after = (res: RangeResponse) => Buffer.concat([res.kvs[res.kvs.length - 1]!.key, Buffer.of(0)]);
+
   // The first page reads to the prefix's end: it fixes the revision and seeds the guesses.
-  let window = end;
-  let res = await fetch(Buffer.from(prefix), window);
+  let res = await fetch(Buffer.from(prefix), end);
   if (revision === 0n) revision = res.revision;
   const at = String(revision);
+  let window: Window = { end, toSubtreeEnd: false };
   for (;;) {
-    const last = res.kvs[res.kvs.length - 1];
-    if (!fixed && last) pageSize = fitPage(res);
+    if (!fixed && res.kvs.length > 0) pageSize = fitPage(res);
     guesser.saw(res.kvs.map((kv) => kv.key));
-    guesser.read(res.kvs.length, res.more, pageSize);
-    // More in the window: go on after its last key. Window done: go on from its end (nothing lies between).
-    const from = res.more && last ? Buffer.concat([last.key, Buffer.of(0)]) : window === end ? undefined : window;
-    let next: Promise<RangeResponse> | undefined;
-    if (from) {
-      window = guesser.next(from, pageSize);
-      next = fetch(from, window);
-      // A failure surfaces when it is awaited below; until then nobody listens.
-      next.catch(() => undefined);
-    }
+    guesser.read(res.kvs.length, res.more, pageSize, window);
+    // More in the window: the rest of it is read next (nothing lies between its last key and the next range).
+    if (res.more && res.kvs.length > 0) queue.unshift({ start: after(res), window });
+    fill();
     if (res.kvs.length > 0) {
       const entries = new Array<EtcdEntry>(res.kvs.length);
       for (let i = 0; i < entries.length; i++) {
@@ -93,8 +111,10 @@ export async function* scanPrefix(
       }
       yield { revision: at, entries };
     }
+    const next = queue.shift();
     if (!next) return;
-    res = await next;
+    window = next.window;
+    res = await next.first!;
   }
 }
 

@@ -21,13 +21,17 @@ const STRETCH = 16;
 const EMPTY_STRETCH = 256;
 const MAX_STRETCH = 2 ** 64;
 
+/** Window is a guessed range end, and whether it is the end of a subtree (a short window there is no sign of a gap). */
+export interface Window {
+  end: Buffer;
+  toSubtreeEnd: boolean;
+}
+
 /** WindowGuesser proposes the range end of each request of a scan that ends at `end`. */
 export class WindowGuesser {
   /** The latest page of two or more keys: its first and last key, size and shape. */
   private basis: { first: Buffer; last: Buffer; keys: number; shape: KeyShape; perKey: number } | undefined;
   private stretch = 1;
-  /** Whether the last window ran to the end of a subtree (then a short window is no sign of a gap). */
-  private toSubtreeEnd = false;
 
   constructor(private readonly end: Buffer) {}
 
@@ -46,25 +50,24 @@ export class WindowGuesser {
    * read records how a window's request came back: full (`more`), or ended with `keys` keys. One that ended less
    * than half full makes the next windows larger; any fuller one resets them.
    */
-  read(keys: number, more: boolean, pageSize: number): void {
+  read(keys: number, more: boolean, pageSize: number, window: Window): void {
     const grown = this.stretch * (keys === 0 ? EMPTY_STRETCH : STRETCH);
     // A window to the end of a subtree is expected to be short: the next one starts small.
-    const full = more || keys >= (pageSize * MARGIN) / 2 || this.toSubtreeEnd;
+    const full = more || keys >= (pageSize * MARGIN) / 2 || window.toSubtreeEnd;
     this.stretch = full ? 1 : Math.min(grown, MAX_STRETCH);
   }
 
   /** next is the end of a window that starts at `from` and should hold a little fewer than `pageSize` keys. */
-  next(from: Buffer, pageSize: number): Buffer {
+  next(from: Buffer, pageSize: number): Window {
     const basis = this.basis;
-    if (!basis) return this.end;
+    if (!basis) return { end: this.end, toSubtreeEnd: false };
     const wanted = Math.ceil(pageSize * MARGIN) * this.stretch;
-    this.toSubtreeEnd = false;
     // Within the page's subtree: step through the values its keys use.
     const place = basis.shape.place(from);
     if (place !== undefined && basis.perKey > 0) {
       const guess = basis.shape.key(Math.ceil(place + Math.max(1, basis.perKey * wanted)));
       if (!guess) return this.subtreeEnd(basis.shape.prefix);
-      if (guess.compare(from) > 0) return earlierEnd(guess, this.end);
+      if (guess.compare(from) > 0) return { end: earlierEnd(guess, this.end), toSubtreeEnd: false };
     }
     // Past it: step over sibling values where `from` leaves the page's keys, as many as a page's worth (the page
     // lay within one sibling, so each holds at least its keys), more after each short window; past the last value,
@@ -72,12 +75,14 @@ export class WindowGuesser {
     const level = Math.min(commonPrefixLength(basis.first, from), from.length - 1);
     const value = from[level]! + Math.max(1, Math.floor(wanted / basis.keys));
     if (value > 0xff) return this.subtreeEnd(from.subarray(0, level));
-    return earlierEnd(Buffer.concat([from.subarray(0, level), Buffer.of(value)]), this.end);
+    return {
+      end: earlierEnd(Buffer.concat([from.subarray(0, level), Buffer.of(value)]), this.end),
+      toSubtreeEnd: false,
+    };
   }
 
-  private subtreeEnd(prefix: Buffer): Buffer {
-    this.toSubtreeEnd = true;
-    return earlierEnd(prefixEnd(prefix), this.end);
+  private subtreeEnd(prefix: Buffer): Window {
+    return { end: earlierEnd(prefixEnd(prefix), this.end), toSubtreeEnd: true };
   }
 }
 
