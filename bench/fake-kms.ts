@@ -4,6 +4,7 @@
 //   fake  vs bare         the fake KMS against a bare grpc-js server doing the same AES-256-GCM;
 //   proxy vs hop          the proxy in front of a bare server against a bare grpc-js forwarder in front of one (the
 //                         most a forwarding hop can do), and both against the bare server alone.
+// The fake KMS and the proxy run compiled when dist/ exists (as installed), else from source.
 // Besides calls/s it reports server CPU per call (all server processes), which a loaded machine disturbs less,
 // and checks that each audit file holds every answered call after the server is SIGKILLed.
 // Usage: npx tsx bench/fake-kms.ts [seconds=3] [rounds=3]

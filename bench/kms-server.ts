@@ -12,8 +12,17 @@ import {
   KeyManagementServiceService,
   type KeyManagementServiceServer,
 } from '../gen/kms/v2/service.js';
-import { startFakeKms } from '../fake-kms/index.js';
-import { KmsProxy } from '../proxy/index.js';
+import { existsSync } from 'node:fs';
+
+// The fake KMS and the proxy run compiled when dist/ exists (`npm run build`), as an installed kmslab runs them.
+const dist = new URL('../dist/', import.meta.url);
+const compiled = existsSync(new URL('fake-kms/index.js', dist));
+const { startFakeKms } = (await import(
+  compiled ? new URL('fake-kms/index.js', dist).href : '../fake-kms/index.js'
+)) as typeof import('../fake-kms/index.js');
+const { KmsProxy } = (await import(
+  compiled ? new URL('proxy/index.js', dist).href : '../proxy/index.js'
+)) as typeof import('../proxy/index.js');
 
 const [mode, socket, dir, upstream] = process.argv.slice(2) as [
   'fake' | 'bare' | 'proxy' | 'hop',
