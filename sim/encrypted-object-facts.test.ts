@@ -130,3 +130,17 @@ test('the DEK source type keeps the low 32 bits of its varint, as an int32 enum'
   expect(type(-1n)).toBe(-1);
   expect(type(2n ** 31n)).toBe(-(2 ** 31));
 });
+
+test('field numbers: up to 2^29 − 1 in the message, 2^31 − 1 in unknown groups, 10,001 groups deep, as protobuf-go', () => {
+  const group = (field: number, inner: Buffer = Buffer.alloc(0)) =>
+    Buffer.concat([tag(field, 3), inner, tag(field, 4)]);
+  expect(() => readEncryptedObjectFacts(Buffer.concat([valid(), group(9, group(2 ** 31 - 1))]))).not.toThrow();
+  expect(() => readEncryptedObjectFacts(Buffer.concat([valid(), group(9, group(2 ** 31))]))).toThrow(/field number/);
+  expect(() => readEncryptedObjectFacts(Buffer.concat([valid(), tag(2 ** 29 - 1, 0), varint(1)]))).not.toThrow();
+  expect(() => readEncryptedObjectFacts(Buffer.concat([valid(), tag(2 ** 29, 0), varint(1)]))).toThrow(/field number/);
+  const nested = (n: number) =>
+    Buffer.concat([Buffer.concat(Array(n).fill(tag(9, 3))), Buffer.concat(Array(n).fill(tag(9, 4)))]);
+  expect(readEncryptedObjectFacts(Buffer.concat([valid(), nested(10_001)])).keyId).toBe('key-1');
+  // One more is refused for depth, not by a stack overflow.
+  expect(() => readEncryptedObjectFacts(Buffer.concat([valid(), nested(10_002)]))).toThrow(/nested too deeply/);
+});

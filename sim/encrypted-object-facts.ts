@@ -58,9 +58,11 @@ const BYTES = 2;
 const START_GROUP = 3;
 const END_GROUP = 4;
 const FIXED32 = 5;
+/** protobuf-go's bounds on field numbers: 2^29 − 1 for a message's and a map entry's fields, 2^31 − 1 inside groups. */
 const MAX_FIELD = 2 ** 29 - 1;
-/** protobuf-go's default recursion limit, for nested groups in unknown fields. */
-const MAX_DEPTH = 10_000;
+const MAX_GROUP_FIELD = 2 ** 31 - 1;
+/** Open groups protobuf-go accepts at once in an unknown field (its recursion limit, 10,000, counts from 0). */
+const MAX_OPEN_GROUPS = 10_001;
 
 class WireReader {
   pos: number;
@@ -74,10 +76,10 @@ class WireReader {
   }
 
   /** tag reads a field's tag: field number × 8 + wire type. */
-  tag(): number {
+  tag(maxField = MAX_FIELD): number {
     const tag = this.varint();
     const field = Math.floor(tag / 8);
-    if (field < 1 || field > MAX_FIELD) throw new Error(`invalid field number ${field}`);
+    if (field < 1 || field > maxField) throw new Error(`invalid field number ${field}`);
     return tag;
   }
 
@@ -119,27 +121,37 @@ class WireReader {
   }
 
   /** skip passes over a field of another number or wire type, as protobuf-go keeps it as an unknown field. */
-  skip(tag: number, depth = 0): void {
-    const field = Math.floor(tag / 8);
+  skip(tag: number): void {
     const wire = tag % 8;
+    if (wire === START_GROUP) this.skipGroup(Math.floor(tag / 8));
+    else if (wire === END_GROUP) throw new Error(`end of group ${Math.floor(tag / 8)} with no group`);
+    else this.skipValue(wire);
+  }
+
+  private skipValue(wire: number): void {
     if (wire === VARINT) this.varint();
     else if (wire === FIXED64) this.advance(8);
     else if (wire === FIXED32) this.advance(4);
     else if (wire === BYTES) this.length();
-    else if (wire === START_GROUP) {
-      if (depth >= MAX_DEPTH) throw new Error('groups nested too deeply');
-      for (;;) {
-        if (this.pos >= this.end) throw new Error('group has no end');
-        const inner = this.tag();
-        if (inner % 8 === END_GROUP) {
-          if (Math.floor(inner / 8) !== field)
-            throw new Error(`group ${field} ends with the end of group ${Math.floor(inner / 8)}`);
-          return;
-        }
-        this.skip(inner, depth + 1);
-      }
-    } else if (wire === END_GROUP) throw new Error(`end of group ${field} with no group`);
     else throw new Error(`invalid wire type ${wire}`);
+  }
+
+  // Groups nest: kept on a stack of their field numbers, not the call stack (a value may open thousands).
+  private skipGroup(field: number): void {
+    const open = [field];
+    while (open.length > 0) {
+      if (this.pos >= this.end) throw new Error('group has no end');
+      const tag = this.tag(MAX_GROUP_FIELD);
+      const inner = Math.floor(tag / 8);
+      const wire = tag % 8;
+      if (wire === END_GROUP) {
+        const top = open.pop()!;
+        if (inner !== top) throw new Error(`group ${top} ends with the end of group ${inner}`);
+      } else if (wire === START_GROUP) {
+        if (open.length >= MAX_OPEN_GROUPS) throw new Error('groups nested too deeply');
+        open.push(inner);
+      } else this.skipValue(wire);
+    }
   }
 
   private advance(n: number): void {

@@ -2,7 +2,7 @@ import { expect, test } from 'vitest';
 import { seededRandom } from '../../sim/random.js';
 import { scanPrefix, type RangeSource } from './etcd-scan.js';
 import type { RangeRequest, RangeResponse } from './range-codec.js';
-import { prefixEnd } from './scan-window.js';
+import { earlierEnd, prefixEnd } from './scan-window.js';
 
 /**
  * A range source over sorted keys that answers as etcd does (limit, more, and a count of every key in the range,
@@ -12,11 +12,13 @@ class CountingEtcd implements RangeSource {
   readonly keys: Buffer[];
   counted = 0;
   requests = 0;
+  refused = 0;
 
   constructor(
     keys: Buffer[],
-    /** Refuses pages above this many keys as grpc-js refuses an oversized message. */
-    private readonly maxKeys = Infinity,
+    /** Refuses responses above this many bytes as grpc-js refuses an oversized message. */
+    private readonly maxBytes = Infinity,
+    private readonly valueBytes = 1,
   ) {
     this.keys = [...new Map(keys.map((k) => [k.toString('hex'), k])).values()].sort(Buffer.compare);
   }
@@ -24,6 +26,7 @@ class CountingEtcd implements RangeSource {
   async range(r: RangeRequest): Promise<RangeResponse> {
     await Promise.resolve();
     this.requests++;
+    if (r.key.length === 0) throw new Error('3 INVALID_ARGUMENT: etcdserver: key is not provided');
     const key = Buffer.from(r.key);
     const end = Buffer.from(r.rangeEnd);
     const toEnd = end.length === 1 && end[0] === 0;
@@ -32,12 +35,16 @@ class CountingEtcd implements RangeSource {
     for (; i < this.keys.length && (toEnd || this.keys[i]!.compare(end) < 0); i++) inRange.push(this.keys[i]!);
     this.counted += inRange.length;
     const page = r.limit > 0 ? inRange.slice(0, r.limit) : inRange;
-    if (page.length > this.maxKeys) throw new Error('RESOURCE_EXHAUSTED: Received message larger than max');
+    const bytes = page.reduce((sum, k) => sum + k.length + this.valueBytes, 0);
+    if (bytes > this.maxBytes) {
+      this.refused++;
+      throw new Error('RESOURCE_EXHAUSTED: Received message larger than max');
+    }
     return {
       revision: 7n,
       more: page.length < inRange.length,
       count: inRange.length,
-      kvs: page.map((k) => ({ key: k, value: Buffer.from('v'), modRevision: '7' })),
+      kvs: page.map((k) => ({ key: k, value: Buffer.alloc(this.valueBytes, 0x76), modRevision: '7' })),
     };
   }
 
@@ -107,11 +114,13 @@ test.each(Object.keys(shapes))(
   },
 );
 
-test('a prefix of 0xff bytes reads to the end of the keyspace', async () => {
-  const keys = Array.from({ length: 300 }, (_, i) => Buffer.concat([Buffer.from([0xff, 0xff]), latin1(String(i))]));
-  const etcd = new CountingEtcd([...keys, latin1('\u00fe'), Buffer.from([0xff])]);
+test('an empty prefix reads every key (from "\\0", as etcd wants a key)', async () => {
+  const etcd = new CountingEtcd([latin1('\u0000a'), latin1('/a'), latin1('\u00ff\u00ff')]);
+  expect(await scanAll(etcd, '')).toEqual(etcd.under(''));
+  // Range ends: "\0" stands for the end of the keyspace, past every key, and no prefix of 0xff bytes has an end.
   expect(prefixEnd(Buffer.from([0xff, 0xff]))).toEqual(Buffer.of(0));
-  expect(await scanAll(etcd, '\u00ff\u00ff', 13)).toEqual(etcd.under('\u00ff\u00ff'));
+  expect(earlierEnd(Buffer.of(0), latin1('b'))).toEqual(latin1('b'));
+  expect(earlierEnd(latin1('c'), Buffer.of(0))).toEqual(latin1('c'));
 });
 
 test('etcd counts each key a few times, not once per page: windows bound every request', async () => {
@@ -130,10 +139,25 @@ test('etcd counts each key a few times, not once per page: windows bound every r
   expect(await cost((i) => `/registry/secrets/ns-${i % 50}/secret-${i}`)).toBeLessThan(8);
 });
 
-test('pages too large for one message are halved until they fit', async () => {
-  const etcd = new CountingEtcd(
-    Array.from({ length: 2000 }, (_, i) => latin1(`/registry/x/${String(i).padStart(5, '0')}`)),
-    37,
-  );
+test('pages too large for one message are halved from their own limit, and stay small', async () => {
+  const keys = Array.from({ length: 2000 }, (_, i) => latin1(`/registry/x/${String(i).padStart(5, '0')}`));
+  // Two requests in flight are refused at once: each halves its own limit, not the other's.
+  const etcd = new CountingEtcd(keys, 4100, 1000);
   expect(await scanAll(etcd, '/registry/')).toEqual(etcd.under('/registry/'));
+  // Once halved, later pages keep to it: refusals do not repeat page after page (at most 4 keys fit in one).
+  expect(etcd.refused).toBeLessThan(10);
+  expect(etcd.requests).toBeLessThan(2000 / 2);
+});
+
+test('long shared prefixes and one-key pages cost a bounded number of requests', async () => {
+  const long = new CountingEtcd(
+    Array.from({ length: 1500 }, (_, i) => latin1(`/registry/${'x'.repeat(1000)}${String(i).padStart(4, '0')}`)),
+  );
+  expect((await scanAll(long, '/registry/')).length).toBe(1500);
+  // Climbing out of a 1,000-byte prefix one byte per request would take ~2,000 requests.
+  expect(long.requests).toBeLessThan(100);
+  const single = new CountingEtcd(Array.from({ length: 3000 }, (_, i) => latin1(`/registry/s/${i}`)));
+  expect((await scanAll(single, '/registry/', 1)).length).toBe(3000);
+  // One key per page: without a guess every request would count to the end (~n / 2 keys each, 1,500 n in all).
+  expect(single.counted).toBeLessThan(10 * 3000);
 });

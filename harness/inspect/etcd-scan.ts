@@ -22,7 +22,8 @@ export interface EtcdPage {
 export interface ScanOptions {
   /**
    * Keys per range request. Default: 1000 for the first page, then as many as fit in about `PAGE_BYTES` at the
-   * sizes seen so far (between 100 and 10,000). Halved when a page is too large for one message.
+   * sizes seen so far (at most 50,000). A request refused as too large for one message is retried with half its
+   * limit, and no later request asks for more.
    */
   pageSize?: number;
   /** Read at this revision (default: the revision of the first page, so the scan is one consistent snapshot). */
@@ -35,7 +36,6 @@ const IN_FLIGHT = 2;
 // Per page: small enough to keep memory flat (two pages in flight, one in hand) and well under the 32 MiB message
 // limit; large enough that per-request costs stay small.
 export const PAGE_BYTES = 12 * 1024 * 1024;
-const MIN_PAGE = 100;
 const MAX_PAGE = 50_000;
 
 /**
@@ -52,19 +52,23 @@ export async function* scanPrefix(
 ): AsyncGenerator<EtcdPage> {
   const fixed = options.pageSize !== undefined;
   let pageSize = options.pageSize ?? 1000;
+  // The most keys a request may ask for: lowered for good when one was too large for a message.
+  let cap = Infinity;
   let revision = options.revision ? BigInt(options.revision) : 0n;
   const end = prefixEnd(Buffer.from(prefix));
+  // etcd refuses an empty key; "\0" with range end "\0" is its own spelling of "every key".
+  const start = prefix === '' ? Buffer.of(0) : Buffer.from(prefix);
   const guesser = new WindowGuesser(end);
   const fetch = async (key: Buffer, rangeEnd: Buffer): Promise<RangeResponse> => {
     for (;;) {
+      const limit = Math.min(pageSize, cap);
       try {
-        return await source.range({ key, rangeEnd, limit: pageSize, revision });
+        return await source.range({ key, rangeEnd, limit, revision });
       } catch (error) {
-        if (
-          pageSize > 1 &&
-          /RESOURCE_EXHAUSTED|larger than max|message length/i.test(String((error as Error).message))
-        ) {
-          pageSize = Math.max(1, Math.floor(pageSize / 2));
+        if (limit > 1 && /RESOURCE_EXHAUSTED|larger than max|message length/i.test(String((error as Error).message))) {
+          // Halved from this request's own limit: others in flight may have halved the shared size already.
+          cap = Math.min(cap, Math.floor(limit / 2));
+          pageSize = Math.min(pageSize, cap);
           continue;
         }
         throw error;
@@ -79,6 +83,9 @@ export async function* scanPrefix(
       if (range.first) continue;
       // Bound the range by a fresh guess; what lies past it stays queued, to be cut in its turn.
       const guess = guesser.next(range.start, pageSize);
+      // Ahead of the range being read, only a guess made in step with the keys: in a gap, each guess depends on
+      // what the one before found.
+      if (i > 0 && (!guesser.steady || guess.climb)) break;
       const cut = earlierEnd(guess.end, range.window.end);
       if (cut !== range.window.end) {
         queue.splice(i + 1, 0, { start: cut, window: range.window });
@@ -92,12 +99,12 @@ export async function* scanPrefix(
   const after = (res: RangeResponse) => Buffer.concat([res.kvs[res.kvs.length - 1]!.key, Buffer.of(0)]);
 
   // The first page reads to the prefix's end: it fixes the revision and seeds the guesses.
-  let res = await fetch(Buffer.from(prefix), end);
+  let res = await fetch(start, end);
   if (revision === 0n) revision = res.revision;
   const at = String(revision);
   let window: Window = { end, toSubtreeEnd: false };
   for (;;) {
-    if (!fixed && res.kvs.length > 0) pageSize = fitPage(res);
+    if (!fixed && res.kvs.length > 0) pageSize = Math.min(cap, fitPage(res));
     guesser.saw(res.kvs.map((kv) => kv.key));
     guesser.read(res.kvs.length, res.more, pageSize, window);
     // More in the window: the rest of it is read next (nothing lies between its last key and the next range).
@@ -123,5 +130,5 @@ function fitPage(res: RangeResponse): number {
   let bytes = 0;
   for (const kv of res.kvs) bytes += kv.key.length + kv.value.length;
   const mean = Math.max(1, bytes / res.kvs.length);
-  return Math.min(MAX_PAGE, Math.max(MIN_PAGE, Math.floor(PAGE_BYTES / mean)));
+  return Math.min(MAX_PAGE, Math.max(1, Math.floor(PAGE_BYTES / mean)));
 }

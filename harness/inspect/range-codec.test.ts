@@ -86,3 +86,10 @@ test('encodeRangeRequest writes what protobufjs reads back as the same request',
     ),
   ).toEqual({ key: Buffer.from('a') });
 });
+
+test('a tag past 2^32 is a field of its own, not one of ours with its high bits dropped; field 0 is refused', () => {
+  // 0x92 0x80 0x80 0x80 0x10 is field 2^29 + 2, wire type 2: its three bytes would spell a KeyValue if read as field 2.
+  const wire = Buffer.from('9280808010030a0141', 'hex');
+  expect(decodeRangeResponse(wire).kvs).toEqual([]);
+  expect(() => decodeRangeResponse(Buffer.from('0001', 'hex'))).toThrow(/field number 0/);
+});

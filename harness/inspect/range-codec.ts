@@ -78,7 +78,9 @@ export function decodeRangeResponse(buf: Buffer): RangeResponse {
   const out: RangeResponse = { revision: 0n, kvs: [], more: false, count: 0 };
   while (r.pos < buf.length) {
     const tag = r.uint();
-    const field = tag >>> 3;
+    // Not tag >>> 3: a tag can pass 2^32, and a 32-bit shift would wrap it onto a field of ours.
+    const field = Math.floor(tag / 8);
+    if (field === 0) throw new Error('RangeResponse: field number 0');
     if (field === 1 && (tag & 7) === BYTES) {
       out.revision = headerRevision(r.sub());
     } else if (field === 2 && (tag & 7) === BYTES) {

@@ -20,11 +20,14 @@ const STRETCH = 16;
 /** An empty window says little about where keys resume: grow faster. */
 const EMPTY_STRETCH = 256;
 const MAX_STRETCH = 2 ** 64;
+const SLASH = 0x2f;
 
 /** Window is a guessed range end, and whether it is the end of a subtree (a short window there is no sign of a gap). */
 export interface Window {
   end: Buffer;
   toSubtreeEnd: boolean;
+  /** For a window that climbed out of a gap: whether it ran to the end of a directory (a prefix ending in "/"). */
+  climb?: { toDirectoryEnd: boolean };
 }
 
 /** WindowGuesser proposes the range end of each request of a scan that ends at `end`. */
@@ -32,18 +35,26 @@ export class WindowGuesser {
   /** The latest page of two or more keys: its first and last key, size and shape. */
   private basis: { first: Buffer; last: Buffer; keys: number; shape: KeyShape; perKey: number } | undefined;
   private stretch = 1;
+  /** Byte positions the next climb out of a gap goes up: doubled after each empty climb, so long keys cost few. */
+  private climbLevels = 1;
+  private lastKey: Buffer | undefined;
 
   constructor(private readonly end: Buffer) {}
 
-  /** saw records a page's keys (sorted): the latest page of two or more keys is what guesses extrapolate from. */
+  /**
+   * saw records a page's keys (sorted): the latest page is what guesses extrapolate from. A page of one key is
+   * paired with the last key before it.
+   */
   saw(keys: Buffer[]): void {
-    if (keys.length < 2) return;
-    const shape = KeyShape.of(keys);
+    if (keys.length === 0) return;
+    const page = keys.length >= 2 || !this.lastKey ? keys : [this.lastKey, keys[0]!];
     // Copies: the page's keys are views into its whole response buffer.
-    const first = Buffer.from(keys[0]!);
-    const last = Buffer.from(keys[keys.length - 1]!);
-    const perKey = (shape.place(last)! - shape.place(first)!) / (keys.length - 1);
-    this.basis = { first, last, keys: keys.length, shape, perKey };
+    this.lastKey = Buffer.from(keys[keys.length - 1]!);
+    if (page.length < 2) return;
+    const shape = KeyShape.of(page);
+    const first = Buffer.from(page[0]!);
+    const perKey = (shape.place(this.lastKey)! - shape.place(first)!) / (page.length - 1);
+    this.basis = { first, last: this.lastKey, keys: page.length, shape, perKey };
   }
 
   /**
@@ -55,6 +66,14 @@ export class WindowGuesser {
     // A window to the end of a subtree is expected to be short: the next one starts small.
     const full = more || keys >= (pageSize * MARGIN) / 2 || window.toSubtreeEnd;
     this.stretch = full ? 1 : Math.min(grown, MAX_STRETCH);
+    // Climbs double while they find nothing, and start again at one position in a new directory or after keys.
+    if (keys > 0 || window.climb?.toDirectoryEnd) this.climbLevels = 1;
+    else if (window.climb) this.climbLevels *= 2;
+  }
+
+  /** steady is true while windows find keys: guesses can then run ahead of what the last window found. */
+  get steady(): boolean {
+    return this.stretch === 1 && this.climbLevels === 1;
   }
 
   /** next is the end of a window that starts at `from` and should hold a little fewer than `pageSize` keys. */
@@ -71,10 +90,15 @@ export class WindowGuesser {
     }
     // Past it: step over sibling values where `from` leaves the page's keys, as many as a page's worth (the page
     // lay within one sibling, so each holds at least its keys), more after each short window; past the last value,
-    // run to the end of the enclosing subtree.
+    // climb: run to the end of an enclosing subtree, more positions up after each empty climb, but not past the
+    // directory `from` is in (its siblings are found by steps).
     const level = Math.min(commonPrefixLength(basis.first, from), from.length - 1);
     const value = from[level]! + Math.max(1, Math.floor(wanted / basis.keys));
-    if (value > 0xff) return this.subtreeEnd(from.subarray(0, level));
+    if (value > 0xff) {
+      const directory = level > 0 ? from.lastIndexOf(SLASH, level - 1) + 1 : 0;
+      const upTo = Math.max(directory, level + 1 - this.climbLevels);
+      return { ...this.subtreeEnd(from.subarray(0, upTo)), climb: { toDirectoryEnd: upTo === directory && upTo > 0 } };
+    }
     return {
       end: earlierEnd(Buffer.concat([from.subarray(0, level), Buffer.of(value)]), this.end),
       toSubtreeEnd: false,
