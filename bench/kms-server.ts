@@ -1,6 +1,7 @@
 // Child process for bench/fake-kms.ts: serves KMS v2 on a socket as one of
 //   fake   kmslab's fake KMS (keyring, faults, audit trail to a file, group commit);
-//   bare   a bare grpc-js server doing the same AES-256-GCM and nothing else (the baseline);
+//   bare   a bare grpc-js server doing the same AES-256-GCM, answering as the fake does, and nothing else (the
+//          baseline);
 //   proxy  kmslab's KMS proxy (faults, audit trail to a file) forwarding to a plugin at `upstream`;
 //   hop    a bare grpc-js forwarder to `upstream`: the least a forwarding hop in grpc-js costs (the proxy's baseline).
 // It answers the parent's 'cpu' message with its CPU time so far, so the bench can report server CPU per call.
@@ -58,6 +59,7 @@ if (mode === 'fake') {
 } else {
   const key = randomBytes(32);
   const keyId = 'bare-v1';
+  const keyVersion = { 'key-version.kmslab.test': Buffer.from('1') };
   await serve({
     status: (_call, cb) => cb(null, { version: 'v2', healthz: 'ok', keyId }),
     encrypt: (call, cb) => {
@@ -65,7 +67,9 @@ if (mode === 'fake') {
       const c = createCipheriv('aes-256-gcm', key, nonce);
       c.setAAD(Buffer.from(keyId));
       const body = Buffer.concat([c.update(call.request.plaintext), c.final()]);
-      cb(null, { ciphertext: Buffer.concat([nonce, body, c.getAuthTag()]), keyId, annotations: {} });
+      // The same answer as the fake's: a key-version annotation, as real plugins return, is part of the protocol's
+      // work (encoding a map entry), not of kmslab's.
+      cb(null, { ciphertext: Buffer.concat([nonce, body, c.getAuthTag()]), keyId, annotations: keyVersion });
     },
     decrypt: (call, cb) => {
       const ct = call.request.ciphertext;
