@@ -7,7 +7,7 @@
 // The fake KMS and the proxy run compiled when dist/ exists (as installed), else from source.
 // Besides calls/s it reports server CPU per call (all server processes), which a loaded machine disturbs less,
 // and checks that each audit file holds every answered call after the server is SIGKILLed.
-// Usage: npx tsx bench/fake-kms.ts [seconds=3] [rounds=3]
+// Usage: npx tsx bench/fake-kms.ts [seconds=3] [rounds=7]
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -17,7 +17,7 @@ import { Client, credentials } from '@grpc/grpc-js';
 import { DecryptRequest, EncryptRequest, EncryptResponse } from '../gen/kms/v2/service.js';
 
 const seconds = Number(process.argv[2] ?? 3);
-const ROUNDS = Number(process.argv[3] ?? 3);
+const ROUNDS = Number(process.argv[3] ?? 7);
 const TARGET = 0.9;
 
 type Setup = 'bare' | 'fake' | 'hop' | 'proxy';
@@ -134,54 +134,71 @@ async function measure(setup: Setup, method: Method, concurrency: number): Promi
 }
 
 const SETUPS: Setup[] = ['bare', 'fake', 'hop', 'proxy'];
-const rows: Result[] = [];
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+// Per cell: each setup's median round, and each ratio as the median of its per-round ratios. A round runs the four
+// setups back to back, so a ratio within a round is not thrown off by the machine drifting between rounds.
+interface Cell {
+  method: Method;
+  concurrency: number;
+  rows: Record<Setup, Result>;
+  ratios: { fakeBare: number; proxyHop: number; proxyBare: number };
+}
+const cells: Cell[] = [];
 for (const method of ['Decrypt', 'Encrypt'] as const) {
   for (const concurrency of [1, 32]) {
-    // Interleave the setups, rotating their order each round; keep each setup's median round.
-    const runs: Result[] = [];
+    // Interleave the setups, rotating their order each round.
+    const rounds: Array<Record<Setup, Result>> = [];
     for (let round = 0; round < ROUNDS; round++) {
       const order = [...SETUPS.slice(round % SETUPS.length), ...SETUPS.slice(0, round % SETUPS.length)];
-      for (const setup of order) runs.push(await measure(setup, method, concurrency));
+      const results = {} as Record<Setup, Result>;
+      for (const setup of order) results[setup] = await measure(setup, method, concurrency);
+      rounds.push(results);
     }
+    const rows = {} as Record<Setup, Result>;
     for (const setup of SETUPS) {
-      const mine = runs.filter((r) => r.setup === setup).sort((a, b) => a.perSecond - b.perSecond);
-      const median = mine[Math.floor(mine.length / 2)]!;
-      const cpus = mine.map((r) => r.cpuMicrosPerCall).sort((a, b) => a - b);
-      rows.push({ ...median, cpuMicrosPerCall: cpus[Math.floor(cpus.length / 2)]! });
+      const mine = rounds.map((r) => r[setup]).sort((a, b) => a.perSecond - b.perSecond);
+      rows[setup] = {
+        ...mine[Math.floor(mine.length / 2)]!,
+        cpuMicrosPerCall: median(mine.map((r) => r.cpuMicrosPerCall)),
+      };
     }
+    const ratio = (a: Setup, b: Setup) => median(rounds.map((r) => r[a].perSecond / r[b].perSecond));
+    cells.push({
+      method,
+      concurrency,
+      rows,
+      ratios: { fakeBare: ratio('fake', 'bare'), proxyHop: ratio('proxy', 'hop'), proxyBare: ratio('proxy', 'bare') },
+    });
   }
 }
 
 const pct = (x: number) => `${(100 * x).toFixed(0)}%`;
 const verdict = (x: number) => (x >= TARGET ? 'met' : 'MISSED');
 console.log(
-  `median of ${ROUNDS} interleaved ${seconds} s rounds, node ${process.version}; audit trails written to files with group commit, each checked complete after SIGKILL`,
+  `${ROUNDS} interleaved ${seconds} s rounds, node ${process.version}; calls/s: each setup's median round; ratios: median of the per-round ratios; audit trails written to files with group commit, each checked complete after SIGKILL`,
 );
 console.log(
   'method   conc   bare/s   fake/s fake÷bare   hop/s  proxy/s proxy÷hop proxy÷bare  server CPU µs/call bare fake hop proxy',
 );
-for (const method of ['Decrypt', 'Encrypt'] as const) {
-  for (const concurrency of [1, 32]) {
-    const r = (s: Setup) => rows.find((x) => x.setup === s && x.method === method && x.concurrency === concurrency)!;
-    const [bare, fake, hop, proxy] = SETUPS.map(r) as [Result, Result, Result, Result];
-    console.log(
-      [
-        method.padEnd(8),
-        String(concurrency).padStart(4),
-        bare.perSecond.toFixed(0).padStart(8),
-        fake.perSecond.toFixed(0).padStart(8),
-        `${pct(fake.perSecond / bare.perSecond)} ${verdict(fake.perSecond / bare.perSecond)}`.padStart(10),
-        hop.perSecond.toFixed(0).padStart(7),
-        proxy.perSecond.toFixed(0).padStart(8),
-        `${pct(proxy.perSecond / hop.perSecond)} ${verdict(proxy.perSecond / hop.perSecond)}`.padStart(10),
-        pct(proxy.perSecond / bare.perSecond).padStart(10),
-        '  ',
-        [bare, fake, hop, proxy].map((x) => x.cpuMicrosPerCall.toFixed(0).padStart(4)).join(' '),
-      ].join(' '),
-    );
-  }
+for (const { method, concurrency, rows, ratios } of cells) {
+  const { bare, fake, hop, proxy } = rows;
+  console.log(
+    [
+      method.padEnd(8),
+      String(concurrency).padStart(4),
+      bare.perSecond.toFixed(0).padStart(8),
+      fake.perSecond.toFixed(0).padStart(8),
+      `${pct(ratios.fakeBare)} ${verdict(ratios.fakeBare)}`.padStart(10),
+      hop.perSecond.toFixed(0).padStart(7),
+      proxy.perSecond.toFixed(0).padStart(8),
+      `${pct(ratios.proxyHop)} ${verdict(ratios.proxyHop)}`.padStart(10),
+      pct(ratios.proxyBare).padStart(10),
+      '  ',
+      [bare, fake, hop, proxy].map((x) => x.cpuMicrosPerCall.toFixed(0).padStart(4)).join(' '),
+    ].join(' '),
+  );
 }
 console.log('p50/p99 latency ms:');
-for (const x of rows) {
+for (const x of cells.flatMap((c) => SETUPS.map((setup) => c.rows[setup]))) {
   console.log(`  ${x.method} c${x.concurrency} ${x.setup}: ${x.p50.toFixed(2)}/${x.p99.toFixed(2)}`);
 }

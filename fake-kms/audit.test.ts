@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, test } from 'vitest';
-import { AuditTrail, type AuditRecord } from './audit.js';
+import { AuditTrail, auditTime, type AuditRecord } from './audit.js';
 
 const call = (i: number, code = 'OK'): Omit<AuditRecord, 'seq'> => ({
   time: new Date(1_700_000_000_000 + i).toISOString(),
@@ -85,4 +85,15 @@ test('free-text fields are bounded', () => {
   const [r] = trail.query();
   expect(r!.uid.length).toBeLessThan(200);
   expect(r!.message!.length).toBeLessThan(1200);
+});
+
+test('auditTime writes what toISOString writes, for any time a Date holds', () => {
+  const times = [0, -1, -0.5, 0.999, 999.5, 1000, -1000.25, 8.64e15, -8.64e15, 253402300799999, 253402300800000];
+  let t = 1_764_453_610_000;
+  for (let i = 0; i < 5000; i++) {
+    t += Math.random() < 0.5 ? Math.random() * 3 : Math.random() * 3e6; // runs within a second and jumps across
+    times.push(t, -t, Math.random() * 8.64e15 * (Math.random() < 0.5 ? -1 : 1));
+  }
+  for (const time of times) expect(auditTime(time), String(time)).toBe(new Date(time).toISOString());
+  expect(() => auditTime(Number.NaN)).toThrow(RangeError);
 });

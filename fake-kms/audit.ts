@@ -68,16 +68,22 @@ export class AuditTrail {
   private readonly maxFileBytes: number;
   private readonly maxFiles: number;
   private totals: Totals = { lastSeq: 0, calls: {}, histograms: {} };
-  // Group commit: the records of one event-loop turn are written with one write(2), and a call is answered only
-  // once its batch is written (`durable()`), so a plugin killed with SIGKILL loses nothing already answered and
-  // sequence numbers never repeat after a restart — at one write per batch instead of one per call. (Not flushed
-  // from a microtask: the listener asks `durable()` after the call's own microtasks, and must find the batch.)
+  // Group commit: a call is answered only once the promise its record returned has settled (the write returned),
+  // so a plugin killed with SIGKILL loses nothing already answered and sequence numbers never repeat after a
+  // restart. The records of one event-loop turn (a burst of requests read together) share one write(2) at the end
+  // of the turn (setImmediate; not at the next tick or microtask: grpc-js hands over the calls of one read in
+  // separate ticks). But when the last turn made at most one record, calls come one at a time, and the first
+  // record of a turn is written at once: its answer then leaves in the same turn as its request, with no extra
+  // trip round the event loop.
   private fd: number | undefined;
   private file: string | undefined;
   private fileBytes = 0;
   private pending: string[] = [];
   private pendingBytes = 0;
   private batch: Batch | undefined;
+  // Records made so far in this event-loop turn, and in the last turn that made any.
+  private turnRecords = 0;
+  private lastTurnRecords = 0;
 
   constructor(options: Omit<AuditTrailOptions, 'file'> = {}) {
     this.keep = options.keep ?? 20_000;
@@ -136,9 +142,9 @@ export class AuditTrail {
   }
 
   /**
-   * record adds a call to the trail. In memory (queries, counters) it is there at once; in the file it lands with
-   * the rest of this event-loop turn's records, and the promise settles when that write has returned (it rejects if
-   * the write failed). A server answers the call only after that: see `durable()`.
+   * record adds a call to the trail. In memory (queries, counters) it is there at once; in the file it lands at
+   * once or with the rest of its turn's batch, and the promise settles when that write has returned (it rejects if
+   * the write failed). A server answers the call only after that.
    */
   record(fields: Omit<AuditRecord, 'seq'>): Promise<void> {
     // Field by field, not spread: every call makes one, and a fixed shape keeps it and its JSON cheap.
@@ -168,35 +174,36 @@ export class AuditTrail {
     }
     this.pending.push(line);
     this.pendingBytes += bytes;
-    if (!this.batch) {
-      this.batch = new Batch();
-      setImmediate(() => this.flush());
+    if (this.turnRecords++ === 0) {
+      setImmediate(this.endTurn);
+      if (this.lastTurnRecords <= 1) return this.flush();
     }
-    return this.batch.written;
+    return (this.batch ??= new Batch()).written;
   }
 
-  /**
-   * durable settles once every record made so far is in the file (at once for a trail without one, or when nothing
-   * is pending). The gRPC listener awaits it before it sends an answer.
-   */
-  durable(): Promise<void> {
-    return this.batch?.written ?? WRITTEN;
-  }
+  private readonly endTurn = () => {
+    this.lastTurnRecords = this.turnRecords;
+    this.turnRecords = 0;
+    this.flush();
+  };
 
-  // One write(2) for the whole batch (looping only if the kernel takes less than all of it).
-  private flush(): void {
+  // One write(2) for what is pending (looping only if the kernel takes less than all of it); the batch waiting on
+  // it, if any, settles, and so does the promise returned.
+  private flush(): Promise<void> {
     const batch = this.batch;
-    if (!batch) return;
-    const data = Buffer.from(this.pending.join(''));
+    this.batch = undefined;
+    if (this.pending.length === 0) return WRITTEN;
+    const data = Buffer.from(this.pending.length === 1 ? this.pending[0]! : this.pending.join(''));
     this.pending = [];
     this.pendingBytes = 0;
-    this.batch = undefined;
     try {
       for (let off = 0; off < data.length;) off += writeSync(this.fd!, data, off, data.length - off);
       this.fileBytes += data.length;
-      batch.settle();
+      batch?.settle();
+      return WRITTEN;
     } catch (error) {
-      batch.settle(error as Error);
+      batch?.settle(error as Error);
+      return failed(error as Error);
     }
   }
 
@@ -299,6 +306,33 @@ export class AuditTrail {
 
 const WRITTEN = Promise.resolve();
 
+// The text before the milliseconds of the last second formatted ("2026-11-29T22:00:10."), and that second.
+let cachedSecond = Number.NaN;
+let cachedPrefix = '';
+
+/**
+ * auditTime is `new Date(epochMs).toISOString()`, the form of AuditRecord.time. Every call formats one, and
+ * toISOString goes through printf each time, so the part up to the second is reused while the second lasts.
+ */
+export function auditTime(epochMs: number): string {
+  const ms = Math.trunc(epochMs); // as Date does with a fraction
+  const second = Math.floor(ms / 1000);
+  if (second !== cachedSecond) {
+    const text = new Date(second * 1000).toISOString();
+    cachedPrefix = text.slice(0, -4); // "mmmZ" off; years past 9999 make the prefix longer, not different
+    cachedSecond = second;
+  }
+  const milli = ms - second * 1000;
+  return cachedPrefix + (milli < 10 ? '00' : milli < 100 ? '0' : '') + milli + 'Z';
+}
+
+// A rejected promise that nobody need await (an in-process trail) without crashing the process.
+function failed(error: Error): Promise<void> {
+  const promise = Promise.reject(error);
+  promise.catch(() => undefined);
+  return promise;
+}
+
 // Batch is one group commit: the promise every record in it returns, settled when its write returns.
 class Batch {
   readonly written: Promise<void>;
@@ -307,8 +341,7 @@ class Batch {
     this.written = new Promise<void>((resolve, reject) => {
       this.settle = (error) => (error ? reject(error) : resolve());
     });
-    // A batch nobody awaits (an in-process trail) must not crash the process when its write fails.
-    this.written.catch(() => undefined);
+    this.written.catch(() => undefined); // as failed(): nobody need await it
   }
 }
 

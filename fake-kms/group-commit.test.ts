@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, openSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { status as Code, type ServiceError } from '@grpc/grpc-js';
+import { Client, credentials, status as Code, type ServiceError } from '@grpc/grpc-js';
 import { afterEach, expect, test } from 'vitest';
 import { kmsClient } from '../test/support/kms-client.js';
 import { AuditTrail } from './audit.js';
@@ -35,10 +35,10 @@ async function serve(file: string) {
     () => audit.close(),
     () => client.close(),
   );
-  return { audit, client };
+  return { audit, client, socketPath: listener.socketPath };
 }
 
-test('records of one event-loop turn share one write, which has not happened yet when record returns', async () => {
+test('records of one event-loop turn share one write at its end; one at a time, each is written at once', async () => {
   const file = join(mkdtempSync(join(tmpdir(), 'gc-')), 'audit.jsonl');
   const audit = await AuditTrail.open({ file });
   const call = (i: number) => ({
@@ -52,13 +52,34 @@ test('records of one event-loop turn share one write, which has not happened yet
     responseBytes: 60,
     faults: [],
   });
-  const written = Array.from({ length: 50 }, (_, i) => audit.record(call(i)));
-  expect(new Set(written).size).toBe(1); // one batch
-  expect(readFileSync(file, 'utf8')).toBe(''); // nothing written before the turn ends
-  expect(audit.query().length).toBe(50); // yet queries see the calls at once
-  await written[0];
-  expect(readFileSync(file, 'utf8').trim().split('\n')).toHaveLength(50);
-  await audit.durable();
+  const lines = () => readFileSync(file, 'utf8').trim().split('\n').filter(Boolean).length;
+  let made = 0;
+  // One turn: `count` records. Returns how many of them were on file when record returned.
+  const turn = async (count: number) => {
+    const before = lines();
+    const promises = [];
+    let atOnce = 0;
+    for (let i = 0; i < count; i++) {
+      promises.push(audit.record(call(made++)));
+      if (lines() > before + atOnce) atOnce++;
+    }
+    expect(audit.query().length).toBe(made); // queries see the calls at once
+    await Promise.all(promises);
+    expect(lines()).toBe(made);
+    await new Promise((resolve) => setImmediate(resolve)); // the next turn
+    return atOnce;
+  };
+  expect(await turn(1)).toBe(1); // a lone call is written at once
+  expect(await turn(50)).toBe(1); // a burst after lone calls: the first at once, the rest at the end of the turn
+  expect(await turn(50)).toBe(0); // a burst after a burst: all at the end of the turn
+  expect(await turn(1)).toBe(0); // the first lone call after a burst waits for the end of its turn
+  expect(await turn(1)).toBe(1); // then lone calls are written at once again
+  expect(
+    readFileSync(file, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l).uid),
+  ).toEqual(Array.from({ length: made }, (_, i) => `u${i}`));
   await audit.close();
 });
 
@@ -87,4 +108,28 @@ test('when the audit write fails, the call fails instead of being answered witho
   );
   expect(error?.code).toBe(Code.INTERNAL);
   expect(error?.details).toMatch(/audit trail write failed: .*ENOSPC/);
+});
+
+test('a request that cannot be decoded is refused only once its record is on file, and fails when that write does', async () => {
+  const file = join(mkdtempSync(join(tmpdir(), 'gc-')), 'audit.jsonl');
+  const { audit, socketPath } = await serve(file);
+  const raw = new Client(`unix://${socketPath}`, credentials.createInsecure());
+  cleanup.push(() => raw.close());
+  const garbage = () =>
+    new Promise<ServiceError>((resolve, reject) =>
+      raw.makeUnaryRequest<Buffer, Buffer>(
+        '/v2.KeyManagementService/Encrypt',
+        (b) => b,
+        (b) => b,
+        Buffer.from([0xff, 0xff]), // field 31, wire type 7: not protobuf
+        (error) => (error ? resolve(error) : reject(new Error('garbage was answered OK'))),
+      ),
+    );
+  const refused = await garbage();
+  expect(refused.code).toBe(Code.INVALID_ARGUMENT);
+  expect(readFileSync(file, 'utf8')).toContain('"code":"INVALID_ARGUMENT"');
+  Reflect.set(audit, 'fd', openSync('/dev/full', 'w'));
+  const failed = await garbage();
+  expect(failed.code).toBe(Code.INTERNAL);
+  expect(failed.details).toMatch(/audit trail write failed: .*ENOSPC/);
 });

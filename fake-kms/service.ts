@@ -6,7 +6,7 @@ import type {
   EncryptResponse,
   StatusResponse,
 } from '../gen/kms/v2/service.js';
-import { AuditTrail } from './audit.js';
+import { AuditTrail, auditTime } from './audit.js';
 import { Faults, type Effects, type KmsMethod } from './faults.js';
 import { KmsCallError, type CallOptions, type KmsPlugin } from './plugin.js';
 
@@ -33,7 +33,8 @@ interface CallMeta {
 
 /**
  * KmsService is a KMS v2 plugin as the apiserver meets it: a plugin's answers, distorted by the faults in force,
- * each call written to the audit trail. The fake KMS and the proxy both serve one, so faults and audit exist once.
+ * each call written to the audit trail before it is answered. The fake KMS and the proxy both serve one, so faults
+ * and audit exist once.
  */
 export class KmsService implements KmsPlugin {
   readonly plugin: KmsPlugin;
@@ -99,21 +100,25 @@ export class KmsService implements KmsPlugin {
     );
   }
 
-  /** refused audits a call that never reached the plugin (its request could not be decoded), and its answer. */
-  refused(method: KmsMethod, requestBytes: number, failure: KmsCallError): void {
-    const time = new Date(this.now()).toISOString();
-    this.audit.record({
-      time,
-      method,
-      uid: '',
-      keyId: '',
-      code: codeName(failure.code),
-      latencyMs: 0,
-      requestBytes,
-      responseBytes: 0,
-      faults: [],
-      message: failure.message,
-    });
+  /**
+   * refused audits a call that never reached the plugin (its request could not be decoded), and its answer; it
+   * settles once the record is on file.
+   */
+  refused(method: KmsMethod, requestBytes: number, failure: KmsCallError): Promise<void> {
+    return written(
+      this.audit.record({
+        time: auditTime(this.now()),
+        method,
+        uid: '',
+        keyId: '',
+        code: codeName(failure.code),
+        latencyMs: 0,
+        requestBytes,
+        responseBytes: 0,
+        faults: [],
+        message: failure.message,
+      }),
+    );
   }
 
   private async call<T>(
@@ -142,20 +147,30 @@ export class KmsService implements KmsPlugin {
       message = failure.message;
       throw failure;
     } finally {
-      this.audit.record({
-        time: new Date(started).toISOString(),
-        method,
-        uid: meta.uid,
-        keyId,
-        code: codeName(code),
-        latencyMs: Math.round((this.now() - started) * 1000) / 1000,
-        requestBytes: meta.requestBytes,
-        responseBytes,
-        faults: fx.faultIds,
-        ...(message === undefined ? {} : { message }),
-      });
+      // The answer waits until its record is on file; if that write fails, so does the call.
+      await written(
+        this.audit.record({
+          time: auditTime(started),
+          method,
+          uid: meta.uid,
+          keyId,
+          code: codeName(code),
+          latencyMs: Math.round((this.now() - started) * 1000) / 1000,
+          requestBytes: meta.requestBytes,
+          responseBytes,
+          faults: fx.faultIds,
+          ...(message === undefined ? {} : { message }),
+        }),
+      );
     }
   }
+}
+
+// An answer the audit trail cannot show is never sent: a failed write becomes the call's error.
+function written(record: Promise<void>): Promise<void> {
+  return record.catch((failure: Error) => {
+    throw new KmsCallError(GrpcStatus.INTERNAL, `audit trail write failed: ${failure.message}`);
+  });
 }
 
 // A plugin's gRPC error (from the proxy's upstream) keeps its code and text; anything else is the plugin's own bug.
