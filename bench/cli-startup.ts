@@ -7,6 +7,7 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packageRoot } from '../harness/common/paths.js';
+import { median } from './median.js';
 
 const rounds = Number(process.argv[2] ?? 7);
 const older = process.argv[3];
@@ -70,7 +71,6 @@ const cases: Array<[string, () => Promise<Sample>]> = [
 const samples = new Map<string, Sample[]>(cases.map(([name]) => [name, []]));
 for (let r = 0; r < rounds; r++) for (const [name, measure] of cases) samples.get(name)!.push(await measure());
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const base = median(samples.get(cases[0]![0])!.map((s) => s.ms));
 console.log(`${rounds} rounds, medians; Node ${process.version}`);
 console.log('case'.padEnd(36), 'ms'.padStart(7), 'vs node'.padStart(9), 'MiB'.padStart(6));

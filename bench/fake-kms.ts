@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, credentials } from '@grpc/grpc-js';
 import { DecryptRequest, EncryptRequest, EncryptResponse } from '../gen/kms/v2/service.js';
+import { median } from './median.js';
 
 const seconds = Number(process.argv[2] ?? 3);
 const ROUNDS = Number(process.argv[3] ?? 7);
@@ -134,7 +135,6 @@ async function measure(setup: Setup, method: Method, concurrency: number): Promi
 }
 
 const SETUPS: Setup[] = ['bare', 'fake', 'hop', 'proxy'];
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 // Per cell: each setup's median round, and each ratio as the median of its per-round ratios. A round runs the four
 // setups back to back, so a ratio within a round is not thrown off by the machine drifting between rounds.
 interface Cell {

@@ -16,6 +16,7 @@ import { findBinary } from '../harness/binaries/index.js';
 import { EtcdMember } from '../harness/backends/local/etcd-member.js';
 import { etcd3Range, inspectEtcd, openEtcd } from '../harness/inspect/index.js';
 import { EncryptedDEKSourceType, encodeKmsV2Value, seededRandom } from '../sim/index.js';
+import { median } from './median.js';
 
 const CHILD = '--child';
 const INSPECT_TARGET = 100_000; // values/s in process
@@ -101,7 +102,6 @@ async function inProcess(path: 'fast' | 'etcd3'): Promise<Sample & { total: numb
   return JSON.parse(r.stdout) as Sample & { total: number };
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const kmslab = join(repo, 'bin/kmslab.js');
 const compiled = join(repo, 'dist/bin/cli.js');
 const hasCompiled = existsSync(compiled);
