@@ -6,9 +6,9 @@ import { PNG } from 'pngjs';
 import { expect, test } from 'vitest';
 import { chaosHtml, runChaos, FAULT_KINDS } from '../chaos/index.js';
 import { startLab } from '../harness/index.js';
+import { findChromium } from './support/chromium.js';
 
-// Debian's chromium, installed by .ci/run ($KMSLAB_CHROMIUM names another); the flags keep it off any network.
-const CHROMIUM = process.env.KMSLAB_CHROMIUM ?? '/usr/bin/chromium';
+// The flags keep the browser off any network.
 const ARGS = [
   '--no-sandbox',
   '--disable-gpu',
@@ -19,7 +19,8 @@ const ARGS = [
 ];
 
 test('the chaos timeline draws in a real browser: every fault band in its color, health lanes, request ticks', async () => {
-  expect(existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install chromium (.ci/run does)`).toBe(true);
+  const browserBinary = await findChromium();
+  expect(existsSync(browserBinary.executablePath), `no browser at ${browserBinary.source}`).toBe(true);
   const lab = await startLab({ backend: 'sim', seed: 'timeline', apiservers: 2 });
   const report = await runChaos(lab, {
     seed: 'timeline',
@@ -31,7 +32,11 @@ test('the chaos timeline draws in a real browser: every fault band in its color,
   await lab.close();
   const dir = mkdtempSync(join(tmpdir(), 'kmslab-timeline-'));
   writeFileSync(join(dir, 'chaos.html'), chaosHtml(report));
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+  const browser = await chromium.launch({
+    executablePath: browserBinary.executablePath,
+    args: ARGS,
+    env: { ...process.env, ...browserBinary.env },
+  });
   try {
     const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
     const requests: string[] = [];
