@@ -1,13 +1,11 @@
-// Command kmslab-no-pull is a Docker authorization plugin that refuses the API requests that make dockerd contact
-// a registry or another host: pulls (POST /images/create?fromImage=…, which `docker pull`, a `docker run` of a
-// missing image, compose and testcontainers all send), imports from a URL, registry lookups (GET /distribution/…),
-// pushes, registry logins and searches, plugin installs and upgrades, builds asked to pull their base images and
-// builds from a remote context. dockerd asks it before serving each API request, so a refused request never leaves
-// dockerd. One path it cannot see: a local build whose FROM image is missing makes dockerd pull it; kmslab checks
-// that every base image is on the engine before it builds (requireLocalImages), and dockerd's proxy settings send
-// whatever got past both to a closed port.
+// Command kmslab-no-pull is a Docker authorization plugin that refuses every API request that could make dockerd
+// contact a registry or another host (decide.go says which, and why), and a trap for whatever gets past it
+// (trap.go). dockerd asks it before serving each API request, so a refused request never leaves dockerd.
 //
-// Usage: kmslab-no-pull <socket>   (dockerd finds it as /run/docker/plugins/<name>.sock)
+// Usage: kmslab-no-pull <socket> [<trap-address-file>]
+//
+// dockerd finds the plugin as /run/docker/plugins/<name>.sock. With a trap file, it also listens on a loopback
+// port for dockerd's HTTP(S)_PROXY and writes that address to the file before the socket appears.
 package main
 
 import (
@@ -18,77 +16,32 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
-	"regexp"
 	"strings"
 	"syscall"
+	"time"
 )
 
-// request is the part of dockerd's AuthZReq this plugin reads.
-type request struct {
-	RequestMethod string
-	RequestURI    string
-}
-
-type response struct {
+type authzResponse struct {
 	Allow bool
 	Msg   string `json:",omitempty"`
 	Err   string `json:",omitempty"`
 }
 
-var (
-	apiPath  = regexp.MustCompile(`^(/v[0-9.]+)?(/[^?]*)`)
-	pushPath = regexp.MustCompile(`^/images/.+/push$`)
-	// Plugin installs and upgrades fetch from a registry; privileges?remote= looks one up.
-	pluginPath = regexp.MustCompile(`^/plugins/(pull|privileges|.+/upgrade)$`)
-)
-
-// truthy reads a query flag the way dockerd does: anything but empty, 0, no, false or none is true.
-func truthy(v string) bool {
-	switch strings.ToLower(strings.TrimSpace(v)) {
-	case "", "0", "no", "false", "none":
-		return false
-	}
-	return true
-}
-
-// refusal says why a request would reach a registry, or "" when it would not.
-func refusal(method, uri string) string {
-	u, err := url.Parse(uri)
-	if err != nil {
-		return "unparsable request URI"
-	}
-	m := apiPath.FindStringSubmatch(u.Path)
-	if m == nil {
-		return ""
-	}
-	path, q := m[2], u.Query()
-	switch {
-	case method == "POST" && path == "/images/create" && q.Get("fromImage") != "":
-		return "image pull of " + q.Get("fromImage")
-	case method == "POST" && path == "/images/create" && q.Get("fromSrc") != "" && q.Get("fromSrc") != "-":
-		return "image import from " + q.Get("fromSrc")
-	case method == "GET" && len(path) > len("/distribution/") && path[:len("/distribution/")] == "/distribution/":
-		return "registry lookup " + path
-	case method == "POST" && pushPath.MatchString(path):
-		return "image push"
-	case method == "POST" && path == "/auth":
-		return "registry login"
-	case method == "GET" && path == "/images/search":
-		return "registry search"
-	case method == "POST" && path == "/build" && truthy(q.Get("pull")):
-		return "build that pulls its base image"
-	case method == "POST" && path == "/build" && q.Get("remote") != "":
-		return "build from the remote context " + q.Get("remote")
-	case pluginPath.MatchString(path):
-		return "plugin install or upgrade"
-	}
-	return ""
-}
-
 func main() {
-	if len(os.Args) != 2 {
-		fmt.Fprintln(os.Stderr, "usage: kmslab-no-pull <socket>")
+	if len(os.Args) < 2 || len(os.Args) > 3 {
+		fmt.Fprintln(os.Stderr, "usage: kmslab-no-pull <socket> [<trap-address-file>]")
 		os.Exit(2)
+	}
+	if len(os.Args) == 3 {
+		trap, err := net.Listen("tcp", "127.0.0.1:0")
+		if err == nil {
+			err = writeFileAtomically(os.Args[2], trap.Addr().String())
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "kmslab-no-pull: trap: %v\n", err)
+			os.Exit(1)
+		}
+		go serveTrap(trap)
 	}
 	socket := os.Args[1]
 	_ = os.Remove(socket)
@@ -107,20 +60,22 @@ func main() {
 		reply(w, map[string][]string{"Implements": {"authz"}})
 	})
 	mux.HandleFunc("/AuthZPlugin.AuthZReq", func(w http.ResponseWriter, r *http.Request) {
-		var req request
+		var req authzRequest
 		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-			reply(w, response{Err: "kmslab-no-pull: " + err.Error()})
+			reply(w, authzResponse{Err: "kmslab-no-pull: " + err.Error()})
 			return
 		}
-		if why := refusal(req.RequestMethod, req.RequestURI); why != "" {
-			fmt.Fprintf(os.Stderr, "refused %s %s: %s\n", req.RequestMethod, req.RequestURI, why)
-			reply(w, response{Msg: "kmslab: this engine never contacts an image registry (" + why + "); build images locally: kmslab build --images"})
+		if why := refusal(req); why != "" {
+			// The path only: a query may hold build arguments or tokens.
+			path, _, _ := strings.Cut(req.RequestURI, "?")
+			logf("info", "refused %s %s: %s", req.RequestMethod, redact(path), why)
+			reply(w, authzResponse{Msg: "kmslab: this engine never contacts an image registry or another host (" + why + "); build images locally: kmslab build --images"})
 			return
 		}
-		reply(w, response{Allow: true})
+		reply(w, authzResponse{Allow: true})
 	})
 	mux.HandleFunc("/AuthZPlugin.AuthZRes", func(w http.ResponseWriter, _ *http.Request) {
-		reply(w, response{Allow: true})
+		reply(w, authzResponse{Allow: true})
 	})
 	stop := make(chan os.Signal, 1)
 	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
@@ -131,4 +86,42 @@ func main() {
 		os.Exit(0)
 	}()
 	_ = http.Serve(listener, mux)
+}
+
+// logf writes one line in dockerd's own log format, so one reader (pull-audit.ts) reads both logs by time.
+func logf(level, format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	fmt.Fprintf(os.Stderr, "time=%q level=%s msg=%q\n", time.Now().UTC().Format(time.RFC3339Nano), level, msg)
+}
+
+// redact keeps credentials and query strings out of the log: user:password@ and ?token=… are dropped from URLs,
+// including URLs inside a query.
+func redact(s string) string {
+	path, query, hasQuery := strings.Cut(s, "?")
+	if u, err := url.Parse(path); err == nil && u.User != nil {
+		u.User = url.User("…")
+		path = u.String()
+	}
+	if !hasQuery {
+		return path
+	}
+	values, err := url.ParseQuery(query)
+	if err != nil {
+		return path + "?…"
+	}
+	for k, vs := range values {
+		for i, v := range vs {
+			vs[i] = redact(v)
+		}
+		values[k] = vs
+	}
+	return path + "?" + values.Encode()
+}
+
+func writeFileAtomically(path, content string) error {
+	temp := path + ".tmp"
+	if err := os.WriteFile(temp, []byte(content), 0o600); err != nil {
+		return err
+	}
+	return os.Rename(temp, path)
 }
