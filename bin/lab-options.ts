@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { isUtf8 } from 'node:buffer';
 import type { Command } from '@commander-js/extra-typings';
 import type { UserEncryption } from '../harness/kube/encryption-config-lint.js';
 import { checkExternalPlugin, type ExternalPlugin } from '../harness/backends/common/plugin-spec.js';
@@ -67,23 +67,42 @@ export function encryptionConfigOption<C extends Command>(command: C): C {
   ) as C;
 }
 
+/** The largest EncryptionConfiguration kmslab reads: one is a few KiB, even with many keys. */
+export const MAX_ENCRYPTION_CONFIG_BYTES = 1024 * 1024;
+
 /**
  * readEncryptionConfig lints the user's config: warnings are printed, errors stop the command (exit 2) with every
- * problem and its line, before any lab starts.
+ * problem and its line, before any lab starts. Only a regular file of at most MAX_ENCRYPTION_CONFIG_BYTES of UTF-8
+ * text is read (links followed): a device, a FIFO or a huge file is refused before it is read.
  */
 export async function readEncryptionConfig(file: string | undefined): Promise<UserEncryption | undefined> {
   if (!file) return undefined;
-  const text = await readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
+  const { readUserFile } = await import('../harness/common/user-file.js');
+  const bytes = await readUserFile(file, { what: '--encryption-config', maxBytes: MAX_ENCRYPTION_CONFIG_BYTES });
+  const badLine = firstNonUtf8Line(bytes);
+  if (badLine)
     throw new KmslabError(
       'usage',
-      `--encryption-config ${file}: ${error.code === 'ENOENT' ? 'no such file' : error.message}`,
+      `${file}:${badLine}: error: not UTF-8 text (kube-apiserver refuses the file: invalid leading UTF-8 octet)`,
     );
-  });
   const { lintEncryptionConfig } = await import('../harness/kube/encryption-config-lint.js');
-  const linted = lintEncryptionConfig(text);
+  const linted = lintEncryptionConfig(bytes.toString('utf8'));
   const lines = linted.problems.map((p) => `${file}:${p.line}: ${p.level}: ${p.message}`);
   const errors = linted.problems.filter((p) => p.level === 'error');
   if (errors.length) throw new KmslabError('usage', `${file} would not work:\n${lines.join('\n')}`);
   for (const line of lines) process.stderr.write(`${line}\n`);
   return linted;
+}
+
+// The first line (from 1) that is not valid UTF-8, or 0; a newline byte never occurs inside a UTF-8 sequence.
+function firstNonUtf8Line(bytes: Buffer): number {
+  if (isUtf8(bytes)) return 0;
+  let line = 1;
+  for (let start = 0; start <= bytes.length; line++) {
+    const end = bytes.indexOf(0x0a, start);
+    const stop = end === -1 ? bytes.length : end;
+    if (!isUtf8(bytes.subarray(start, stop))) return line;
+    start = stop + 1;
+  }
+  return 0;
 }

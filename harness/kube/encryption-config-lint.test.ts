@@ -1,4 +1,7 @@
+import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
+import { checkProviderName } from './encryption-config.js';
+import { secretsProviders } from '../backends/sim/sim-member.js';
 import { lintEncryptionConfig } from './encryption-config-lint.js';
 
 const good = `apiVersion: apiserver.config.k8s.io/v1
@@ -51,7 +54,7 @@ const cases: Array<[string, (s: string) => string, number, RegExp, 'error' | 'wa
     'an unknown kms apiVersion',
     (s) => s.replace('apiVersion: v2', 'apiVersion: v3'),
     9,
-    /unsupported apiVersion v3/,
+    /unsupported apiVersion "v3"/,
     'error',
   ],
   [
@@ -70,7 +73,7 @@ const cases: Array<[string, (s: string) => string, number, RegExp, 'error' | 'wa
         '      - kms:\n          apiVersion: v2\n          name: cloud-kms\n          endpoint: unix:///x.sock\n      - aesgcm:',
       ),
     19,
-    /duplicate KMS provider name cloud-kms/,
+    /duplicate KMS provider name "cloud-kms"/,
     'error',
   ],
   [
@@ -80,12 +83,21 @@ const cases: Array<[string, (s: string) => string, number, RegExp, 'error' | 'wa
     /only unix is supported/,
     'error',
   ],
-  ['a zero timeout', (s) => s.replace('timeout: 3s', 'timeout: 0s'), 12, /positive duration/, 'error'],
+  ['a zero timeout', (s) => s.replace('timeout: 3s', 'timeout: 0s'), 12, /timeout "0s" is too short/, 'error'],
+  ['a negative timeout', (s) => s.replace('timeout: 3s', 'timeout: -1s'), 12, /timeout "-1s" is too short/, 'error'],
+  [
+    'a timeout longer than a Go duration holds',
+    (s) => s.replace('timeout: 3s', 'timeout: 2562048h'),
+    12,
+    /timeout "2562048h" is too long/,
+    'error',
+  ],
+  ['a timeout in days (Go has none)', (s) => s.replace('timeout: 3s', 'timeout: 1d'), 12, /not a duration/, 'error'],
   [
     'a timeout that is not a duration',
     (s) => s.replace('timeout: 3s', 'timeout: soon'),
     12,
-    /positive duration/,
+    /timeout "soon" is not a duration/,
     'error',
   ],
   [
@@ -184,4 +196,127 @@ test.each(cases)('%s is reported', (_title, mutate, line, message, level) => {
   expect(hit, JSON.stringify(r.problems, null, 2)).toBeDefined();
   expect(hit!.level).toBe(level);
   expect(hit!.line).toBe(line);
+});
+
+describe('hostile input: every problem with its line, nothing raw or unbounded echoed, no parser internals', () => {
+  const withName = (yamlName: string) => good.replace('name: cloud-kms', `name: ${yamlName}`);
+  const TERMINAL_ACTS_ON = /[\p{Cc}\u202a-\u202e\u2066-\u2069]/u;
+  const problemsOf = (text: string) => {
+    const r = lintEncryptionConfig(text);
+    for (const p of r.problems) {
+      expect(p.message).not.toMatch(TERMINAL_ACTS_ON);
+      expect(p.message.length).toBeLessThan(600);
+    }
+    return r.problems;
+  };
+
+  test.each([
+    ['a sequence', '[a, b]', /must be a string, but kube-apiserver would read a sequence/],
+    ['a python object tag (read as a list)', '!!python/object:os.system [ls]', /would read a sequence/],
+    ['a mapping', '{a: b}', /would read a mapping/],
+    ['a number', '123', /would read the number "123"/],
+    ['yes, a boolean in YAML 1.1', 'yes', /the unquoted "yes" as a boolean \(YAML 1\.1\); quote it/],
+    ['0x1f, a number', '0x1f', /the number "0x1f"/],
+    ['on, a boolean in YAML 1.1 only', 'on', /the unquoted "on" as a boolean/],
+    ['a binary tag', '!!binary aGVsbG8=', /tagged tag:yaml.org,2002:binary/],
+  ])('a name that is not a string (%s) is an error at its line', (_what, yamlName, message) => {
+    const problems = problemsOf(withName(yamlName));
+    expect(problems).toContainEqual({ line: 10, level: 'error', message: expect.stringMatching(message) });
+  });
+
+  test('a quoted "yes" is a string, and used', () => {
+    expect(lintEncryptionConfig(withName('"yes"')).problems).toEqual([]);
+  });
+
+  test.each([
+    ['Unicode', 'clé'],
+    ['300 characters', 'k'.repeat(300)],
+    ['a NUL byte', '"a\\0b"'],
+    ['an escape sequence', '"a\\e]0;pwned\\ab"'],
+    ['a bidi override', '"a\\u202eb"'],
+    ['capitals', 'Cloud-KMS'],
+    ['a space', '"cloud kms"'],
+  ])('a name kube-apiserver accepts but kmslab cannot use (%s) is an error at its line', (_what, yamlName) => {
+    const problems = problemsOf(withName(yamlName));
+    expect(problems).toContainEqual({
+      line: 10,
+      level: 'error',
+      message: expect.stringMatching(/cannot be used with kmslab: it needs lower-case letters, digits/),
+    });
+  });
+
+  test('a 4 MB name is cut in the echo, with its length', () => {
+    const problems = problemsOf(withName('n'.repeat(4 * 1024 * 1024)));
+    expect(problems).toHaveLength(1);
+    expect(problems[0]!.message).toContain(`${'n'.repeat(64)}… (4194304 characters in all)`);
+  });
+
+  test('any name: accepted exactly when kmslab can use it, problems always escaped and bounded', () => {
+    fc.assert(
+      fc.property(
+        fc.oneof(fc.string({ unit: 'binary', maxLength: 80 }), fc.stringMatching(/^[a-z0-9.-]{1,70}$/)),
+        (name) => {
+          const problems = problemsOf(withName(JSON.stringify(name)));
+          let usable = true;
+          try {
+            checkProviderName(name);
+          } catch {
+            usable = false;
+          }
+          // JSON escapes are YAML double-quoted escapes, except that YAML refuses raw controls and lone surrogates.
+          if (/[\p{Cs}]/u.test(name)) return;
+          expect(problems.length === 0).toBe(usable && !name.includes(':'));
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  test('a second YAML document is an error at its line (the apiserver would ignore it)', () => {
+    const problems = problemsOf(`${good}---\n${good}`);
+    expect(problems).toEqual([
+      {
+        line: 23,
+        level: 'error',
+        message: expect.stringMatching(/a second YAML document: kube-apiserver reads only the first/),
+      },
+    ]);
+    expect(problemsOf(`---\n${good}---\n`)).toEqual([]);
+  });
+
+  test.each([
+    ['flow sequences', `resources: ${'['.repeat(100_000)}${']'.repeat(100_000)}\n`, 1],
+    ['a line of block sequences', `resources:\n  ${'- '.repeat(50_000)}x\n`, 2],
+    [
+      'indented mappings',
+      `resources:\n${Array.from({ length: 5_000 }, (_, i) => `${' '.repeat(i + 2)}a${i}:`).join('\n')} x\n`,
+      33,
+    ],
+  ])('nesting past the limit (%s) is one clear error, not a stack overflow', (_what, text, line) => {
+    const problems = problemsOf(`apiVersion: apiserver.config.k8s.io/v1\nkind: EncryptionConfiguration\n${text}`);
+    expect(problems).toEqual([
+      { line: line + 2, level: 'error', message: expect.stringMatching(/nest deeper than 32 levels/) },
+    ]);
+  });
+
+  test('parse errors read as the problem alone, without the parser’s own position or advice', () => {
+    const problems = problemsOf(good.replace('      - configmaps', '    - configmaps: [\n'));
+    expect(problems.length).toBeGreaterThan(0);
+    for (const p of problems) expect(p.message).not.toMatch(/at line \d+, column|parseAllDocuments|\n/);
+  });
+
+  test.each(['1m30s', '1.5s', '500ms', '.5s', '+3s', '2h45m'])('a timeout Go accepts (%s) passes', (timeout) => {
+    expect(lintEncryptionConfig(good.replace('timeout: 3s', `timeout: ${timeout}`)).problems).toEqual([]);
+  });
+});
+
+test.each([
+  ['1m30s', 90_000],
+  ['1.5s', 1_500],
+  ['500ms', 500],
+  ['2h45m', 9_900_000],
+])('a timeout the lint passes (%s) is the one the sim backend runs', (timeout, ms) => {
+  const linted = lintEncryptionConfig(good.replace('timeout: 3s', `timeout: ${timeout}`));
+  expect(linted.problems).toEqual([]);
+  expect(secretsProviders(linted.rules)[0]).toEqual({ kms: { name: 'cloud-kms', timeoutMs: ms } });
 });
