@@ -54,45 +54,9 @@ export class KmsControlClient {
   metrics = () => this.call<string>('GET', '/metrics');
 
   private call<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const payload = body === undefined ? undefined : JSON.stringify(body);
-    return new Promise((resolve, reject) => {
-      const req = request(
-        {
-          socketPath: this.socketPath,
-          path,
-          method,
-          timeout: this.timeoutMs,
-          headers: payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {},
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('error', (error) => reject(this.unreachable(error)));
-          res.on('end', () => {
-            const status = res.statusCode ?? 500;
-            const text = Buffer.concat(chunks).toString('utf8');
-            let value: unknown = text;
-            if ((res.headers['content-type'] ?? '').includes('json') && text) {
-              try {
-                value = JSON.parse(text);
-              } catch {
-                reject(
-                  new ControlRequestError(502, `fake-kms control API answered ${status} with a body that is not JSON`),
-                );
-                return;
-              }
-            }
-            if (status >= 300) {
-              const error = (value as { error?: unknown } | undefined)?.error;
-              reject(new ControlRequestError(status, typeof error === 'string' ? error : String(text).slice(0, 300)));
-            } else resolve(value as T);
-          });
-        },
-      );
-      req.once('timeout', () => req.destroy(new Error(`no answer within ${Math.round(this.timeoutMs / 1000)} s`)));
-      req.on('error', (error) => reject(this.unreachable(error)));
-      req.end(payload);
-    });
+    return requestJson<T>(this.socketPath, this.timeoutMs, 'fake-kms control API', method, path, body, (error) =>
+      this.unreachable(error),
+    );
   }
 
   private unreachable(error: Error): Error {
@@ -100,6 +64,58 @@ export class KmsControlClient {
       `fake-kms control socket ${this.socketPath} does not answer (${error.message}); ${this.hint}`,
     );
   }
+}
+
+/**
+ * requestJson sends one JSON request to an HTTP control API on a unix socket and returns the JSON answer; a non-2xx
+ * answer becomes a ControlRequestError with the API's own explanation, and no answer at all goes through `unreachable`.
+ */
+export function requestJson<T>(
+  socketPath: string,
+  timeoutMs: number,
+  apiName: string,
+  method: string,
+  path: string,
+  body: unknown,
+  unreachable: (error: Error) => Error,
+): Promise<T> {
+  const payload = body === undefined ? undefined : JSON.stringify(body);
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        socketPath,
+        path,
+        method,
+        timeout: timeoutMs,
+        headers: payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {},
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', (error) => reject(unreachable(error)));
+        res.on('end', () => {
+          const status = res.statusCode ?? 500;
+          const text = Buffer.concat(chunks).toString('utf8');
+          let value: unknown = text;
+          if ((res.headers['content-type'] ?? '').includes('json') && text) {
+            try {
+              value = JSON.parse(text);
+            } catch {
+              reject(new ControlRequestError(502, `${apiName} answered ${status} with a body that is not JSON`));
+              return;
+            }
+          }
+          if (status >= 300) {
+            const error = (value as { error?: unknown } | undefined)?.error;
+            reject(new ControlRequestError(status, typeof error === 'string' ? error : String(text).slice(0, 300)));
+          } else resolve(value as T);
+        });
+      },
+    );
+    req.once('timeout', () => req.destroy(new Error(`no answer within ${Math.round(timeoutMs / 1000)} s`)));
+    req.on('error', (error) => reject(unreachable(error)));
+    req.end(payload);
+  });
 }
 
 /** ControlUnreachableError: nothing answered on the control socket (the plugin process is gone or stuck). */
