@@ -4,6 +4,7 @@ import { Command } from '@commander-js/extra-typings';
 import { packageRoot } from '../harness/common/paths.js';
 import { buildCommand } from './commands/build.js';
 import { chaosCommand } from './commands/chaos.js';
+import { cloudCommands } from './commands/cloud.js';
 import { conformanceCommand } from './commands/conformance.js';
 import { fakeKmsCommands, proxyCommands } from './commands/fake-kms.js';
 import { fleetCommand } from './commands/fleet.js';
@@ -34,6 +35,7 @@ export function buildProgram(): Command {
   kindCommands(program);
   fleetCommand(program);
   engineCommands(program);
+  cloudCommands(program);
   // Every (sub)command exits through our handler, so usage mistakes anywhere exit 2.
   const override = (c: Command) => {
     c.exitOverride().showHelpAfterError('(run with --help for usage)');

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { chmod, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { chmod, cp, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join, relative } from 'node:path';
 import { execa } from 'execa';
 import { KmslabError } from '../common/errors.js';
 import { cacheRoot, packageRoot } from '../common/paths.js';
@@ -22,9 +22,29 @@ export interface GoTool {
   /** go.mod of the wrapper (without go.sum), for `scripts/pin-go-tools.ts`. */
   goMod(): Promise<string>;
   ldflags?: string[];
+  /**
+   * ownSources: the wrapper module holds Go code of ours (every file in harness/binaries/go/<name>/ outside pins/),
+   * copied into the build and counted in the digest, so an edit rebuilds the binaries.
+   */
+  ownSources?: boolean;
 }
 
 const toolDir = (t: GoTool) => join(packageRoot, 'harness/binaries/go', t.name);
+
+/** ownSourceFiles lists a tool's own Go files (relative paths, sorted), none for tools built from upstream alone. */
+async function ownSourceFiles(t: GoTool): Promise<string[]> {
+  if (!t.ownSources) return [];
+  const entries = await readdir(toolDir(t), { recursive: true, withFileTypes: true });
+  return entries
+    .filter((e) => e.isFile())
+    .map((e) => relative(toolDir(t), join(e.parentPath, e.name)))
+    .filter((f) => !f.startsWith('pins/'))
+    .sort();
+}
+
+async function copyOwnSources(t: GoTool, work: string): Promise<void> {
+  for (const f of await ownSourceFiles(t)) await cp(join(toolDir(t), f), join(work, f), { force: true });
+}
 
 /** kubeNode: kubeadm, kubelet, kubectl and the control-plane programs a kind node image needs, from k8s.io/kubernetes. */
 export const kubeNode: GoTool = {
@@ -93,7 +113,44 @@ export const dockerCompose = simpleTool('docker-compose', 'github.com/docker/com
   'docker-compose': 'github.com/docker/compose/v2/cmd',
 });
 
-export const goTools = { kubeNode, crictl, coredns, localPathProvisioner, dockerCompose } as const;
+/**
+ * alibaba-kms-plugin: our KMS v2 plugin on k8s.io/kms/pkg/service and the Alibaba Cloud Go SDK (the one ack-kms-plugin
+ * uses), plus alibaba-sdk-probe, a test client that calls the KMS API through either Alibaba SDK. Both are our code
+ * (harness/binaries/go/alibaba-kms-plugin); the version is the k8s.io/kms version they are built on.
+ */
+export const alibabaKmsPlugin: GoTool = {
+  name: 'alibaba-kms-plugin',
+  version: 'v0.37.2',
+  binaries: {
+    'alibaba-kms-plugin': 'kmslab.local/alibaba-kms-plugin',
+    'alibaba-sdk-probe': 'kmslab.local/alibaba-kms-plugin/cmd/alibaba-sdk-probe',
+  },
+  ownSources: true,
+  async goMod() {
+    return [
+      'module kmslab.local/alibaba-kms-plugin',
+      '',
+      'go 1.26.0',
+      '',
+      'require (',
+      `\tk8s.io/kms ${this.version}`,
+      ...Object.entries(ALIBABA_SDK).map(([m, v]) => `\t${m} ${v}`),
+      ')',
+      '',
+    ].join('\n');
+  },
+};
+
+// The Alibaba SDKs, pinned: the classic one ack-kms-plugin uses, and the newer generated one (kms-20160120).
+const ALIBABA_SDK = {
+  'github.com/aliyun/alibaba-cloud-sdk-go': 'v1.63.107',
+  'github.com/alibabacloud-go/kms-20160120/v3': 'v3.2.3',
+  'google.golang.org/grpc': 'v1.82.1',
+  // Only so that the old monolithic genproto an SDK dependency names does not also provide googleapis/rpc.
+  'google.golang.org/genproto': 'v0.0.0-20260526163538-3dc84a4a5aaa',
+};
+
+export const goTools = { kubeNode, crictl, coredns, localPathProvisioner, dockerCompose, alibabaKmsPlugin } as const;
 
 /** PinnedTool is a GoTool's committed go.mod and go.sum, and the digest that keys its cached binaries. */
 export interface PinnedTool {
@@ -107,12 +164,12 @@ export async function pinnedTool(t: GoTool): Promise<PinnedTool> {
   try {
     const goMod = await readFile(join(dir, 'go.mod'), 'utf8');
     const goSum = await readFile(join(dir, 'go.sum'), 'utf8');
-    const digest = createHash('sha256')
+    const hash = createHash('sha256')
       .update(goMod)
       .update(goSum)
-      .update(JSON.stringify([t.binaries, t.ldflags ?? []]))
-      .digest('hex')
-      .slice(0, 12);
+      .update(JSON.stringify([t.binaries, t.ldflags ?? []]));
+    for (const f of await ownSourceFiles(t)) hash.update(f).update(await readFile(join(toolDir(t), f)));
+    const digest = hash.digest('hex').slice(0, 12);
     return { goMod, goSum, digest };
   } catch {
     throw new KmslabError(
@@ -144,6 +201,7 @@ export async function buildGoTool(t: GoTool, onProgress?: ProgressListener): Pro
     await mkdir(work, { recursive: true });
     await writeFile(join(work, 'go.mod'), pin.goMod);
     await writeFile(join(work, 'go.sum'), pin.goSum);
+    await copyOwnSources(t, work);
     const out = `${dir}.tmp-${process.pid}`;
     await rm(out, { recursive: true, force: true });
     await mkdir(out, { recursive: true });
@@ -184,6 +242,7 @@ export async function pinGoTool(t: GoTool, onProgress?: ProgressListener): Promi
   await mkdir(work, { recursive: true });
   try {
     await writeFile(join(work, 'go.mod'), await t.goMod());
+    await copyOwnSources(t, work);
     await runGo(t, ['mod', 'tidy'], work, onProgress);
     await mkdir(pins, { recursive: true });
     for (const f of ['go.mod', 'go.sum']) await writeFile(join(pins, f), await readFile(join(work, f)));

@@ -1,0 +1,119 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/aliyun/alibaba-cloud-sdk-go/sdk/requests"
+	"github.com/aliyun/alibaba-cloud-sdk-go/services/kms"
+)
+
+// hook runs one key-lifecycle command through the KMS API (the same SDK, credentials and endpoint as serve), for
+// kmslab's --rotate-cmd / --disable-cmd / --enable-cmd hooks. It prints the key id it acted on.
+func hook(cmd string, args []string) error {
+	fs, f := newFlags(cmd)
+	keyIDFile := fs.String("key-id-file", "", "create-key: write the new key id here (atomically)")
+	days := fs.Int("days", 7, "schedule-deletion: the pending window in days (KMS allows 7…366)")
+	if err := fs.Parse(args); err != nil {
+		return usageError{err.Error()}
+	}
+	key := os.Getenv("KMSLAB_KEY_ID")
+	switch {
+	case cmd == "create-key" && fs.NArg() == 0:
+	case cmd != "create-key" && fs.NArg() == 1:
+		key = fs.Arg(0)
+	case cmd != "create-key" && fs.NArg() == 0:
+	default:
+		return usageError{fmt.Sprintf("unexpected arguments %q", fs.Args())}
+	}
+	if cmd != "create-key" && key == "" {
+		return usageError{errNoKey.Error()}
+	}
+	c, _, _, err := newKMSClient(f)
+	if err != nil {
+		return err
+	}
+	client := c.current()
+	switch cmd {
+	case "create-key":
+		req := kms.CreateCreateKeyRequest()
+		c.prepare(req)
+		req.Description = "kmslab KMS v2 key encryption key"
+		res, err := client.CreateKey(req)
+		if err != nil {
+			return describe(err)
+		}
+		key = res.KeyMetadata.KeyId
+		if *keyIDFile != "" {
+			if err := writeAtomically(*keyIDFile, key+"\n"); err != nil {
+				return err
+			}
+		}
+	case "rotate-version":
+		req := kms.CreateCreateKeyVersionRequest()
+		c.prepare(req)
+		req.KeyId = key
+		res, err := client.CreateKeyVersion(req)
+		if err != nil {
+			return describe(err)
+		}
+		fmt.Fprintln(os.Stderr, "new primary version", res.KeyVersion.KeyVersionId)
+	case "disable":
+		req := kms.CreateDisableKeyRequest()
+		c.prepare(req)
+		req.KeyId = key
+		_, err = client.DisableKey(req)
+	case "enable":
+		req := kms.CreateEnableKeyRequest()
+		c.prepare(req)
+		req.KeyId = key
+		_, err = client.EnableKey(req)
+	case "schedule-deletion":
+		req := kms.CreateScheduleKeyDeletionRequest()
+		c.prepare(req)
+		req.KeyId = key
+		req.PendingWindowInDays = requests.Integer(strconv.Itoa(*days))
+		_, err = client.ScheduleKeyDeletion(req)
+	case "cancel-deletion":
+		req := kms.CreateCancelKeyDeletionRequest()
+		c.prepare(req)
+		req.KeyId = key
+		_, err = client.CancelKeyDeletion(req)
+	case "describe":
+		req := kms.CreateDescribeKeyRequest()
+		c.prepare(req)
+		req.KeyId = key
+		res, derr := client.DescribeKey(req)
+		if derr != nil {
+			return describe(derr)
+		}
+		fmt.Fprintln(os.Stderr, "state", res.KeyMetadata.KeyState, "primary version", res.KeyMetadata.PrimaryKeyVersion)
+	}
+	if err != nil {
+		return describe(err)
+	}
+	fmt.Println(key)
+	return nil
+}
+
+func writeAtomically(path, text string) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".key-id-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.WriteString(text); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
