@@ -4,26 +4,27 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { KmslabError } from '../common/errors.js';
-import { cacheRoot } from '../common/paths.js';
 import { identify, isRunning, type ProcessIdentity } from '../process/process-identity.js';
 import { aptInstall, hasCommand } from './apt.js';
 import { thawTree } from './cgroup-thaw.js';
 import {
-  buildOwnProgram,
-  buildRuntimeWrapper,
-  missingCapabilities,
-  NO_PULL_PLUGIN,
-  RUNTIME_NAME,
-} from './runtime-wrapper.js';
-
-/** Where kmslab keeps the engine it started: per machine, like the engine itself (not per KMSLAB_HOME). */
-export const engineDir = () => join(cacheRoot(), 'engine');
+  ENGINE_HELPERS,
+  engineDir,
+  installEngineProgram,
+  prepareEngineDir,
+  systemCommand,
+  systemPath,
+} from './engine-programs.js';
+import { rootOwnedPath } from './root-owned.js';
+import { missingCapabilities, NO_PULL_PLUGIN, RUNTIME_NAME, runtimeWrapperFlags } from './runtime-wrapper.js';
 
 /** EngineRecord is what `engine start` leaves for `engine stop`: the dockerd it started, and how. */
 export interface EngineRecord {
   dockerd: ProcessIdentity;
-  /** The authorization plugin that refuses every request that would reach a registry. */
-  plugin: ProcessIdentity & { socket: string; log: string };
+  /** The authorization plugin that refuses every request that could reach a registry or another host. */
+  plugin: ProcessIdentity & { socket: string; log: string; binary: string };
+  /** dockerd's HTTP(S) proxy: the plugin's trap, which refuses and logs whatever tries to leave through it. */
+  trap: string;
   startedAt: string;
   log: string;
   config: string;
@@ -43,9 +44,6 @@ export interface EngineStatus {
   startedNow?: boolean;
   record?: EngineRecord;
 }
-
-// A registry can only be reached through this proxy, and nothing listens on it: a pull fails on loopback.
-const NO_REGISTRY_PROXY = 'http://127.0.0.1:9';
 
 // Where dockerd discovers plugins by socket name.
 const PLUGIN_DIR = '/run/docker/plugins';
@@ -129,25 +127,39 @@ export async function startEngine(say: (m: string) => void = () => undefined): P
   if (!(await hasCommand('docker'))) {
     throw new KmslabError('failed', 'dockerd is installed but the docker CLI is not on PATH; install docker.io');
   }
-  const runc = await resolveCommand('runc');
-  if (!runc) throw new KmslabError('failed', 'runc is not on PATH; install Debian runc (docker.io depends on it)');
+  if (process.getuid?.() !== 0) {
+    throw new KmslabError(
+      'failed',
+      'starting a dockerd needs root: run kmslab engine start as root, or start an engine yourself (kmslab then uses it as it is)',
+    );
+  }
+  // Everything the root-run dockerd executes, and its config, must be where only root can write.
+  const dir = await prepareEngineDir();
+  const path = await systemPath(say);
+  const dockerd = await systemCommand('dockerd', path);
+  if (!dockerd)
+    throw new KmslabError('failed', `dockerd is not in the system directories (${path}); install docker.io`);
+  const runc = await systemCommand('runc', path);
+  if (!runc) throw new KmslabError('failed', 'runc is not installed; install Debian runc (docker.io depends on it)');
+  for (const helper of ENGINE_HELPERS) await systemCommand(helper, path);
   say('building kmslab-runc (OCI runtime wrapper for kind nodes) and kmslab-no-pull (authorization plugin)');
-  const wrapper = await buildRuntimeWrapper(runc);
-  const noPull = await buildOwnProgram('no-pull', NO_PULL_PLUGIN);
+  const wrapper = await installEngineProgram('oci-runtime', 'kmslab-runc', runtimeWrapperFlags(runc));
+  const noPull = await installEngineProgram('no-pull', NO_PULL_PLUGIN);
   const missing = await missingCapabilities();
   if (missing)
     say(`this machine's capability bounding set lacks ${missing} capability(ies): kind nodes need the wrapper`);
 
-  const dir = engineDir();
-  await mkdir(dir, { recursive: true, mode: 0o700 });
   const config = join(dir, 'daemon.json');
   const log = join(dir, 'dockerd.log');
 
   // The plugin first: dockerd asks it before serving any request, and refuses requests while it is missing.
   await mkdir(PLUGIN_DIR, { recursive: true, mode: 0o700 });
+  await rootOwnedPath(PLUGIN_DIR, 'directory', `dockerd's plugin directory`);
   const pluginSocket = join(PLUGIN_DIR, `${NO_PULL_PLUGIN}.sock`);
   const pluginLog = join(dir, `${NO_PULL_PLUGIN}.log`);
-  const plugin = spawnDetached(noPull, [pluginSocket], pluginLog, process.env);
+  const trapFile = join(dir, 'trap-address');
+  await rm(trapFile, { force: true });
+  const plugin = spawnDetached(noPull, [pluginSocket, trapFile], pluginLog, { PATH: path });
   const socketDeadline = Date.now() + 10_000;
   while (!existsSync(pluginSocket)) {
     if (!isRunning(plugin) || Date.now() > socketDeadline) {
@@ -159,6 +171,8 @@ export async function startEngine(say: (m: string) => void = () => undefined): P
     }
     await new Promise((r) => setTimeout(r, 100));
   }
+  // Whatever tries to leave through dockerd's proxy meets the plugin's trap on loopback.
+  const trap = `http://${(await readFile(trapFile, 'utf8')).trim()}`;
   // debug: dockerd logs every API call, which is how a run proves it made no pull attempt (see pull-audit.ts).
   await writeFile(
     config,
@@ -167,22 +181,26 @@ export async function startEngine(say: (m: string) => void = () => undefined): P
       null,
       2,
     ) + '\n',
+    { mode: 0o600 },
   );
-  const dockerd = (await resolveCommand('dockerd'))!;
   say(`starting ${dockerd}${host ? ` on ${host}` : ''} (log ${log})`);
   const args = ['--config-file', config, '--pidfile', join(dir, 'dockerd.pid'), ...(host ? ['--host', host] : [])];
   const daemon = spawnDetached(dockerd, args, log, {
-    ...process.env,
-    HTTP_PROXY: NO_REGISTRY_PROXY,
-    HTTPS_PROXY: NO_REGISTRY_PROXY,
-    http_proxy: NO_REGISTRY_PROXY,
-    https_proxy: NO_REGISTRY_PROXY,
+    PATH: path,
+    HOME: '/root',
+    // git (a build's remote context) would reach git:// and ssh hosts around the proxy: it may use no transport.
+    GIT_ALLOW_PROTOCOL: 'none',
+    HTTP_PROXY: trap,
+    HTTPS_PROXY: trap,
+    http_proxy: trap,
+    https_proxy: trap,
     NO_PROXY: '',
     no_proxy: '',
   });
   const record: EngineRecord = {
     dockerd: daemon,
-    plugin: { ...plugin, socket: pluginSocket, log: pluginLog },
+    plugin: { ...plugin, socket: pluginSocket, log: pluginLog, binary: noPull },
+    trap,
     startedAt: new Date().toISOString(),
     log,
     config,
@@ -280,17 +298,19 @@ async function managedContainerd(): Promise<ProcessIdentity | undefined> {
   return command.trim() === 'containerd' ? identify(pid) : undefined;
 }
 
+/**
+ * readRecord reads what `engine start` recorded. The record names processes `engine stop` signals as root, so it
+ * is believed only where no one but root could have written it.
+ */
 async function readRecord(): Promise<EngineRecord | undefined> {
+  const file = join(engineDir(), 'engine.json');
+  if (!existsSync(file)) return undefined;
+  await rootOwnedPath(file, 'file', `kmslab's engine record (${file})`);
   try {
-    return JSON.parse(await readFile(join(engineDir(), 'engine.json'), 'utf8')) as EngineRecord;
+    return JSON.parse(await readFile(file, 'utf8')) as EngineRecord;
   } catch {
     return undefined;
   }
-}
-
-async function resolveCommand(command: string): Promise<string | undefined> {
-  const r = await execa('sh', ['-c', 'command -v "$1"', 'sh', command], { reject: false });
-  return r.exitCode === 0 ? String(r.stdout).trim() : undefined;
 }
 
 async function tail(file: string): Promise<string> {
