@@ -1,6 +1,7 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -16,9 +17,19 @@ func hook(cmd string, args []string) error {
 	fs, f := newFlags(cmd)
 	keyIDFile := fs.String("key-id-file", "", "create-key: write the new key id here (atomically)")
 	days := fs.Int("days", 7, "schedule-deletion: the pending window in days (KMS allows 7…366)")
-	if err := fs.Parse(args); err != nil {
-		return usageError{err.Error()}
+	// The key may come before or after the flags (hooks are often written "disable {keyId} --flag …").
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return usageError{err.Error()}
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		positional = append(positional, fs.Arg(0))
+		args = fs.Args()[1:]
 	}
+	fs = positionalSet(positional)
 	key := os.Getenv("KMSLAB_KEY_ID")
 	switch {
 	case cmd == "create-key" && fs.NArg() == 0:
@@ -96,6 +107,13 @@ func hook(cmd string, args []string) error {
 	}
 	fmt.Println(key)
 	return nil
+}
+
+// positionalSet holds the positional arguments in a FlagSet, so NArg/Arg read them as before.
+func positionalSet(args []string) *flag.FlagSet {
+	fs := flag.NewFlagSet("args", flag.ContinueOnError)
+	_ = fs.Parse(append([]string{"--"}, args...))
+	return fs
 }
 
 func writeAtomically(path, text string) error {

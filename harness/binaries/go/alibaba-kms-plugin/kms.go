@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -194,6 +195,12 @@ func (c *kmsClient) use(p credentials.CredentialsProvider) error {
 	}
 	client.SetConnectTimeout(c.timeout)
 	client.SetReadTimeout(c.timeout)
+	// Keep connections for reuse: a restarting apiserver decrypts hundreds of seeds at once, and a new TLS handshake
+	// per call (Go keeps only 2 idle connections per host by default) would make those calls queue.
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.MaxIdleConnsPerHost = 256
+	transport.TLSHandshakeTimeout = c.timeout
+	client.SetTransport(transport)
 	c.mu.Lock()
 	c.client = client
 	c.mu.Unlock()
@@ -263,19 +270,25 @@ func (c *kmsClient) encrypt(keyID string, plaintext []byte) (encrypted, error) {
 	return encrypted{ciphertext: res.CiphertextBlob, keyVersionID: res.KeyVersionId, requestID: res.RequestId}, nil
 }
 
-func (c *kmsClient) decrypt(ciphertext string) ([]byte, error) {
+type decrypted struct {
+	plaintext    []byte
+	keyID        string
+	keyVersionID string
+}
+
+func (c *kmsClient) decrypt(ciphertext string) (decrypted, error) {
 	req := kms.CreateDecryptRequest()
 	c.prepare(req)
 	req.CiphertextBlob = ciphertext
 	res, err := c.current().Decrypt(req)
 	if err != nil {
-		return nil, err
+		return decrypted{}, err
 	}
 	plain, err := base64.StdEncoding.DecodeString(res.Plaintext)
 	if err != nil {
-		return nil, fmt.Errorf("KMS answered Decrypt with a Plaintext that is not base64 (request %s)", res.RequestId)
+		return decrypted{}, fmt.Errorf("KMS answered Decrypt with a Plaintext that is not base64 (request %s)", res.RequestId)
 	}
-	return plain, nil
+	return decrypted{plaintext: plain, keyID: res.KeyId, keyVersionID: res.KeyVersionId}, nil
 }
 
 // credentialInterval reads ACK's CREDENTIAL_INTERVAL (seconds, below 1800).

@@ -6,7 +6,8 @@
 //   - key_id is the configured KMS key id: a key-version rotation in KMS never changes it; the key version goes in the
 //     annotation x-acs-kms-key-version-id.ack.alibabacloud.com;
 //   - Status encrypts and then decrypts "healthcheck" (2 KMS calls); a KMS failure fails the Status RPC;
-//   - Decrypt sends only the ciphertext (KMS finds the key and version in it), ignoring key_id;
+//   - Decrypt sends only the ciphertext (KMS finds the key and version in it), ignoring key_id (--verify-key-id
+//     makes it refuse a ciphertext KMS says another key made);
 //   - region, endpoint and credentials come from the environment ACK's plugin reads (ACK_KMS_REGION_ID,
 //     ACK_KMS_DOMAIN, ACCESS_KEY_ID/ACCESS_KEY_SECRET, CREDENTIAL_INTERVAL) or from flags; never from instance
 //     metadata: without a region it refuses to start.
@@ -15,7 +16,7 @@
 // answer within the apiserver's 3 s deadline even when KMS is slow or down), failures carry gRPC codes, and temporary
 // credentials come from STS AssumeRole or a credentials URI, never from metadata.
 //
-//	alibaba-kms-plugin serve --socket PATH (--key-id ID | --key-id-file FILE) [--region R] [--domain HOST[:PORT]]
+//	alibaba-kms-plugin serve --socket PATH (--key-id ID | --key-id-file FILE) [--verify-key-id] [--region R] [--domain HOST[:PORT]]
 //	    [--timeout 1s] [--role-arn ARN --sts-endpoint HOST[:PORT] | --credentials-uri URL] [--credentials-file FILE]
 //
 // Key hooks (each prints the key id it acted on; credentials from --credentials-file or ACCESS_KEY_ID/SECRET):
@@ -68,7 +69,7 @@ func main() {
 }
 
 const usageText = `usage:
-  alibaba-kms-plugin serve --socket PATH (--key-id ID | --key-id-file FILE) [--region R] [--domain HOST[:PORT]]
+  alibaba-kms-plugin serve --socket PATH (--key-id ID | --key-id-file FILE) [--verify-key-id] [--region R] [--domain HOST[:PORT]]
       [--timeout 1s] [--role-arn ARN --sts-endpoint HOST[:PORT] | --credentials-uri URL] [--credentials-file FILE]
   alibaba-kms-plugin create-key [--key-id-file FILE]
   alibaba-kms-plugin rotate-version|disable|enable|cancel-deletion|describe KEY

@@ -38,6 +38,9 @@ type plugin struct {
 	kms *kmsClient
 	key keySource
 	log *slog.Logger
+	// verifyKeyID: Decrypt refuses a ciphertext KMS says another key made than the request's key_id. Off by default,
+	// as in ack-kms-plugin, which sends the ciphertext alone and never looks at key_id.
+	verifyKeyID bool
 }
 
 var _ kmsservice.Service = (*plugin)(nil)
@@ -92,13 +95,13 @@ func (p *plugin) Status(ctx context.Context) (*kmsservice.StatusResponse, error)
 		p.log.Warn("status", "key_id", keyID, "error", err, "took", time.Since(started))
 		return nil, err
 	}
-	plain, err := within(ctx, func() ([]byte, error) { return p.kms.decrypt(enc.ciphertext) })
+	dec, err := within(ctx, func() (decrypted, error) { return p.kms.decrypt(enc.ciphertext) })
 	if err != nil {
 		err = grpcError("Status: Decrypt of the health check", err)
 		p.log.Warn("status", "key_id", keyID, "error", err, "took", time.Since(started))
 		return nil, err
 	}
-	if string(plain) != healthCheckText {
+	if string(dec.plaintext) != healthCheckText {
 		return nil, status.Error(codes.Internal, "Status: the health check decrypted to other bytes")
 	}
 	p.log.Debug("status", "key_id", keyID, "key_version", enc.keyVersionID, "took", time.Since(started))
@@ -145,14 +148,18 @@ func (p *plugin) Decrypt(ctx context.Context, uid string, req *kmsservice.Decryp
 		return nil, status.Errorf(codes.InvalidArgument, "ciphertext is %d bytes; want 1…%d", len(req.Ciphertext), maxCiphertext)
 	}
 	started := time.Now()
-	plain, err := within(ctx, func() ([]byte, error) { return p.kms.decrypt(string(req.Ciphertext)) })
+	out, err := within(ctx, func() (decrypted, error) { return p.kms.decrypt(string(req.Ciphertext)) })
 	if err != nil {
 		err = grpcError("Decrypt", err)
 		p.log.Warn("decrypt", "uid", uid, "key_id", req.KeyID, "error", err, "took", time.Since(started))
 		return nil, err
 	}
-	p.log.Info("decrypt", "uid", uid, "key_id", req.KeyID, "took", time.Since(started))
-	return plain, nil
+	if p.verifyKeyID && out.keyID != req.KeyID {
+		p.log.Warn("decrypt", "uid", uid, "key_id", req.KeyID, "error", "made by another key", "decrypted_by", out.keyID)
+		return nil, status.Errorf(codes.InvalidArgument, "Decrypt: the ciphertext was made by key %q, not by key_id %q", out.keyID, req.KeyID)
+	}
+	p.log.Info("decrypt", "uid", uid, "key_id", req.KeyID, "key_version", out.keyVersionID, "took", time.Since(started))
+	return out.plaintext, nil
 }
 
 // within runs a KMS call and gives up when the caller's deadline passes first. The SDK takes no context, so the call
@@ -191,6 +198,7 @@ func serve(log *slog.Logger, args []string) error {
 	socket := fs.String("socket", os.Getenv("KMSLAB_PLUGIN_SOCKET"), "unix socket to serve KMS v2 on (path or unix:// URL)")
 	keyID := fs.String("key-id", "", "the KMS key id (reported as key_id)")
 	keyIDFile := fs.String("key-id-file", "", "a file holding the KMS key id, read again when it changes")
+	verifyKeyID := fs.Bool("verify-key-id", false, "Decrypt refuses a ciphertext of another key than its key_id (ack-kms-plugin ignores key_id)")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err.Error()}
 	}
@@ -212,7 +220,7 @@ func serve(log *slog.Logger, args []string) error {
 	if err != nil {
 		return err
 	}
-	p := &plugin{kms: client, key: keySource{fixed: *keyID, file: *keyIDFile}, log: log}
+	p := &plugin{kms: client, key: keySource{fixed: *keyID, file: *keyIDFile}, log: log, verifyKeyID: *verifyKeyID}
 	if _, err := p.key.current(); err != nil {
 		return usageError{status.Convert(err).Message()}
 	}
