@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { GELF_LOGS, NFS_MOUNT_CONTAINER, NFS_VOLUME, volumeMountContainer } from './no-pull.fixtures.js';
 import { buildOwnProgram, NO_PULL_PLUGIN } from './runtime-wrapper.js';
 
 // The real kmslab-no-pull binary, spoken to over its socket exactly as dockerd does (the Docker plugin protocol:
@@ -65,6 +66,9 @@ async function expectRefused(method: string, uri: string, o: Ask = {}, why?: Reg
   expect(answer.Msg).toMatch(/never contacts an image registry or another host.*kmslab build --images/);
   if (why) expect(answer.Msg).toMatch(why);
 }
+/** A JSON route whose body dockerd did not forward (chunked on 20.10, 1 MiB or more, or another type). */
+const expectUnseen = (uri: string) =>
+  expectRefused('POST', uri, { headers: { 'Content-Type': 'application/json' } }, /cannot see/);
 async function expectAllowed(method: string, uri: string, o: Ask = {}) {
   const answer = await ask(method, uri, o);
   expect(answer, `${method} ${uri} ${JSON.stringify(o)}`).toEqual({ Allow: true });
@@ -127,16 +131,14 @@ describe('routes that reach a registry or another host whatever they carry', () 
 });
 
 describe('POST /images/create: only an import from the request body', () => {
-  test('a pull is refused however its name is given', async () => {
-    for (const q of [
-      'fromImage=kindest%2Fnode&tag=v1.37.2',
-      'fromImage=alpine',
-      'fromImage=&fromImage=alpine',
-      'tag=1&fromImage=registry.k8s.io%2Fpause',
-      'fromImage=alpine&fromSrc=-',
-    ]) {
-      await expectRefused('POST', `/v1.41/images/create?${q}`, {}, /image pull/);
-    }
+  test.each([
+    'fromImage=kindest%2Fnode&tag=v1.37.2',
+    'fromImage=alpine',
+    'fromImage=&fromImage=alpine',
+    'tag=1&fromImage=registry.k8s.io%2Fpause',
+    'fromImage=alpine&fromSrc=-',
+  ])('a pull is refused however its name is given: %s', async (q) => {
+    await expectRefused('POST', `/v1.41/images/create?${q}`, {}, /image pull/);
   });
 
   test('an import from anywhere but the body downloads it', async () => {
@@ -217,19 +219,17 @@ describe('POST /build: the classic builder on a context in the body', () => {
     }
   });
 
-  test('a local build is allowed, with its local cache sources', async () => {
-    for (const q of [
-      't=x',
-      't=x&pull=0',
-      't=x&pull=false',
-      't=x&pull=no',
-      't=x&version=1',
-      't=x&remote=',
-      't=x&cachefrom=%5B%22kmslab%2Frootfs%3Ax%22%5D',
-      't=x&buildargs=%7B%22A%22%3A%221%22%7D&labels=%7B%7D&networkmode=none',
-    ]) {
-      await expectAllowed('POST', `/v1.41/build?${q}`, { headers: { 'Content-Type': 'application/x-tar' } });
-    }
+  test.each([
+    't=x',
+    't=x&pull=0',
+    't=x&pull=false',
+    't=x&pull=no',
+    't=x&version=1',
+    't=x&remote=',
+    't=x&cachefrom=%5B%22kmslab%2Frootfs%3Ax%22%5D',
+    't=x&buildargs=%7B%22A%22%3A%221%22%7D&labels=%7B%7D&networkmode=none',
+  ])('a local build is allowed, with its local cache sources: %s', async (q) => {
+    await expectAllowed('POST', `/v1.41/build?${q}`, { headers: { 'Content-Type': 'application/x-tar' } });
   });
 });
 
@@ -241,7 +241,7 @@ describe('POST /containers/create: the engine’s own outbound paths in the cont
 
   test('log drivers that ship logs to another host are refused, at either place dockerd reads them', async () => {
     for (const type of ['gelf', 'syslog', 'fluentd', 'splunk', 'awslogs', 'gcplogs', 'logentries', 'my/plugin']) {
-      const lc = { Type: type, Config: { 'gelf-address': 'udp://10.0.0.1:12201' } };
+      const lc = { ...GELF_LOGS, Type: type };
       for (const body of [
         { Image: 'x', HostConfig: { LogConfig: lc } },
         { Image: 'x', LogConfig: lc },
@@ -280,20 +280,7 @@ describe('POST /containers/create: the engine’s own outbound paths in the cont
     for (const body of [
       { Image: 'x', HostConfig: { VolumeDriver: 'convoy', Binds: ['data:/data'] } },
       { Image: 'x', VolumeDriver: 'convoy' },
-      {
-        Image: 'x',
-        HostConfig: {
-          Mounts: [
-            {
-              Type: 'volume',
-              Target: '/d',
-              VolumeOptions: {
-                DriverConfig: { Name: 'local', Options: { type: 'nfs', o: 'addr=10.0.0.1', device: ':/x' } },
-              },
-            },
-          ],
-        },
-      },
+      NFS_MOUNT_CONTAINER,
       {
         Image: 'x',
         HostConfig: {
@@ -309,12 +296,7 @@ describe('POST /containers/create: the engine’s own outbound paths in the cont
 
   test('a body the plugin cannot see or read is refused', async () => {
     // dockerd forwards no body when it is chunked (20.10), 1 MiB or more, or not sent as application/json.
-    await expectRefused(
-      'POST',
-      '/v1.41/containers/create',
-      { headers: { 'Content-Type': 'application/json' } },
-      /cannot see/,
-    );
+    await expectUnseen('/v1.41/containers/create');
     await expectRefused('POST', '/containers/create', {}, /cannot see/);
     await expectRefused('POST', '/containers/create', { headers: JSON_HEADERS, body: '{"Image":' }, /cannot read/);
   });
@@ -338,20 +320,7 @@ describe('POST /containers/create: the engine’s own outbound paths in the cont
       },
       { Image: 'not-here:1', HostConfig: { LogConfig: { Type: 'local' } } },
       { Image: 'x', HostConfig: null, LogConfig: null },
-      {
-        Image: 'x',
-        HostConfig: {
-          Mounts: [
-            {
-              Type: 'volume',
-              Target: '/d',
-              VolumeOptions: {
-                DriverConfig: { Name: 'local', Options: { type: 'tmpfs', device: 'tmpfs', o: 'size=1m' } },
-              },
-            },
-          ],
-        },
-      },
+      volumeMountContainer('x', { type: 'tmpfs', device: 'tmpfs', o: 'size=1m' }),
     ]) {
       const { uri, o } = create(body);
       await expectAllowed('POST', uri, o);
@@ -363,7 +332,7 @@ describe('POST /volumes/create', () => {
   test('another driver or a network filesystem is refused', async () => {
     for (const body of [
       { Name: 'v', Driver: 'convoy' },
-      { Name: 'v', Driver: 'local', DriverOpts: { type: 'nfs', o: 'addr=10.0.0.1,rw', device: ':/export' } },
+      { ...NFS_VOLUME, Driver: 'local' },
       { Name: 'v', DriverOpts: { type: 'cifs', device: '//nas/share' } },
       { Name: 'v', DriverOpts: { type: 'NFS4' } },
       { Name: 'v', DriverOpts: { o: 'addr=nas.example.com' } },
@@ -371,12 +340,7 @@ describe('POST /volumes/create', () => {
     ]) {
       await expectRefused('POST', '/v1.41/volumes/create', { headers: JSON_HEADERS, body }, /volume/);
     }
-    await expectRefused(
-      'POST',
-      '/v1.41/volumes/create',
-      { headers: { 'Content-Type': 'application/json' } },
-      /cannot see/,
-    );
+    await expectUnseen('/v1.41/volumes/create');
   });
 
   test('local volumes are allowed', async () => {
@@ -393,14 +357,9 @@ describe('POST /volumes/create', () => {
 
 describe('POST /containers/{id}/start before API 1.24, which reads a HostConfig from the body', () => {
   test('a log driver there is refused, and so is a body the plugin cannot see', async () => {
-    const body = { LogConfig: { Type: 'gelf', Config: { 'gelf-address': 'udp://10.0.0.1:12201' } } };
+    const body = { LogConfig: GELF_LOGS };
     await expectRefused('POST', '/v1.23/containers/abc/start', { headers: JSON_HEADERS, body }, /log driver/);
-    await expectRefused(
-      'POST',
-      '/v1.12/containers/abc/start',
-      { headers: { 'Content-Type': 'application/json' } },
-      /cannot see/,
-    );
+    await expectUnseen('/v1.12/containers/abc/start');
   });
 
   test('a start without a body, and every start from API 1.24 on (dockerd refuses their bodies), is allowed', async () => {

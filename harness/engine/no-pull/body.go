@@ -138,15 +138,8 @@ func hostConfig(v *jsonValue) string {
 			}
 			for _, vo := range m.all("VolumeOptions") {
 				for _, dc := range vo.all("DriverConfig") {
-					for _, n := range dc.all("Name") {
-						if why := volumeDriver(n); why != "" {
-							return why
-						}
-					}
-					for _, o := range dc.all("Options") {
-						if why := volumeOptions(o); why != "" {
-							return why
-						}
+					if why := volume(dc.all("Name"), dc.all("Options")); why != "" {
+						return why
 					}
 				}
 			}
@@ -157,12 +150,17 @@ func hostConfig(v *jsonValue) string {
 
 // volumeConfig checks a volume create body.
 func volumeConfig(v *jsonValue) string {
-	for _, d := range v.all("Driver") {
+	return volume(v.all("Driver"), v.all("DriverOpts"))
+}
+
+// volume checks a volume's driver names and driver options, wherever they were given.
+func volume(drivers, options []*jsonValue) string {
+	for _, d := range drivers {
 		if why := volumeDriver(d); why != "" {
 			return why
 		}
 	}
-	for _, o := range v.all("DriverOpts") {
+	for _, o := range options {
 		if why := volumeOptions(o); why != "" {
 			return why
 		}
