@@ -53,6 +53,8 @@ export interface AlibabaServerOptions {
 export class AlibabaServer {
   readonly server: Server;
   private readonly sockets = new Set<Socket>();
+  // The TCP socket under each TLS connection, by client port: a reset must go to it (a TLS socket cannot send one).
+  private readonly tcpByPort = new Map<number, Socket>();
   private readonly nonces = new Map<string, number>();
 
   constructor(private readonly o: AlibabaServerOptions) {
@@ -68,7 +70,12 @@ export class AlibabaServer {
         return;
       }
       this.sockets.add(socket);
-      socket.once('close', () => this.sockets.delete(socket));
+      const port = socket.remotePort!;
+      this.tcpByPort.set(port, socket);
+      socket.once('close', () => {
+        this.sockets.delete(socket);
+        if (this.tcpByPort.get(port) === socket) this.tcpByPort.delete(port);
+      });
     });
   }
 
@@ -108,7 +115,7 @@ export class AlibabaServer {
     let error: AlibabaError | undefined;
     try {
       if (await this.delayed(effects, req)) return;
-      if (effects.reset) return void req.socket.resetAndDestroy();
+      if (effects.reset) return this.reset(req);
       if (effects.outage) throw errors.unavailable();
       if (effects.error) {
         const e = effects.error;
@@ -141,6 +148,13 @@ export class AlibabaServer {
     });
     res.end(JSON.stringify(answer));
     this.record(req, claim, params, requestId, started, caller, result, error, effects);
+  }
+
+  // reset ends a connection with a TCP RST, as a peer or middlebox that drops it does.
+  private reset(req: IncomingMessage): void {
+    const tcp = this.tcpByPort.get(req.socket.remotePort!);
+    if (tcp) tcp.resetAndDestroy();
+    else req.socket.destroy();
   }
 
   // delayed applies latency and hang faults; true when the client went away meanwhile (nothing left to answer).
@@ -194,7 +208,7 @@ export class AlibabaServer {
     let status = 200;
     let answer: Record<string, unknown>;
     if (await this.delayed(effects, req)) return;
-    if (effects.reset) return void req.socket.resetAndDestroy();
+    if (effects.reset) return this.reset(req);
     if (effects.outage || effects.error || effects.throttle) {
       status = effects.error?.status ?? 503;
       answer = {
