@@ -30,10 +30,10 @@ describe('Alibaba Cloud request signatures', () => {
   it('percent-encodes as RFC 3986: only A-Z a-z 0-9 - _ . ~ stay', () => {
     expect(pct("a b*c~d!'()+/=")).toBe('a%20b%2Ac~d%21%27%28%29%2B%2F%3D');
     fc.assert(
-      fc.property(fc.string({ unit: 'binary' }), (s) => {
+      fc.property(fc.string({ unit: 'grapheme' }), (s) => {
         const out = pct(s);
         expect(out).toMatch(/^([A-Za-z0-9\-_.~]|%[0-9A-F]{2})*$/);
-        expect(decodeURIComponent(out)).toBe(s.isWellFormed() ? s : decodeURIComponent(out));
+        expect(decodeURIComponent(out)).toBe(s);
       }),
     );
   });
