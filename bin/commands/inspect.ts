@@ -1,12 +1,30 @@
-import { readFile } from 'node:fs/promises';
 import { Command, Option } from '@commander-js/extra-typings';
+import { parseDuration } from '../../harness/common/duration.js';
 import { KmslabError } from '../../harness/common/errors.js';
-import { breaks, describeFailOn, FAIL_ON_HELP, parseFailOn } from '../../harness/inspect/fail-on.js';
+import { printable } from '../../harness/common/printable.js';
+import { describeFailOn, FAIL_ON_HELP, parseFailOn } from '../../harness/inspect/fail-on.js';
 import type { EtcdTls, InspectRow } from '../../harness/inspect/index.js';
-import { printJson, table } from '../output.js';
+import { printJson, table, writeReport } from '../output.js';
 import { positiveInt } from './lab.js';
 
 const SHOWN_OFFENDERS = 20;
+// Offending keys a JUnit testcase names (per condition and resource); --json lists them all.
+const JUNIT_KEYS = 1000;
+// The most a CA bundle, certificate or key file may hold (a system CA bundle is ~200 KiB).
+const MAX_PEM_BYTES = 4 * 1024 * 1024;
+
+/** Exit codes of `kmslab inspect`: documented in its --help and the README. */
+export const INSPECT_EXIT = { passed: 0, gateFailed: 1, usage: 2, etcdUnreadable: 3 } as const;
+
+const EXIT_HELP = `
+Exit codes:
+  0  every value passed the gate (--fail-on)
+  1  the gate failed: some value meets a --fail-on condition (the offending keys are listed)
+  2  usage: a bad flag or file, no such lab
+  3  etcd could not be read: not reachable within --dial-timeout, TLS or authentication refused, a call past --timeout
+
+Keys, key_ids and names from etcd are printed escaped (\\x1b, \\u202e, \\\\, and \\xNN for bytes that are not UTF-8);
+--json gives each key also as keyBase64, its exact bytes.`;
 
 export function inspectCommand(program: Command): void {
   program
@@ -24,71 +42,108 @@ export function inspectCommand(program: Command): void {
     .option('--keys', 'also print a row per key (the default is the summary: one screen however large etcd is)')
     .addOption(new Option('--summary', 'the summary only, also in --json (the default on a terminal)').hideHelp())
     .option('--page-size <n>', 'keys per etcd range request', positiveInt)
-    .option('--timeout <seconds>', 'deadline of each etcd call', positiveInt, 30)
+    .option(
+      '--dial-timeout <duration>',
+      'how long each endpoint may take to connect and answer first (TCP, TLS, HTTP/2) before the next is tried (env ETCDCTL_DIAL_TIMEOUT)',
+      timeoutFlag('--dial-timeout', 3_600_000),
+    )
+    .option(
+      '--timeout <duration>',
+      'deadline of each etcd call once connected (a bare number is seconds)',
+      timeoutFlag('--timeout', 86_400_000),
+      30_000,
+    )
     .option(
       '--fail-on <condition>',
       `exit 1 and list the offending keys when a value matches; repeatable: ${FAIL_ON_HELP} (default: invalid, unknown)`,
       (v: string, prev: string[] | undefined) => [...(prev ?? []), v],
     )
     .option('--json', 'print as one JSON object')
+    .option('--junit <file>', 'also write JUnit XML: a testcase per --fail-on condition and resource')
+    .addHelpText('after', EXIT_HELP)
     .action(async (o) => {
       const failOn = parseFailOn(o.failOn ?? ['invalid', 'unknown']);
+      const dialTimeoutMs =
+        o.dialTimeout ??
+        (process.env.ETCDCTL_DIAL_TIMEOUT
+          ? timeoutFlag('ETCDCTL_DIAL_TIMEOUT', 3_600_000)(process.env.ETCDCTL_DIAL_TIMEOUT)
+          : undefined);
       const { urls, tls } = await target(o);
       const prefix = o.resource ? `/registry/${o.resource}/` : o.prefix;
       // Rows are kept only for output that shows them: --json (every key) or --keys.
       const keepRows = !o.summary && (o.json || o.keys);
-      const rows: InspectRow[] = [];
-      const offenders: Array<{ key: string; condition: string; class: string; reason?: string }> = [];
-      let offending = 0;
+      const rows: Array<InspectRow & { keyBase64: string }> = [];
       const { inspectEtcd } = await import('../../harness/inspect/inspect.js');
-      const report = await inspectEtcd({
-        etcd: urls,
-        prefix,
-        timeoutMs: o.timeout * 1000,
-        ...(tls ? { tls } : {}),
-        ...(o.pageSize ? { pageSize: o.pageSize } : {}),
-        onRow: (row: InspectRow) => {
-          if (keepRows) rows.push(row);
-          const hit = breaks(row, failOn);
-          if (!hit) return;
-          offending++;
-          if (o.json || offenders.length < SHOWN_OFFENDERS)
-            offenders.push({
-              key: row.key,
-              condition: describeFailOn(hit),
-              class: row.class,
-              ...(row.error ? { reason: row.error } : {}),
-            });
-        },
-      }).catch((error: Error) => {
-        throw new KmslabError('failed', `could not read etcd at ${urls.join(',')}: ${error.message}`);
+      const { Gate } = await import('../../harness/inspect/gate.js');
+      const gate = new Gate(failOn, {
+        offenders: o.json ? Infinity : SHOWN_OFFENDERS,
+        perCase: o.junit ? JUNIT_KEYS : 0,
       });
-      if (offending > 0) process.exitCode = 1;
+      const started = performance.now();
+      let report: Awaited<ReturnType<typeof inspectEtcd>>;
+      try {
+        report = await inspectEtcd({
+          etcd: urls,
+          prefix,
+          timeoutMs: o.timeout,
+          ...(dialTimeoutMs !== undefined ? { dialTimeoutMs } : {}),
+          ...(tls ? { tls } : {}),
+          ...(o.pageSize ? { pageSize: o.pageSize } : {}),
+          onRow: (row, rawKey) => {
+            if (keepRows) rows.push({ ...row, keyBase64: rawKey.toString('base64') });
+            gate.check(row, rawKey);
+          },
+        });
+      } catch (error) {
+        // Not a usage error, nor the gate's verdict: its own exit code, so CI tells "could not look" from "failed".
+        const message = `could not read etcd at ${urls.join(',')}: ${(error as Error).message}`;
+        process.stderr.write(`kmslab: ${printable(message)}\n`);
+        if (o.junit) {
+          const { inspectJUnit } = await import('../../harness/inspect/junit.js');
+          const seconds = (performance.now() - started) / 1000;
+          await writeReport(
+            o.junit,
+            inspectJUnit({ etcd: urls, prefix, seconds, total: 0, cases: [], error: message }),
+          );
+        }
+        if (o.json) printJson({ etcd: urls, prefix, error: message, exitCode: INSPECT_EXIT.etcdUnreadable });
+        process.exitCode = INSPECT_EXIT.etcdUnreadable;
+        return;
+      }
+      process.exitCode = gate.failed ? INSPECT_EXIT.gateFailed : INSPECT_EXIT.passed;
+      if (o.junit) {
+        const { inspectJUnit } = await import('../../harness/inspect/junit.js');
+        const { revision, seconds } = report;
+        const run = { etcd: urls, prefix, revision, seconds, total: report.summary.total, cases: gate.cases };
+        await writeReport(o.junit, inspectJUnit(run));
+      }
       if (o.json) {
         printJson({
           etcd: urls,
           ...report,
           failOn: failOn.map(describeFailOn),
-          offending,
-          offenders,
+          offending: gate.offending,
+          offenders: gate.offenders,
           ...(keepRows ? { rows } : {}),
         });
         return;
       }
+      // Everything below came from etcd (keys, resource paths, provider names, key_ids, reasons): shown escaped.
+      const show = (text: string) => printable(text);
       if (keepRows) {
         console.log(
           table([
             ['KEY', 'STORED AS', 'PROVIDER/KEY', 'KEY_ID', 'DEK SOURCE', 'BYTES'],
             ...rows.map((r) => [
-              r.key,
+              printable(Buffer.from(r.keyBase64, 'base64')),
               r.class === 'identity'
                 ? `plaintext (${r.encoding})`
                 : r.class === 'invalid'
                   ? `invalid ${r.claims}`
                   : r.class,
-              r.name ?? '',
-              r.kmsV2?.keyId ?? '',
-              r.error ? `error: ${r.error}` : (r.kmsV2?.dekSourceType ?? ''),
+              show(r.name ?? ''),
+              show(r.kmsV2?.keyId ?? ''),
+              r.error ? `error: ${show(r.error)}` : (r.kmsV2?.dekSourceType ?? ''),
               String(r.bytes),
             ]),
           ]),
@@ -97,25 +152,38 @@ export function inspectCommand(program: Command): void {
       }
       const s = report.summary;
       console.log(
-        `${s.total} keys under ${prefix} at revision ${report.revision ?? '-'} (${report.seconds.toFixed(2)} s)`,
+        `${s.total} keys under ${show(prefix)} at revision ${report.revision ?? '-'} (${report.seconds.toFixed(2)} s)`,
       );
       console.log(
         table([
           ['RESOURCE', 'TOTAL', 'STORED AS'],
-          ...Object.entries(s.byResource).map(([res, r]) => [res, String(r.total), formatCounts(r.byClass, r.total)]),
+          ...Object.entries(s.byResource).map(([res, r]) => [
+            show(res),
+            String(r.total),
+            formatCounts(r.byClass, r.total),
+          ]),
         ]),
       );
       for (const [provider, keyIds] of Object.entries(s.byKeyId)) {
-        console.log(`\nKMS v2 provider ${provider}:`);
-        console.log(table([['KEY_ID', 'VALUES'], ...Object.entries(keyIds).map(([k, n]) => [k, String(n)])]));
+        console.log(`\nKMS v2 provider ${show(provider)}:`);
+        console.log(table([['KEY_ID', 'VALUES'], ...Object.entries(keyIds).map(([k, n]) => [show(k), String(n)])]));
       }
-      if (offending > 0) {
-        console.log(`\n${offending} value(s) match --fail-on ${failOn.map(describeFailOn).join(', ')}:`);
-        for (const x of offenders) console.log(`  ${x.key}  ${x.condition}${x.reason ? ` (${x.reason})` : ''}`);
-        if (offending > offenders.length)
-          console.log(`  … and ${offending - offenders.length} more (--json lists all)`);
+      if (gate.failed) {
+        console.log(`\n${gate.offending} value(s) match --fail-on ${failOn.map(describeFailOn).join(', ')}:`);
+        for (const x of gate.offenders)
+          console.log(
+            `  ${printable(Buffer.from(x.keyBase64, 'base64'))}  ${show(x.condition)}${x.reason ? ` (${show(x.reason)})` : ''}`,
+          );
+        if (gate.offending > gate.offenders.length)
+          console.log(`  … and ${gate.offending - gate.offenders.length} more (--json lists all)`);
       }
     });
+}
+
+// A timeout flag: a duration (2s, 500ms, 1m) or, as before, a bare number of seconds.
+function timeoutFlag(flag: string, maxMs: number) {
+  return (text: string): number =>
+    /^\d+$/.test(text) ? parseDuration(`${text}s`, { what: flag, maxMs }) : parseDuration(text, { what: flag, maxMs });
 }
 
 // Where to read: explicit URLs (flags, then etcdctl's environment), else the lab's own etcd.
@@ -159,10 +227,8 @@ async function target(o: {
   }
   if (!files.cacert)
     throw new KmslabError('usage', `an https etcd needs --cacert <file> (the CA that signed its serving certificate)`);
-  const read = (flag: string, file: string) =>
-    readFile(file).catch((error: NodeJS.ErrnoException) => {
-      throw new KmslabError('usage', `${flag} ${file}: ${error.code === 'ENOENT' ? 'no such file' : error.message}`);
-    });
+  const { readUserFile } = await import('../../harness/common/user-file.js');
+  const read = (flag: string, file: string) => readUserFile(file, { what: flag, maxBytes: MAX_PEM_BYTES });
   return {
     urls,
     tls: {
@@ -182,7 +248,7 @@ function checkUrl(url: string): string {
   if (!parsed || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') || !parsed.port) {
     throw new KmslabError(
       'usage',
-      `--etcd "${url}" is not an etcd client URL; use http(s)://host:port, e.g. https://10.0.0.5:2379`,
+      `--etcd "${printable(url, 200)}" is not an etcd client URL; use http(s)://host:port, e.g. https://10.0.0.5:2379`,
     );
   }
   return url;

@@ -7,7 +7,10 @@ export interface RangeSource {
 }
 
 export interface EtcdEntry {
+  /** The key as UTF-8 text: bytes that are not UTF-8 read as U+FFFD, so only `rawKey` names the key exactly. */
   key: string;
+  /** The key's bytes: a view into the page's response buffer, like `value`. */
+  rawKey: Buffer;
   /** A view into the page's response buffer: copy it to keep it past the page. */
   value: Buffer;
   modRevision: string;
@@ -114,7 +117,7 @@ export async function* scanPrefix(
       const entries = new Array<EtcdEntry>(res.kvs.length);
       for (let i = 0; i < entries.length; i++) {
         const kv = res.kvs[i]!;
-        entries[i] = { key: kv.key.toString('utf8'), value: kv.value, modRevision: kv.modRevision };
+        entries[i] = { key: kv.key.toString('utf8'), rawKey: kv.key, value: kv.value, modRevision: kv.modRevision };
       }
       yield { revision: at, entries };
     }

@@ -22,19 +22,17 @@ export function describeFailOn(c: FailOn): string {
   return 'keyId' in c ? `${c.kind}=${c.keyId}` : c.kind;
 }
 
-/** breaks returns the first condition the row meets, or undefined. */
-export function breaks(row: InspectRow, conditions: FailOn[]): FailOn | undefined {
-  return conditions.find((c) => {
-    switch (c.kind) {
-      case 'plaintext':
-        return row.class === 'identity';
-      case 'unknown':
-      case 'invalid':
-        return row.class === c.kind;
-      case 'key-id':
-        return row.class === 'kms-v2' && row.kmsV2?.keyId === c.keyId;
-      case 'not-key-id':
-        return !(row.class === 'kms-v2' && row.kmsV2?.keyId === c.keyId);
-    }
-  });
+/** meets says whether a row meets one condition. */
+export function meets(row: InspectRow, c: FailOn): boolean {
+  switch (c.kind) {
+    case 'plaintext':
+      return row.class === 'identity';
+    case 'unknown':
+    case 'invalid':
+      return row.class === c.kind;
+    case 'key-id':
+      return row.class === 'kms-v2' && row.kmsV2?.keyId === c.keyId;
+    case 'not-key-id':
+      return !(row.class === 'kms-v2' && row.kmsV2?.keyId === c.keyId);
+  }
 }

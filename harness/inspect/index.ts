@@ -1,7 +1,9 @@
-export { inspectEtcd, type InspectOptions, type InspectReport } from './inspect.js';
+export { inspectEtcd, DIAL_TIMEOUT_MS, type InspectOptions, type InspectReport } from './inspect.js';
 export { Coverage, toRow, type InspectRow, type CoverageSummary } from './coverage.js';
 export { scanPrefix, type EtcdEntry, type EtcdPage, type RangeSource } from './etcd-scan.js';
 export { prefixEnd } from './scan-window.js';
 export { openEtcd, etcd3Range } from './etcd-client.js';
 export { EtcdRange, type EtcdTls } from './etcd-range.js';
-export { parseFailOn, describeFailOn, breaks, FAIL_ON_HELP, type FailOn } from './fail-on.js';
+export { parseFailOn, describeFailOn, meets, FAIL_ON_HELP, type FailOn } from './fail-on.js';
+export { Gate, type GateCase, type OffendingKey } from './gate.js';
+export { inspectJUnit, type InspectJUnitInput } from './junit.js';
