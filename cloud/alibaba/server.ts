@@ -159,10 +159,18 @@ export class AlibabaServer {
 
   // delayed applies latency and hang faults; true when the client went away meanwhile (nothing left to answer).
   private async delayed(effects: RequestEffects, req: IncomingMessage): Promise<boolean> {
-    const gone = new Promise<void>((resolve) => req.socket.once('close', () => resolve()));
-    if (effects.delayMs > 0) await Promise.race([sleep(effects.delayMs), gone]);
-    while (effects.hang && this.o.core.faults.stillHanging(effects.hang) && !req.socket.destroyed)
-      await Promise.race([this.o.core.faults.released, gone]);
+    if (effects.delayMs === 0 && !effects.hang) return false;
+    // One listener per held request, removed after: keep-alive sockets carry many requests.
+    let onClose!: () => void;
+    const gone = new Promise<void>((resolve) => (onClose = resolve));
+    req.socket.once('close', onClose);
+    try {
+      if (effects.delayMs > 0) await Promise.race([sleep(effects.delayMs), gone]);
+      while (effects.hang && this.o.core.faults.stillHanging(effects.hang) && !req.socket.destroyed)
+        await Promise.race([this.o.core.faults.released, gone]);
+    } finally {
+      req.socket.off('close', onClose);
+    }
     return req.socket.destroyed;
   }
 
