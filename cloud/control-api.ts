@@ -1,9 +1,8 @@
-import { chmod, rm } from 'node:fs/promises';
-import type { Server } from 'node:http';
-import { createAdaptorServer } from '@hono/node-server';
-import { Hono, type Context } from 'hono';
+import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { z } from 'zod';
+import { body, ControlError, parse } from '../fake-kms/control-api.js';
+import { serveApp } from '../fake-kms/sockets.js';
 import { parseDuration } from '../harness/common/duration.js';
 import { KmslabError } from '../harness/common/errors.js';
 import { CloudError } from './core/cloud-error.js';
@@ -35,15 +34,6 @@ const AuditQuery = z.strictObject({
   keyId: z.string().min(1).optional(),
   limit: z.coerce.number().int().positive().optional(),
 });
-
-class ControlError extends Error {
-  constructor(
-    readonly status: 400 | 404 | 409,
-    message: string,
-  ) {
-    super(message);
-  }
-}
 
 /**
  * cloudControlApp is the control API of a cloud emulator: JSON over HTTP on a private unix socket. Every body and
@@ -139,39 +129,7 @@ export function cloudControlApp(t: CloudControlTarget): Hono {
   return app;
 }
 
-async function body(c: Context, empty?: unknown): Promise<unknown> {
-  const text = await c.req.text();
-  if (text.trim() === '') {
-    if (empty !== undefined) return empty;
-    throw new ControlError(400, 'request body is empty; send a JSON object');
-  }
-  try {
-    return JSON.parse(text);
-  } catch {
-    throw new ControlError(400, 'request body is not valid JSON');
-  }
-}
-
-function parse<T extends z.ZodType>(schema: T, value: unknown): z.output<T> {
-  const result = schema.safeParse(value);
-  if (!result.success) throw new ControlError(400, z.prettifyError(result.error));
-  return result.data;
-}
-
 /** serveCloudControl serves the control API on a unix socket (0600); close removes it. */
-export async function serveCloudControl(t: CloudControlTarget, path: string): Promise<{ close(): Promise<void> }> {
-  await rm(path, { force: true });
-  const server = createAdaptorServer({ fetch: cloudControlApp(t).fetch }) as Server;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(path, () => resolve());
-  });
-  await chmod(path, 0o600);
-  return {
-    async close() {
-      server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
-      await rm(path, { force: true });
-    },
-  };
+export function serveCloudControl(t: CloudControlTarget, path: string): Promise<{ close(): Promise<void> }> {
+  return serveApp(cloudControlApp(t), path);
 }

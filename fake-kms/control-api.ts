@@ -43,7 +43,7 @@ const AuditQuery = z.strictObject({
 const MAX_BODY_BYTES = 64 * 1024;
 
 /** ControlError is an answer with a status and a message that says what to do. */
-class ControlError extends Error {
+export class ControlError extends Error {
   constructor(
     readonly status: 400 | 404 | 409,
     message: string,
@@ -141,7 +141,8 @@ export function controlApp(kms: ControlTarget): Hono {
   return app;
 }
 
-async function body(c: Context, empty?: unknown): Promise<unknown> {
+/** body reads a request's JSON body; an empty one is `empty` when given, else a 400. */
+export async function body(c: Context, empty?: unknown): Promise<unknown> {
   const text = await c.req.text();
   if (text.trim() === '') {
     if (empty !== undefined) return empty;
@@ -154,7 +155,8 @@ async function body(c: Context, empty?: unknown): Promise<unknown> {
   }
 }
 
-function parse<T extends z.ZodType>(schema: T, value: unknown): z.output<T> {
+/** parse validates a value with a zod schema; a bad one is a 400 naming the field. */
+export function parse<T extends z.ZodType>(schema: T, value: unknown): z.output<T> {
   const result = schema.safeParse(value);
   if (!result.success) throw new ControlError(400, z.prettifyError(result.error));
   return result.data;

@@ -9,9 +9,17 @@ export interface ControlServer {
 }
 
 /** serveControl serves the control API of a target on a private (0600) unix socket. */
-export async function serveControl(target: ControlTarget, path: string): Promise<ControlServer> {
+export function serveControl(target: ControlTarget, path: string): Promise<ControlServer> {
+  return serveApp(controlApp(target), path);
+}
+
+/** serveApp serves a hono app on a private (0600) unix socket; close stops it and removes the socket. */
+export async function serveApp(
+  app: { fetch: (request: Request) => Response | Promise<Response> },
+  path: string,
+): Promise<ControlServer> {
   await rm(path, { force: true });
-  const server = createAdaptorServer({ fetch: controlApp(target).fetch }) as Server;
+  const server = createAdaptorServer({ fetch: app.fetch }) as Server;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(path, () => resolve());

@@ -25,15 +25,7 @@ export interface KeyRecord {
 }
 
 /** KeyView is a key without its material: what APIs, the control API and reports show. */
-export interface KeyView {
-  keyId: string;
-  description: string;
-  createdAt: number;
-  state: KeyState;
-  deleteAt?: number;
-  primaryVersionId: string;
-  versions: { versionId: string; createdAt: number }[];
-}
+export type KeyView = Omit<KeyRecord, 'versions'> & { versions: Omit<KeyVersionRecord, 'material'>[] };
 
 export interface KeyRules {
   /** The state a key returns to when its deletion is cancelled (Alibaba: Enabled; AWS: Disabled). */
@@ -107,23 +99,11 @@ export class KeyStore {
   }
 
   enable(keyId: string): KeyView {
-    const key = this.lookup(keyId);
-    if (key.state === 'PendingDeletion' || key.state === 'Destroyed')
-      throw new CloudError('KeyStateConflict', `key ${keyId} is ${key.state}; it cannot be enabled`, {
-        state: key.state,
-      });
-    key.state = 'Enabled';
-    return view(key);
+    return this.switchState(keyId, 'Enabled');
   }
 
   disable(keyId: string): KeyView {
-    const key = this.lookup(keyId);
-    if (key.state === 'PendingDeletion' || key.state === 'Destroyed')
-      throw new CloudError('KeyStateConflict', `key ${keyId} is ${key.state}; it cannot be disabled`, {
-        state: key.state,
-      });
-    key.state = 'Disabled';
-    return view(key);
+    return this.switchState(keyId, 'Disabled');
   }
 
   /** scheduleDeletion starts a window (any length here; an API front checks its own limits) after which the key is destroyed. */
@@ -188,6 +168,17 @@ export class KeyStore {
     } catch {
       throw new CloudError('InvalidCiphertext', 'the ciphertext was altered or its encryption context differs');
     }
+  }
+
+  // switchState moves a key between Enabled and Disabled; a key on its way out (or gone) cannot be switched.
+  private switchState(keyId: string, to: 'Enabled' | 'Disabled'): KeyView {
+    const key = this.lookup(keyId);
+    if (key.state === 'PendingDeletion')
+      throw new CloudError('KeyStateConflict', `key ${keyId} is PendingDeletion; it cannot be set ${to}`, {
+        state: key.state,
+      });
+    key.state = to;
+    return view(key);
   }
 
   private insert(key: KeyRecord): void {

@@ -11,6 +11,14 @@ import (
 	"github.com/aliyun/alibaba-cloud-sdk-go/services/kms"
 )
 
+// keyActions are the KMS actions of the hooks that only name a key.
+var keyActions = map[string]string{
+	"disable":           "DisableKey",
+	"enable":            "EnableKey",
+	"schedule-deletion": "ScheduleKeyDeletion",
+	"cancel-deletion":   "CancelKeyDeletion",
+}
+
 // hook runs one key-lifecycle command through the KMS API (the same SDK, credentials and endpoint as serve), for
 // kmslab's --rotate-cmd / --disable-cmd / --enable-cmd hooks. It prints the key id it acted on.
 func hook(cmd string, args []string) error {
@@ -71,27 +79,18 @@ func hook(cmd string, args []string) error {
 			return describe(err)
 		}
 		fmt.Fprintln(os.Stderr, "new primary version", res.KeyVersion.KeyVersionId)
-	case "disable":
-		req := kms.CreateDisableKeyRequest()
+	case "disable", "enable", "schedule-deletion", "cancel-deletion":
+		req := requests.NewCommonRequest()
+		req.Method = "POST"
+		req.Version = "2016-01-20"
+		req.ApiName = keyActions[cmd]
+		req.Product = "Kms"
 		c.prepare(req)
-		req.KeyId = key
-		_, err = client.DisableKey(req)
-	case "enable":
-		req := kms.CreateEnableKeyRequest()
-		c.prepare(req)
-		req.KeyId = key
-		_, err = client.EnableKey(req)
-	case "schedule-deletion":
-		req := kms.CreateScheduleKeyDeletionRequest()
-		c.prepare(req)
-		req.KeyId = key
-		req.PendingWindowInDays = requests.Integer(strconv.Itoa(*days))
-		_, err = client.ScheduleKeyDeletion(req)
-	case "cancel-deletion":
-		req := kms.CreateCancelKeyDeletionRequest()
-		c.prepare(req)
-		req.KeyId = key
-		_, err = client.CancelKeyDeletion(req)
+		req.QueryParams["KeyId"] = key
+		if cmd == "schedule-deletion" {
+			req.QueryParams["PendingWindowInDays"] = strconv.Itoa(*days)
+		}
+		_, err = client.ProcessCommonRequest(req)
 	case "describe":
 		req := kms.CreateDescribeKeyRequest()
 		c.prepare(req)
