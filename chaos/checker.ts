@@ -1,180 +1,147 @@
 import type { AuditRecord } from '../fake-kms/index.js';
 import type { InspectRow } from '../harness/inspect/index.js';
-import type { FaultEvent, FaultKind } from './fault-kinds.js';
-import type { HistoryEntry } from './workload.js';
+import type { Anomaly, AnomalyName } from './anomalies.js';
+import type { FaultEvent } from './fault-kinds.js';
+import { judgeHealth, UNHEALTHY_JUDGED_AFTER_MS, type HealthSample } from './health.js';
+import type { Operation } from './history.js';
+import type { KeyLiveness, PluginAnswer, PluginOutage } from './plugin-view.js';
+import { checkRegisters } from './register-model.js';
 
-/** Invariant is one property checked over the whole run, with the evidence when it does not hold. */
+/**
+ * Invariant is one property judged over the whole run: `holds`, `violated` (with the anomalies that show it), or
+ * `undecided` when the run gave it nothing to judge (then `undecided` says why; it is not a pass).
+ */
 export interface Invariant {
   name: string;
-  holds: boolean;
   /** What it means, in a sentence. */
   claim: string;
-  violations: Array<Record<string, unknown>>;
-  /** Figures worth reporting whether it holds or not. */
+  verdict: 'holds' | 'violated' | 'undecided';
+  holds: boolean;
+  anomalies: Anomaly[];
+  undecided?: string;
+  /** Figures worth reporting whatever the verdict. */
   measured?: Record<string, unknown>;
 }
 
-/** FinalRead is a read of one key through one apiserver after recovery. */
-export interface FinalRead {
-  apiserver: string;
-  key: string;
-  outcome: 'ok' | 'fail';
-  digest?: string;
-  errorClass?: string;
-}
-
-/** HealthSample is one look at an apiserver's KMS health check. */
-export interface HealthSample {
-  t: number;
-  apiserver: string;
-  ok: boolean;
-}
+/** AppliedFault is a fault as it happened, in ms since the run began: asked for, in force, healing, healed. */
+export type AppliedFault = FaultEvent & {
+  appliedAt: number;
+  healedAt: number;
+  inForceAt?: number;
+  healingAt?: number;
+  keyId?: string;
+  error?: string;
+};
 
 export interface CheckInput {
-  history: HistoryEntry[];
-  finalReads: FinalRead[];
+  /** Every request of the workload and every read after recovery (`final`). */
+  history: Operation[];
   /** Raw etcd rows of the workload's Secrets after recovery. */
   stored: InspectRow[];
   providerNames: string[];
-  /** key_ids the KMS can still open (the fake: every version not destroyed; a plugin: those it reported). */
-  liveKeyIds: Set<string>;
+  keys: KeyLiveness;
+  /** The KMS calls from the start of the workload to the end of the check (for the call rate). */
   audit: AuditRecord[];
-  faults: Array<FaultEvent & { appliedAt: number; healedAt: number }>;
   health: HealthSample[];
-  opTimeoutMs: number;
+  /** What the plugin answered, and when its socket was away. */
+  pluginAnswers: PluginAnswer[];
+  pluginOutages: PluginOutage[];
+  apiservers: string[];
+  faults: AppliedFault[];
   maxKmsRatePerSecond: number;
-  healthToleranceMs: number;
   /** Times in the report are relative to this. */
   t0: number;
 }
 
-// Faults under which a correct apiserver must report the KMS unhealthy (Status fails, hangs or says not ok).
-const UNHEALTHY: ReadonlySet<FaultKind> = new Set([
-  'kms-error',
-  'kms-hang',
-  'healthz-lie',
-  'key-id-lie', // the apiserver rotates to the lie, Encrypt answers the truth, and the probe fails
-  'socket-stop',
-  'key-disable',
-]);
-
-/** checkInvariants judges a run: every invariant, holds or not, with what shows it. */
+/** checkInvariants judges a run: every invariant, with its verdict and the anomalies that show it. */
 export function checkInvariants(i: CheckInput): Invariant[] {
+  const registers = checkRegisters(i.history, i.t0);
+  const of = (...names: AnomalyName[]) => registers.anomalies.filter((a) => names.includes(a.name));
+  const writes = i.history.filter((e) => e.f !== 'read');
+  const reads = i.history.filter((e) => e.f === 'read');
+  const model = { secrets: registers.keys, approximateSecrets: registers.approximateKeys.length };
   return [
-    acknowledgedWrites(i),
-    readsOfWrittenValues(i),
+    judged(
+      'acknowledged-writes-survive',
+      'every acknowledged write is what later reads and the state after recovery show, unless a write of unknown outcome explains otherwise',
+      of('lost-acknowledged-write'),
+      {
+        writes: writes.length,
+        acknowledged: writes.filter((w) => w.type === 'ok').length,
+        info: writes.filter((w) => w.type === 'info').length,
+        ...model,
+      },
+    ),
+    judged(
+      'reads-return-written-values',
+      'every read returned a value the Secret could hold at that moment: none stale, absent, never written or from a failed write',
+      of('stale-read', 'absent-read', 'never-written-read', 'failed-write-visible'),
+      { reads: reads.filter((r) => r.type === 'ok').length, ...model },
+    ),
     encryptedAtRest(i),
-    everyApiserverServes(i),
+    judged(
+      'every-apiserver-serves-every-secret',
+      'after recovery — every apiserver restarted, caches empty — every apiserver reads every Secret',
+      i.history
+        .filter((r) => r.final && r.type !== 'ok')
+        .map((r) => ({
+          name: 'unreadable-after-recovery' as const,
+          key: r.key,
+          apiserver: r.apiserver,
+          errorClass: r.error,
+        })),
+      { reads: i.history.filter((r) => r.final).length },
+    ),
     kmsRate(i),
     healthAgrees(i),
+    judged(
+      'faults-applied',
+      'every fault of the schedule was applied and healed, so the run tested what it says',
+      i.faults
+        .filter((f) => f.error)
+        .map((f) => ({ name: 'fault-not-applied' as const, at: f.appliedAt, kind: f.kind, error: f.error })),
+      { faults: i.faults.length },
+    ),
   ];
 }
 
-type State = string | null; // a value digest, or null for "no such Secret"
-
-// What a key may hold at the end: the last acknowledged write, or any write whose outcome is unknown and that could
-// have landed after it.
-function acceptable(entries: HistoryEntry[], opTimeoutMs: number): Set<State> {
-  const writes = entries.filter((e) => e.op !== 'read');
-  const acked = writes.filter((e) => e.outcome === 'ok');
-  const last = acked.at(-1);
-  const states = new Set<State>([last ? stateOf(last) : null]);
-  for (const w of writes) {
-    if (w.outcome === 'unknown' && (!last || w.start >= last.start - opTimeoutMs)) states.add(stateOf(w));
-  }
-  return states;
-}
-
-const stateOf = (w: HistoryEntry): State => (w.op === 'delete' ? null : (w.digest ?? null));
-
-function byKey(history: HistoryEntry[]): Map<string, HistoryEntry[]> {
-  const m = new Map<string, HistoryEntry[]>();
-  for (const e of history) {
-    if (!m.has(e.key)) m.set(e.key, []);
-    m.get(e.key)!.push(e);
-  }
-  for (const list of m.values()) list.sort((a, b) => a.start - b.start);
-  return m;
-}
-
-function acknowledgedWrites(i: CheckInput): Invariant {
-  const keys = byKey(i.history);
-  const violations: Invariant['violations'] = [];
-  for (const r of i.finalReads) {
-    if (r.outcome !== 'ok') continue; // unreadable keys are everyApiserverServes' business
-    const ok = acceptable(keys.get(r.key) ?? [], i.opTimeoutMs);
-    const got: State = r.digest ?? null;
-    if (!ok.has(got)) {
-      violations.push({
-        key: r.key,
-        apiserver: r.apiserver,
-        expected: [...ok].map((s) => s ?? 'absent'),
-        got: got ?? 'absent',
-      });
-    }
-  }
-  const writes = i.history.filter((e) => e.op !== 'read');
+function judged(
+  name: string,
+  claim: string,
+  anomalies: Anomaly[],
+  measured?: Record<string, unknown>,
+  undecided?: string,
+): Invariant {
+  const verdict = anomalies.length ? 'violated' : undecided ? 'undecided' : 'holds';
   return {
-    name: 'acknowledged-writes-survive',
-    claim:
-      'after recovery every Secret reads back as its last acknowledged write (or a write whose outcome was unknown)',
-    holds: violations.length === 0,
-    violations,
-    measured: { writes: writes.length, acknowledged: writes.filter((w) => w.outcome === 'ok').length },
-  };
-}
-
-function readsOfWrittenValues(i: CheckInput): Invariant {
-  const keys = byKey(i.history);
-  const violations: Invariant['violations'] = [];
-  for (const e of i.history) {
-    if (e.op !== 'read' || e.outcome !== 'ok' || e.digest === undefined) continue;
-    const written = (keys.get(e.key) ?? []).some((w) => w.op !== 'read' && w.digest === e.digest && w.start <= e.end);
-    if (!written) violations.push({ key: e.key, apiserver: e.apiserver, at: e.start - i.t0, read: e.digest });
-  }
-  return {
-    name: 'reads-return-written-values',
-    claim: 'no read returned a value that was never written to that Secret',
-    holds: violations.length === 0,
-    violations,
+    name,
+    claim,
+    verdict,
+    holds: verdict === 'holds',
+    anomalies,
+    ...(verdict === 'undecided' ? { undecided } : {}),
+    ...(measured ? { measured } : {}),
   };
 }
 
 function encryptedAtRest(i: CheckInput): Invariant {
-  const violations: Invariant['violations'] = [];
+  const anomalies: Anomaly[] = [];
   for (const row of i.stored) {
-    if (row.class !== 'kms-v2' || !i.providerNames.includes(row.name ?? '')) {
-      violations.push({
-        key: row.key,
-        storedAs: row.class === 'identity' ? 'plaintext' : row.class,
-        provider: row.name,
-      });
-    } else if (!i.liveKeyIds.has(row.kmsV2!.keyId)) {
-      violations.push({
-        key: row.key,
-        keyId: row.kmsV2!.keyId,
-        problem: 'stored under a key_id the KMS no longer has',
-      });
-    }
+    const key = row.key;
+    if (row.class === 'identity') anomalies.push({ name: 'plaintext-at-rest', key });
+    else if (row.class !== 'kms-v2' || !i.providerNames.includes(row.name ?? ''))
+      anomalies.push({ name: 'wrong-provider-at-rest', key, storedAs: row.class, provider: row.name });
+    else if (!i.keys.known.has(row.kmsV2!.keyId))
+      anomalies.push({ name: 'unknown-key-id-at-rest', key, keyId: row.kmsV2!.keyId, keysFrom: i.keys.source });
+    else if (!i.keys.openable.has(row.kmsV2!.keyId))
+      anomalies.push({ name: 'undecryptable-at-rest', key, keyId: row.kmsV2!.keyId, keysFrom: i.keys.source });
   }
-  return {
-    name: 'encrypted-at-rest',
-    claim: 'every stored Secret is KMS v2 under the configured provider, on a key_id the KMS can still open',
-    holds: violations.length === 0,
-    violations,
-    measured: { stored: i.stored.length },
-  };
-}
-
-function everyApiserverServes(i: CheckInput): Invariant {
-  const failed = i.finalReads.filter((r) => r.outcome !== 'ok');
-  return {
-    name: 'every-apiserver-serves-every-secret',
-    claim: 'after recovery — every apiserver restarted, caches empty — every apiserver reads every Secret',
-    holds: failed.length === 0,
-    violations: failed.map((r) => ({ key: r.key, apiserver: r.apiserver, errorClass: r.errorClass })),
-    measured: { reads: i.finalReads.length },
-  };
+  return judged(
+    'encrypted-at-rest',
+    'every stored Secret is KMS v2 under the configured provider, on a key_id the KMS reported and can still open',
+    anomalies,
+    { stored: i.stored.length, keyIdsKnown: i.keys.known.size, keysFrom: i.keys.source },
+  );
 }
 
 function kmsRate(i: CheckInput): Invariant {
@@ -188,46 +155,23 @@ function kmsRate(i: CheckInput): Invariant {
     const method = k.split('\u0000')[0]!;
     peak[method] = Math.max(peak[method] ?? 0, n);
   }
-  const over = Object.entries(peak).filter(([, n]) => n > i.maxKmsRatePerSecond);
-  return {
-    name: 'kms-call-rate-bounded',
-    claim: `the apiservers never called the KMS more than ${i.maxKmsRatePerSecond} times a second per method`,
-    holds: over.length === 0,
-    violations: over.map(([method, n]) => ({ method, peakPerSecond: n })),
-    measured: { peakPerSecond: peak, calls: i.audit.length },
-  };
+  return judged(
+    'kms-call-rate-bounded',
+    `the apiservers never called the KMS more than ${i.maxKmsRatePerSecond} times a second per method`,
+    Object.entries(peak)
+      .filter(([, n]) => n > i.maxKmsRatePerSecond)
+      .map(([method, n]) => ({ name: 'kms-call-storm' as const, method, peakPerSecond: n })),
+    { peakPerSecond: peak, calls: i.audit.length },
+  );
 }
 
-// Expected health from the schedule; a disagreement shorter than the tolerance is the probe cache and poll at work.
 function healthAgrees(i: CheckInput): Invariant {
-  const expectUnhealthy = (t: number) =>
-    i.faults.some((f) => UNHEALTHY.has(f.kind) && f.appliedAt <= t && t < f.healedAt);
-  const apiservers = [...new Set(i.health.map((h) => h.apiserver))];
-  const disagreements: Array<{ apiserver: string; from: number; to: number; apiserverSaid: string }> = [];
-  for (const a of apiservers) {
-    let open: (typeof disagreements)[number] | undefined;
-    for (const h of i.health.filter((x) => x.apiserver === a)) {
-      const disagrees = h.ok === expectUnhealthy(h.t);
-      if (disagrees && !open)
-        open = { apiserver: a, from: h.t, to: h.t, apiserverSaid: h.ok ? 'healthy' : 'unhealthy' };
-      else if (disagrees && open) open.to = h.t;
-      else if (!disagrees && open) {
-        open.to = h.t;
-        disagreements.push(open);
-        open = undefined;
-      }
-    }
-    if (open) disagreements.push(open);
-  }
-  const long = disagreements.filter((d) => d.to - d.from > i.healthToleranceMs);
-  return {
-    name: 'health-agrees-with-plugin',
-    claim: `/healthz/kms-providers followed the plugin's state, each disagreement over within ${i.healthToleranceMs / 1000} s`,
-    holds: long.length === 0,
-    violations: long.map((d) => ({ ...d, from: d.from - i.t0, to: d.to - i.t0, seconds: (d.to - d.from) / 1000 })),
-    measured: {
-      disagreements: disagreements.length,
-      longestSeconds: Math.max(0, ...disagreements.map((d) => (d.to - d.from) / 1000)),
-    },
-  };
+  const h = judgeHealth(i.health, i.pluginAnswers, i.pluginOutages, { t0: i.t0, apiservers: i.apiservers });
+  return judged(
+    'health-agrees-with-plugin',
+    `/healthz/kms-providers followed what the plugin answered: unhealthy once it had answered no Status healthy for ${UNHEALTHY_JUDGED_AFTER_MS / 1000} s (the probe caches success 20 s), healthy once it answered only healthy for long`,
+    h.anomalies,
+    { judgedSamples: h.judged, longestPluginFailureSeconds: Math.round(h.longestPluginFailureMs / 1000) },
+    h.undecided,
+  );
 }

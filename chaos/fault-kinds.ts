@@ -3,23 +3,24 @@ import type { KmsCapability } from '../harness/lab.js';
 /**
  * The faults the nemesis can inject. Window faults last `durationMs` and are then healed; the others happen at an
  * instant (a kill, a rotation, a restart) and the system has to cope on its own. `needs`: what the lab's KMS must
- * be able to do.
+ * be able to do. `failsPlugin`: while it lasts, the plugin's Status calls fail or say it is unhealthy (for
+ * `key-disable`, if the plugin reports a disabled key so), so the apiservers' KMS health checks must turn red.
  */
 export const KINDS = {
-  'kms-error': { windowed: true },
-  'kms-latency': { windowed: true },
-  'kms-hang': { windowed: true },
-  'healthz-lie': { windowed: true },
-  'key-id-lie': { windowed: true },
-  'socket-stop': { windowed: true },
-  'plugin-kill': { windowed: false, needs: ['restart'] as KmsCapability[] },
-  'key-rotate': { windowed: false, needs: ['rotate'] as KmsCapability[] },
-  'key-disable': { windowed: true, needs: ['disable', 'enable'] as KmsCapability[] },
-  'apiserver-restart': { windowed: false },
-  'apiservers-restart': { windowed: false },
-  'etcd-kill': { windowed: true },
-  'config-reload': { windowed: false },
-} satisfies Record<string, { windowed: boolean; needs?: KmsCapability[] }>;
+  'kms-error': { windowed: true, failsPlugin: true },
+  'kms-latency': { windowed: true, failsPlugin: false },
+  'kms-hang': { windowed: true, failsPlugin: true },
+  'healthz-lie': { windowed: true, failsPlugin: true },
+  'key-id-lie': { windowed: true, failsPlugin: true },
+  'socket-stop': { windowed: true, failsPlugin: true },
+  'plugin-kill': { windowed: false, failsPlugin: false, needs: ['restart'] as KmsCapability[] },
+  'key-rotate': { windowed: false, failsPlugin: false, needs: ['rotate'] as KmsCapability[] },
+  'key-disable': { windowed: true, failsPlugin: true, needs: ['disable', 'enable'] as KmsCapability[] },
+  'apiserver-restart': { windowed: false, failsPlugin: false },
+  'apiservers-restart': { windowed: false, failsPlugin: false },
+  'etcd-kill': { windowed: true, failsPlugin: false },
+  'config-reload': { windowed: false, failsPlugin: false },
+} satisfies Record<string, { windowed: boolean; failsPlugin: boolean; needs?: KmsCapability[] }>;
 export type FaultKind = keyof typeof KINDS;
 export const FAULT_KINDS = Object.keys(KINDS) as readonly FaultKind[];
 

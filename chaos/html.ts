@@ -53,14 +53,14 @@ export function chaosHtml(r: ChaosReport): string {
   for (const a of r.apiservers) {
     label(`${a} requests`, y + 30);
     rows.push(`<rect x="${LEFT}" y="${y}" width="${PLOT}" height="50" class="lane"/>`);
-    const bins = new Map<number, { ok: number[]; fail: number; unknown: number }>();
+    const bins = new Map<number, { ok: number[]; fail: number; info: number }>();
     for (const [t, apiserver, , outcome, ms] of r.timeline.requests) {
       if (apiserver !== a) continue;
       const b = Math.floor(x(t));
-      const bin = bins.get(b) ?? { ok: [], fail: 0, unknown: 0 };
+      const bin = bins.get(b) ?? { ok: [], fail: 0, info: 0 };
       if (outcome === 'ok') bin.ok.push(ms);
       else if (outcome === 'fail') bin.fail++;
-      else bin.unknown++;
+      else bin.info++;
       bins.set(b, bin);
     }
     const ly = (ms: number) => y + 48 - (Math.log10(Math.max(1, ms)) / 4) * 44; // 1 ms … 10 s
@@ -70,7 +70,7 @@ export function chaosHtml(r: ChaosReport): string {
         rows.push(`<rect class="ok" x="${b}" y="${ly(median).toFixed(1)}" width="1.5" height="3" fill="#2ca02c"/>`);
       }
       if (bin.fail) rows.push(`<rect class="failed" x="${b}" y="${y}" width="1.5" height="8" fill="#d62728"/>`);
-      if (bin.unknown) rows.push(`<rect class="unknown" x="${b}" y="${y + 8}" width="1.5" height="6" fill="#ff7f0e"/>`);
+      if (bin.info) rows.push(`<rect class="info" x="${b}" y="${y + 8}" width="1.5" height="6" fill="#ff7f0e"/>`);
     }
     y += 60;
   }
@@ -124,19 +124,20 @@ export function chaosHtml(r: ChaosReport): string {
     .join('');
   const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${height}" role="img" aria-label="chaos timeline">${shading}${rows.join('')}</svg>`;
 
+  const mark = { holds: '✓ holds', violated: '✗ violated', undecided: '? not judged' } as const;
   const invariants = r.invariants
     .map(
       (i) =>
-        `<tr class="${i.holds ? 'holds' : 'violated'}"><td>${i.holds ? '✓ holds' : '✗ violated'}</td><td><b>${esc(i.name)}</b><br>${esc(i.claim)}${
-          i.measured ? `<br><small>${esc(JSON.stringify(i.measured))}</small>` : ''
-        }${
-          i.violations.length
+        `<tr class="${i.verdict}"><td${i.verdict === 'undecided' ? ' style="color:#777"' : ''}>${mark[i.verdict]}</td><td><b>${esc(i.name)}</b><br>${esc(i.claim)}${
+          i.undecided ? `<br><i>${esc(i.undecided)}</i>` : ''
+        }${i.measured ? `<br><small>${esc(JSON.stringify(i.measured))}</small>` : ''}${
+          i.anomalies.length
             ? `<pre>${esc(
-                i.violations
+                i.anomalies
                   .slice(0, 8)
                   .map((v) => JSON.stringify(v))
                   .join('\n'),
-              )}${i.violations.length > 8 ? `\n… ${i.violations.length - 8} more` : ''}</pre>`
+              )}${i.anomalies.length > 8 ? `\n… ${i.anomalies.length - 8} more` : ''}</pre>`
             : ''
         }</td></tr>`,
     )
@@ -148,9 +149,9 @@ export function chaosHtml(r: ChaosReport): string {
   const o = r.operations;
   return htmlPage(
     `kmslab chaos ${r.seed}: ${r.outcome}`,
-    `<h1>kmslab chaos — <span class="${r.outcome}">${r.outcome}</span></h1>
-<div class="meta">seed <b>${esc(r.seed)}</b> · backend ${esc(r.backend)}${r.backend === 'sim' ? ' (a model in virtual time, not a real apiserver)' : ''} · ${r.apiservers.length} apiserver(s) · ${clockTime(r.durationMs)} · ${o.writes} writes (${o.acknowledged} acknowledged, ${o.unknown} unknown), ${o.reads} reads, ${o.failed} failed · started ${esc(r.startedAt)}</div>
-<div class="legend">${legend}<span><i style="background:#2ca02c"></i>request ok (median latency, log scale 1 ms–10 s)</span><span><i style="background:#d62728"></i>failed / refused</span><span><i style="background:#ff7f0e"></i>outcome unknown</span></div>
+    `<h1>kmslab chaos — <span class="${r.outcome === 'inconclusive' ? 'skipped' : r.outcome}">${r.outcome}</span></h1>
+<div class="meta">seed <b>${esc(r.seed)}</b> · backend ${esc(r.backend)}${r.backend === 'sim' ? ' (a model in virtual time, not a real apiserver)' : ''} · ${r.apiservers.length} apiserver(s) · ${clockTime(r.durationMs)} · ${o.writes} writes (${o.acknowledged} acknowledged, ${o.info} of unknown outcome), ${o.reads} reads, ${o.failed} failed · started ${esc(r.startedAt)}</div>
+<div class="legend">${legend}<span><i style="background:#2ca02c"></i>request ok (median latency, log scale 1 ms–10 s)</span><span><i style="background:#d62728"></i>failed / refused</span><span><i style="background:#ff7f0e"></i>outcome unknown (info)</span></div>
 ${svg}
 <table>${invariants}</table>
 ${r.faultsLeftOut.length ? `<p class="meta">left out: ${esc(r.faultsLeftOut.join('; '))}</p>` : ''}`,

@@ -6,47 +6,79 @@ import type { Random } from '../sim/index.js';
 const needsOf = (k: FaultKind): readonly KmsCapability[] =>
   (KINDS[k] as { needs?: readonly KmsCapability[] }).needs ?? [];
 
+/** faultUnavailable says why a lab cannot take a kind of fault, or undefined when it can. */
+export function faultUnavailable(lab: Lab, kind: FaultKind): string | undefined {
+  const missing = needsOf(kind)
+    .map((c) => lab.kms.lacks(c))
+    .filter(Boolean);
+  if (missing.length) return missing.join('; ');
+  if (kind === 'etcd-kill' && !lab.killEtcd) return `the ${lab.backend} backend has no etcd process to kill`;
+  return undefined;
+}
+
 /** possibleFaults says which kinds a lab can take, and why the others are left out. */
 export function possibleFaults(lab: Lab, kinds: readonly FaultKind[]): { kinds: FaultKind[]; left: string[] } {
   const left: string[] = [];
   const ok = kinds.filter((k) => {
-    const missing = needsOf(k)
-      .map((c) => lab.kms.lacks(c))
-      .filter(Boolean);
-    if (missing.length) left.push(`${k}: ${missing.join('; ')}`);
-    else if (k === 'etcd-kill' && !lab.killEtcd)
-      left.push(`${k}: the ${lab.backend} backend has no etcd process to kill`);
-    else return true;
-    return false;
+    const why = faultUnavailable(lab, k);
+    if (why) left.push(`${k}: ${why}`);
+    return !why;
   });
   return { kinds: ok, left };
 }
 
+export interface PlanOptions {
+  durationMs: number;
+  kinds: FaultKind[];
+  apiservers: number;
+  meanGapMs: number;
+  windowMs: [number, number];
+  /**
+   * The shortest window of a fault that fails the plugin in which the apiservers' health can be judged (their
+   * probe caches and the sampling interval must fit inside it).
+   */
+  decidableMs: number;
+}
+
 /**
  * planSchedule draws a seeded schedule: one fault at a time, each healed before a quiet gap and the next, so every
- * violation can be laid at one fault's door. Window lengths and gaps scale with the run (`spanMs`).
+ * violation can be laid at one fault's door. Window lengths and gaps scale with the run. Faults that fail the
+ * plugin get windows long enough to judge health in, and when any such kind may be drawn the schedule has at least
+ * one (the first fault is made one if the draw had none).
  */
-export function planSchedule(
-  random: Random,
-  o: { durationMs: number; kinds: FaultKind[]; apiservers: number; meanGapMs: number; windowMs: [number, number] },
-): FaultEvent[] {
-  const events: FaultEvent[] = [];
-  if (o.kinds.length === 0) return events;
-  let t = Math.round(o.meanGapMs * (0.5 + random.float()));
-  while (t < o.durationMs) {
-    const kind = o.kinds[Math.floor(random.float() * o.kinds.length)]!;
-    const [lo, hi] = o.windowMs;
-    const durationMs = KINDS[kind].windowed ? Math.round(lo + random.float() * (hi - lo)) : 0;
-    if (t + durationMs >= o.durationMs) break;
-    events.push({
-      at: t,
-      kind,
-      durationMs,
-      ...(kind === 'apiserver-restart' ? { target: Math.floor(random.float() * o.apiservers) } : {}),
-    });
-    t += durationMs + Math.round(o.meanGapMs * (0.5 + random.float()));
-  }
-  return events;
+export function planSchedule(random: Random, o: PlanOptions): FaultEvent[] {
+  const draw = (forceFailure: boolean) => {
+    const r = random;
+    const events: FaultEvent[] = [];
+    const failing = o.kinds.filter((k) => KINDS[k].failsPlugin);
+    let t = Math.round(o.meanGapMs * (0.5 + r.float()));
+    while (t < o.durationMs) {
+      const pool = forceFailure && events.length === 0 && failing.length ? failing : o.kinds;
+      const kind = pool[Math.floor(r.float() * pool.length)]!;
+      const [lo, hi] = KINDS[kind].failsPlugin
+        ? [Math.max(o.windowMs[0], o.decidableMs), Math.max(o.windowMs[1], Math.round(o.decidableMs * 1.5))]
+        : o.windowMs;
+      const durationMs = KINDS[kind].windowed ? Math.round(lo + r.float() * (hi - lo)) : 0;
+      if (t + durationMs >= o.durationMs) break;
+      events.push({
+        at: t,
+        kind,
+        durationMs,
+        ...(kind === 'apiserver-restart' ? { target: Math.floor(r.float() * o.apiservers) } : {}),
+      });
+      t += durationMs + Math.round(o.meanGapMs * (0.5 + r.float()));
+    }
+    return events;
+  };
+  if (o.kinds.length === 0) return [];
+  const drawn = draw(false);
+  return drawn.some((e) => KINDS[e.kind].failsPlugin) ? drawn : draw(true);
+}
+
+/** Injected is a fault in force: how to heal it, and the key it acted on (for the KMS's key lifecycle). */
+export interface Injected {
+  heal: () => Promise<void>;
+  keyId?: string;
 }
 
 const reloads = new WeakMap<Lab, number>();
@@ -55,11 +87,11 @@ const reloads = new WeakMap<Lab, number>();
  * inject puts one fault on the lab and returns how to heal it (a no-op for instant faults). Restarts wait for
  * /livez only: a KMS fault in force may keep /readyz red, and that is part of what is being tested.
  */
-export async function inject(lab: Lab, e: FaultEvent): Promise<() => Promise<void>> {
-  const none = async () => undefined;
+export async function inject(lab: Lab, e: FaultEvent): Promise<Injected> {
+  const none = { heal: async () => undefined };
   const faultWindow = async (spec: Parameters<Lab['kms']['addFault']>[0]) => {
     const f = await lab.kms.addFault(spec);
-    return () => lab.kms.clearFaults(f.id);
+    return { heal: () => lab.kms.clearFaults(f.id) };
   };
   switch (e.kind) {
     case 'kms-error':
@@ -74,27 +106,29 @@ export async function inject(lab: Lab, e: FaultEvent): Promise<() => Promise<voi
       return faultWindow({ kind: 'key-id', method: 'Status', value: `chaos-lie-${e.at}` });
     case 'socket-stop':
       await lab.kms.stopPlugin();
-      return () => lab.kms.startPlugin();
+      return { heal: () => lab.kms.startPlugin() };
     case 'plugin-kill':
       await lab.kms.restart();
       return none;
     case 'key-rotate':
-      await lab.kms.rotate();
-      return none;
+      return { ...none, keyId: (await lab.kms.rotate()).keyId };
     case 'key-disable': {
       const { keyId } = await lab.kms.status();
       await lab.kms.disable(keyId);
-      return async () => void (await lab.kms.enable(keyId));
+      return { heal: async () => void (await lab.kms.enable(keyId)), keyId };
     }
     case 'apiserver-restart':
-      await lab.apiservers[e.target ?? 0]!.restart('live');
+      const target = lab.apiservers[e.target ?? 0];
+      if (!target) throw new Error(`there is no apiserver ${e.target} in a lab of ${lab.apiservers.length}`);
+      await target.restart('live');
       return none;
     case 'apiservers-restart':
       for (const a of lab.apiservers) await a.restart('live');
       return none;
     case 'etcd-kill': {
-      const killed = await lab.killEtcd!();
-      return () => killed.restart();
+      if (!lab.killEtcd) throw new Error(`the ${lab.backend} backend has no etcd process to kill`);
+      const killed = await lab.killEtcd();
+      return { heal: () => killed.restart() };
     }
     case 'config-reload': {
       // The same config in other words (the timeout written 3s or 3000ms): the apiserver reloads on any change of

@@ -77,15 +77,23 @@ export interface HttpAnswer {
   body: string;
 }
 
+/**
+ * RequestOptions: `signal` aborts a call (its connection is closed). A write aborted in flight may still have
+ * happened: the caller cannot know.
+ */
+export interface RequestOptions {
+  signal?: AbortSignal;
+}
+
 /** LabApi is the slice of the Kubernetes API the scenarios need. Failures throw ApiError. */
 export interface LabApi {
   ensureNamespace(name: string): Promise<void>;
-  createSecret(ref: ObjectRef, data: Record<string, Buffer | string>): Promise<StoredSecret>;
+  createSecret(ref: ObjectRef, data: Record<string, Buffer | string>, options?: RequestOptions): Promise<StoredSecret>;
   /** readSecret is a plain GET without resourceVersion: it reads etcd and decrypts (no watch cache). */
-  readSecret(ref: ObjectRef): Promise<StoredSecret>;
+  readSecret(ref: ObjectRef, options?: RequestOptions): Promise<StoredSecret>;
   /** updateSecret PUTs the secret with new data, or unchanged when data is omitted (a migration rewrite). */
-  updateSecret(ref: ObjectRef, data?: Record<string, Buffer | string>): Promise<StoredSecret>;
-  deleteSecret(ref: ObjectRef): Promise<void>;
+  updateSecret(ref: ObjectRef, data?: Record<string, Buffer | string>, options?: RequestOptions): Promise<StoredSecret>;
+  deleteSecret(ref: ObjectRef, options?: RequestOptions): Promise<void>;
   listSecrets(namespace?: string): Promise<ObjectRef[]>;
   /** request is a raw call with the lab's credentials, for health checks and metrics. */
   request(method: string, path: string, body?: unknown): Promise<HttpAnswer>;

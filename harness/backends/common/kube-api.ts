@@ -1,5 +1,13 @@
-import { ApiException, CoreV1Api, KubeConfig, type V1Secret } from '@kubernetes/client-node';
+import {
+  ApiException,
+  CoreV1Api,
+  KubeConfig,
+  Observable,
+  type ConfigurationOptions,
+  type V1Secret,
+} from '@kubernetes/client-node';
 import { ApiError, type HttpAnswer, type LabApi, type ObjectRef, type StoredSecret } from '../../lab.js';
+import type { RequestOptions } from '../../lab.js';
 import { ApiHttp, type ApiEndpoint } from '../../kube/api-http.js';
 import { kubeconfigYaml } from '../../kube/kubeconfig.js';
 
@@ -26,29 +34,33 @@ export class KubeApi implements LabApi {
     }
   }
 
-  createSecret(ref: ObjectRef, data: Record<string, Buffer | string>): Promise<StoredSecret> {
+  createSecret(ref: ObjectRef, data: Record<string, Buffer | string>, options?: RequestOptions): Promise<StoredSecret> {
     return call(ref, () =>
-      this.core.createNamespacedSecret({
-        namespace: ref.namespace,
-        body: { metadata: { name: ref.name }, data: encode(data) },
-      }),
+      this.core.createNamespacedSecret(
+        { namespace: ref.namespace, body: { metadata: { name: ref.name }, data: encode(data) } },
+        abortable(options),
+      ),
     );
   }
 
-  readSecret(ref: ObjectRef): Promise<StoredSecret> {
-    return call(ref, () => this.core.readNamespacedSecret(ref));
+  readSecret(ref: ObjectRef, options?: RequestOptions): Promise<StoredSecret> {
+    return call(ref, () => this.core.readNamespacedSecret(ref, abortable(options)));
   }
 
-  async updateSecret(ref: ObjectRef, data?: Record<string, Buffer | string>): Promise<StoredSecret> {
+  async updateSecret(
+    ref: ObjectRef,
+    data?: Record<string, Buffer | string>,
+    options?: RequestOptions,
+  ): Promise<StoredSecret> {
     return call(ref, async () => {
-      const current = await this.core.readNamespacedSecret(ref);
+      const current = await this.core.readNamespacedSecret(ref, abortable(options));
       if (data) current.data = encode(data);
-      return this.core.replaceNamespacedSecret({ ...ref, body: current });
+      return this.core.replaceNamespacedSecret({ ...ref, body: current }, abortable(options));
     });
   }
 
-  async deleteSecret(ref: ObjectRef): Promise<void> {
-    await call(ref, () => this.core.deleteNamespacedSecret(ref)).catch((error: unknown) => {
+  async deleteSecret(ref: ObjectRef, options?: RequestOptions): Promise<void> {
+    await call(ref, () => this.core.deleteNamespacedSecret(ref, abortable(options))).catch((error: unknown) => {
       if (!(error instanceof ApiError && error.status === 404)) throw error;
     });
   }
@@ -90,6 +102,24 @@ async function call(ref: ObjectRef, fn: () => Promise<V1Secret>): Promise<Stored
   } catch (error) {
     throw toApiError(error);
   }
+}
+
+// The client's per-call middleware hands the signal to its fetch: an abort closes the request's connection.
+function abortable(options?: RequestOptions): ConfigurationOptions | undefined {
+  const signal = options?.signal;
+  if (!signal) return undefined;
+  return {
+    middleware: [
+      {
+        pre: (context) => {
+          context.setSignal(signal);
+          return new Observable(Promise.resolve(context));
+        },
+        post: (response) => new Observable(Promise.resolve(response)),
+      },
+    ],
+    middlewareMergeStrategy: 'append',
+  };
 }
 
 function encode(data: Record<string, Buffer | string>): Record<string, string> {

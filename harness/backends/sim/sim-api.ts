@@ -1,5 +1,6 @@
 import { SimApiError, type SimApiserver } from '../../../sim/index.js';
 import { ApiError, type HttpAnswer, type LabApi, type ObjectRef, type StoredSecret } from '../../lab.js';
+import type { RequestOptions } from '../../lab.js';
 
 /** SimApi is LabApi on a modelled apiserver; failures become ApiErrors with the real apiserver's status and text. */
 export class SimApi implements LabApi {
@@ -11,26 +12,30 @@ export class SimApi implements LabApi {
     this.namespaces.add(name);
   }
 
-  createSecret(ref: ObjectRef, data: Record<string, Buffer | string>): Promise<StoredSecret> {
+  createSecret(ref: ObjectRef, data: Record<string, Buffer | string>, options?: RequestOptions): Promise<StoredSecret> {
     return call(async () => {
       const bytes = toBuffers(data);
       return { ref, data: bytes, resourceVersion: await this.server.create(ref.namespace, ref.name, bytes) };
-    });
+    }, options);
   }
 
-  readSecret(ref: ObjectRef): Promise<StoredSecret> {
-    return call(async () => ({ ref, ...(await this.server.get(ref.namespace, ref.name)) }));
+  readSecret(ref: ObjectRef, options?: RequestOptions): Promise<StoredSecret> {
+    return call(async () => ({ ref, ...(await this.server.get(ref.namespace, ref.name)) }), options);
   }
 
-  updateSecret(ref: ObjectRef, data?: Record<string, Buffer | string>): Promise<StoredSecret> {
+  updateSecret(
+    ref: ObjectRef,
+    data?: Record<string, Buffer | string>,
+    options?: RequestOptions,
+  ): Promise<StoredSecret> {
     return call(async () => {
       const resourceVersion = await this.server.update(ref.namespace, ref.name, data && toBuffers(data));
       return { ref, data: (await this.server.get(ref.namespace, ref.name)).data, resourceVersion };
-    });
+    }, options);
   }
 
-  async deleteSecret(ref: ObjectRef): Promise<void> {
-    await call(() => this.server.delete(ref.namespace, ref.name)).catch((error: unknown) => {
+  async deleteSecret(ref: ObjectRef, options?: RequestOptions): Promise<void> {
+    await call(() => this.server.delete(ref.namespace, ref.name), options).catch((error: unknown) => {
       if (!(error instanceof ApiError && error.status === 404)) throw error;
     });
   }
@@ -49,9 +54,19 @@ export class SimApi implements LabApi {
   }
 }
 
-async function call<T>(fn: () => Promise<T>): Promise<T> {
+// An aborted call stops waiting at once, as a closed connection would; the modelled request runs on regardless, so
+// a write may still land afterwards (as on a real apiserver).
+async function call<T>(fn: () => Promise<T>, options?: RequestOptions): Promise<T> {
+  const signal = options?.signal;
   try {
-    return await fn();
+    if (!signal) return await fn();
+    if (signal.aborted) throw new ApiError(0, 'the request was aborted');
+    let onAbort = () => undefined as void;
+    const aborted = new Promise<never>((_, reject) => {
+      onAbort = () => reject(new ApiError(0, 'the request was aborted'));
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+    return await Promise.race([fn(), aborted]).finally(() => signal.removeEventListener('abort', onAbort));
   } catch (error) {
     if (error instanceof SimApiError) throw new ApiError(error.status, error.message, error.reason);
     throw error;
