@@ -192,7 +192,11 @@ export class AlibabaServer {
     if (bad) throw bad;
     if (!claim.nonce) throw errors.missingParameter('SignatureNonce');
     const nonceKey = `${claim.accessKeyId}\n${claim.nonce}`;
-    for (const [k, t] of this.nonces) if (now - t > SKEW_MS) this.nonces.delete(k);
+    // Nonces are kept in arrival order, so the expired ones are at the front: stop at the first one still fresh.
+    for (const [k, t] of this.nonces) {
+      if (now - t <= SKEW_MS) break;
+      this.nonces.delete(k);
+    }
     if (this.nonces.has(nonceKey)) throw errors.signatureNonceUsed();
     this.nonces.set(nonceKey, now);
     return resolved.caller;
