@@ -2,9 +2,8 @@ import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import type { AuditRecord } from '../fake-kms/index.js';
 import type { InspectRow } from '../harness/inspect/index.js';
-import type { AnomalyName } from './anomalies.js';
+import type { AnomalyName, Operation } from './history/index.js';
 import { checkInvariants, type CheckInput } from './checker.js';
-import type { Operation } from './history.js';
 import { keyLiveness, PluginView } from './plugin-view.js';
 
 const op = (o: Partial<Operation> & Pick<Operation, 'f' | 'key' | 'start'>): Operation => ({

@@ -1,11 +1,9 @@
 import type { AuditRecord } from '../fake-kms/index.js';
 import type { InspectRow } from '../harness/inspect/index.js';
-import type { Anomaly, AnomalyName } from './anomalies.js';
+import { checkRegisters, type Anomaly, type AnomalyName, type Operation } from './history/index.js';
 import type { FaultEvent } from './fault-kinds.js';
 import { judgeHealth, UNHEALTHY_JUDGED_AFTER_MS, type HealthSample } from './health.js';
-import type { Operation } from './history.js';
 import type { KeyLiveness, PluginAnswer, PluginOutage } from './plugin-view.js';
-import { checkRegisters } from './register-model.js';
 
 /**
  * Invariant is one property judged over the whole run: `holds`, `violated` (with the anomalies that show it), or

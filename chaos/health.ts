@@ -1,4 +1,4 @@
-import type { Anomaly } from './anomalies.js';
+import type { Anomaly } from './history/index.js';
 import { KMS_TIMING, type PluginAnswer, type PluginOutage } from './plugin-view.js';
 
 /** HealthSample is one answer of an apiserver's `/healthz/kms-providers`: asked at `t`, answered at `end`. */

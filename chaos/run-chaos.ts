@@ -6,7 +6,7 @@ import { auditMark, errorClass } from '../scenarios/index.js';
 import { checkInvariants, type AppliedFault, type Invariant } from './checker.js';
 import { FAULT_KINDS, type FaultEvent, type FaultKind } from './fault-kinds.js';
 import { decidableWindowMs, type HealthSample } from './health.js';
-import type { Operation } from './history.js';
+import type { Operation } from './history/index.js';
 import { checkDuration, checkSchedule } from './limits.js';
 import { faultUnavailable, inject, planSchedule, possibleFaults } from './nemesis.js';
 import { keyLiveness, PluginView } from './plugin-view.js';

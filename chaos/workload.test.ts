@@ -2,7 +2,7 @@ import { describe, expect, test } from 'vitest';
 import { realClock } from '../harness/common/clock.js';
 import { ApiError, type Lab, type LabApi, type RequestOptions } from '../harness/lab.js';
 import { seededRandom } from '../sim/index.js';
-import type { Operation } from './history.js';
+import type { Operation } from './history/index.js';
 import { runWorkload, type WorkloadOptions } from './workload.js';
 
 describe('the workload aborts a request at its deadline', () => {

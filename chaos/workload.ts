@@ -1,8 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Lab, LabApiserver, RequestOptions } from '../harness/lab.js';
 import type { Random } from '../sim/index.js';
-import type { Fn, Operation } from './history.js';
-import { completionOf } from './outcome.js';
+import { completionOf, type Fn, type Operation } from './history/index.js';
 
 export interface WorkloadOptions {
   namespace: string;

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import type { AnomalyName } from './anomalies.js';
-import type { Fn, Operation } from './history.js';
+import type { Fn, Operation } from './operation.js';
 import { checkRegisters } from './register-model.js';
 
 // ---- histories of one Secret, made by a real register ----

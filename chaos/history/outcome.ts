@@ -1,6 +1,6 @@
-import { ApiError } from '../harness/lab.js';
-import { errorClass } from '../scenarios/index.js';
-import type { Completion } from './history.js';
+import { ApiError } from '../../harness/lab.js';
+import { errorClass } from '../../scenarios/index.js';
+import type { Completion } from './operation.js';
 
 /**
  * completionOf says what a failed request proves, read from kube-apiserver v1.37's sources:

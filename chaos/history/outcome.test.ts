@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { ApiError } from '../harness/lab.js';
+import { ApiError } from '../../harness/lab.js';
 import { completionOf } from './outcome.js';
 
 describe('what an answer proves about a write', () => {

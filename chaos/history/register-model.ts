@@ -1,5 +1,5 @@
 import type { Anomaly } from './anomalies.js';
-import { opsByKey, type Operation } from './history.js';
+import { opsByKey, type Operation } from './operation.js';
 
 type Value = string | null; // a digest, or null: no such Secret
 
