@@ -20,6 +20,17 @@ export interface Scenario {
   tags: string[];
   needs: LabNeeds;
   run(lab: Lab, ctx: ScenarioContext): Promise<void>;
+  /**
+   * Where a scenario loaded from the user's file came from. Such a scenario runs in a process of its own (the
+   * runner starts it there; `run` is not called in the runner's process).
+   */
+  origin?: ScenarioOrigin;
+}
+
+/** ScenarioOrigin names a scenario in a user's file: the module, and its place in the default export. */
+export interface ScenarioOrigin {
+  file: string;
+  index: number;
 }
 
 export type Evidence = Record<string, unknown>;

@@ -6,6 +6,7 @@ import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { KmslabError } from '../harness/common/errors.js';
 import { defineScenario, type ScenarioDefinition } from './define.js';
+import type { ScenarioSummary } from './isolation/protocol.js';
 import type { Scenario } from './model.js';
 
 /** A user's scenario and the file it came from. */
@@ -21,18 +22,42 @@ const TYPESCRIPT = new Set(['.ts', '.mts', '.cts']);
 const IN_DIRECTORY = /\.scenario\.(mjs|js|cjs|ts|mts|cts)$/;
 
 /**
- * loadScenarioFiles imports the user's scenarios: each path a module (default export: `defineScenario({...})` or an
- * array of them) or a directory searched for `*.scenario.{mjs,js,ts,…}`. Every problem names its file.
+ * loadScenarioFiles finds the user's scenarios: each path a module (default export: `defineScenario({...})` or an
+ * array of them) or a directory searched for `*.scenario.{mjs,js,ts,…}`. The modules are imported in a process of
+ * their own (see isolation/), never in this one: they are the user's code. Every problem names its file.
  */
 export async function loadScenarioFiles(paths: string[]): Promise<ScenarioFile[]> {
   const files: string[] = [];
   for (const path of paths) files.push(...(await modulesAt(resolve(path), path)).filter((f) => !files.includes(f)));
+  const { loadInOwnProcess } = await import('./isolation/scenario-process.js');
+  return (await loadInOwnProcess(files)).map((found) => ({ scenario: fromFile(found), file: found.file }));
+}
+
+/** fromFile is a scenario found in a file, as the runner takes it: its code runs in the scenario's own process. */
+function fromFile(found: ScenarioSummary): Scenario {
+  const { file, index, ...scenario } = found;
+  return {
+    ...scenario,
+    origin: { file, index },
+    run: () => Promise.reject(new Error(`${shown(file)}: a scenario from a file runs in its own process`)),
+  };
+}
+
+/**
+ * importScenarioFiles imports scenario modules in this process and checks each scenario. It runs in the process
+ * that runs the user's code; `onImport` hears each file before it is imported.
+ */
+export async function importScenarioFiles(
+  files: string[],
+  onImport: (file: string) => void = () => undefined,
+): Promise<Array<{ scenario: Scenario; file: string; index: number }>> {
   // tsx first: hooks registered later run first, and ours must see what tsx decided about a .ts file.
   if (files.some((f) => TYPESCRIPT.has(extname(f)))) await loadTypeScript();
   scenarioHooks();
-  const loaded: ScenarioFile[] = [];
+  const loaded: Array<{ scenario: Scenario; file: string; index: number }> = [];
   for (const file of files) {
-    for (const scenario of await scenariosIn(file)) {
+    onImport(file);
+    for (const [index, scenario] of (await scenariosIn(file)).entries()) {
       const clash = loaded.find((l) => l.scenario.name === scenario.name);
       if (clash) {
         throw new KmslabError(
@@ -40,11 +65,17 @@ export async function loadScenarioFiles(paths: string[]): Promise<ScenarioFile[]
           `two scenarios are named "${scenario.name}": in ${shown(clash.file)} and ${shown(file)}; rename one`,
         );
       }
-      loaded.push({ scenario, file });
+      loaded.push({ scenario, file, index });
     }
   }
   return loaded;
 }
+
+/** shown is a file as messages name it: relative to the working directory when below it. */
+export const shown = (file: string) => {
+  const near = relative(process.cwd(), file);
+  return near && !near.startsWith('..') ? near : file;
+};
 
 async function modulesAt(path: string, given: string): Promise<string[]> {
   const info = await stat(path).catch(() => undefined);
@@ -93,11 +124,6 @@ async function scenariosIn(file: string): Promise<Scenario[]> {
     }
   });
 }
-
-const shown = (file: string) => {
-  const near = relative(process.cwd(), file);
-  return near && !near.startsWith('..') ? near : file;
-};
 
 /** throwLine is the line of a scenario module that threw while it was imported. */
 function throwLine(error: unknown, file: string): string | undefined {

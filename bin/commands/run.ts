@@ -4,7 +4,9 @@ import type { Scenario } from '../../scenarios/model.js';
 import { KmslabError } from '../../harness/common/errors.js';
 import { printJson, say, table, buildProgress, writeReport } from '../output.js';
 import { runProgress } from '../run-progress.js';
-import { positiveInt, withPlugin } from './lab.js';
+import { withPlugin } from './lab.js';
+import { parseDuration } from '../../harness/common/duration.js';
+import { checkLimit, DEFAULT_STEP_TIMEOUT_MS, type RUN_LIMITS } from '../../scenarios/run-limits.js';
 import { encryptionConfigOption, pluginOptions, readEncryptionConfig, type PluginFlags } from '../lab-options.js';
 
 export function runCommands(program: Command): void {
@@ -62,8 +64,14 @@ export function runCommands(program: Command): void {
       '--k8s-version <version>',
       'local: kube-apiserver version (built from Go modules on first use); kind: node image version',
     )
-    .option('--secrets <n>', 'Secrets each scenario writes', positiveInt, 24)
-    .option('--parallel <n>', 'scenarios (labs) at once', positiveInt, 1)
+    .option('--secrets <n>', 'Secrets each scenario writes (1 to 5,000)', limited('secrets', '--secrets'), 24)
+    .option('--parallel <n>', 'scenarios (labs) at once (1 to 16)', limited('parallel', '--parallel'), 1)
+    .option(
+      '--step-timeout <duration>',
+      'fail a scenario whose step (or code between steps) runs longer than this (1s to 24h)',
+      (text: string) => checkLimit('stepTimeoutMs', parseDuration(text, { what: '--step-timeout' }), '--step-timeout'),
+      DEFAULT_STEP_TIMEOUT_MS,
+    )
     .option('--junit <file>', 'write a JUnit XML report')
     .option('--json <file>', 'write the full JSON report (every step and its evidence)')
     .option('--html <file>', 'write a timeline of the run as one self-contained HTML page')
@@ -74,15 +82,17 @@ export function runCommands(program: Command): void {
       const { labOptionsFor, startLab } = await import('../../harness/start-lab.js');
       const { externalLacks } = await import('../../harness/backends/common/control-kms.js');
       const scenarios = await pickScenarios(names, o.tag);
-      // Ctrl-C stops every lab in flight; the report then shows what ran.
+      // Ctrl-C (or SIGTERM) ends every scenario in flight at once and stops the labs; the report shows what ran.
       const interrupt = new AbortController();
-      const stop = () => {
+      let exitCode = 0;
+      const stop = (signal: NodeJS.Signals) => {
         if (interrupt.signal.aborted) {
           say('still stopping labs; if you kill kmslab now, run kmslab down --all afterwards');
           return;
         }
-        say('\ninterrupted: stopping labs');
-        interrupt.abort();
+        say(`\ninterrupted (${signal}): stopping labs`);
+        exitCode = signal === 'SIGTERM' ? 143 : 130;
+        interrupt.abort(new Error(`the run got ${signal}`));
       };
       process.on('SIGINT', stop);
       process.on('SIGTERM', stop);
@@ -119,6 +129,7 @@ export function runCommands(program: Command): void {
         {
           params: { secrets: o.secrets },
           parallel: o.parallel,
+          stepTimeoutMs: o.stepTimeout,
           artifactsDir: o.artifacts,
           keep: o.keep ?? false,
           onEvent: runProgress(),
@@ -138,7 +149,7 @@ export function runCommands(program: Command): void {
       if (o.json) await writeReport(o.json, JSON.stringify(report, null, 2));
       if (o.junit) await writeReport(o.junit, toJUnit(report));
       if (o.html) await writeReport(o.html, runHtml(report));
-      if (interrupt.signal.aborted) process.exitCode = 130;
+      if (interrupt.signal.aborted) process.exitCode = exitCode;
       else if (report.outcome !== 'passed') process.exitCode = 1;
     });
 }
@@ -176,6 +187,15 @@ const isScenarioPath = (arg: string): boolean => /[/.]/.test(arg);
 
 function describe(s: Scenario) {
   return { name: s.name, tags: s.tags, summary: s.summary, proves: s.proves };
+}
+
+/** limited parses a whole-number flag and holds it to its run limit (exit 2 naming the limit). */
+function limited(key: keyof typeof RUN_LIMITS, flag: string) {
+  return (text: string) => {
+    const n = Number(text);
+    if (!Number.isInteger(n)) throw new KmslabError('usage', `${flag} "${text}" is not a whole number`);
+    return checkLimit(key, n, flag);
+  };
 }
 
 function collect(value: string, previous: string[]): string[] {

@@ -20,6 +20,7 @@ import {
 } from '../../kube/encryption-config.js';
 import { KMS_CAPABILITIES, type Lab, type LabClock, type LabEtcd, type LabKms } from '../../lab.js';
 import { secretsProviders, SimMember } from './sim-member.js';
+import { eventLoopTurns } from './event-loop-turns.js';
 import { createHash } from 'node:crypto';
 
 export interface SimLabOptions {
@@ -89,6 +90,7 @@ export class SimLab implements Lab {
       decrypt: (r) => service.decrypt(r),
     };
     const hash = `sha256:${createHash('sha256').update(encryptionConfigYaml(rules)).digest('hex')}`;
+    const turn = eventLoopTurns();
     this.apiservers = Array.from({ length: count }, (_, i) => {
       const server = new SimApiserver({
         name: count === 1 ? 'kube-apiserver' : `kube-apiserver-${i}`,
@@ -99,7 +101,7 @@ export class SimLab implements Lab {
         providers: secretsProviders(rules),
         configHash: hash,
       });
-      return new SimMember(server, virtual);
+      return new SimMember(server, virtual, turn);
     });
     this.clock = {
       now: () => virtual.now(),
@@ -107,7 +109,7 @@ export class SimLab implements Lab {
       timeout: (ms) => virtual.timeout(ms),
       waitFor: (check, options) => poll(check, { ...options, clock: virtual }),
     };
-    this.etcd = simEtcd(memory);
+    this.etcd = simEtcd(memory, turn);
     this.kms = this.simKms();
   }
 
@@ -211,7 +213,7 @@ export class SimLab implements Lab {
   }
 }
 
-function simEtcd(memory: MemoryEtcd): LabEtcd {
+function simEtcd(memory: MemoryEtcd, turn: () => Promise<void>): LabEtcd {
   const scan = async function* (prefix: string): AsyncGenerator<EtcdPage> {
     const revision = memory.revision;
     let from: string | undefined;
@@ -220,7 +222,12 @@ function simEtcd(memory: MemoryEtcd): LabEtcd {
       if (page.kvs.length) {
         yield {
           revision: String(revision),
-          entries: page.kvs.map((kv) => ({ key: kv.key, value: kv.value, modRevision: String(kv.modRevision) })),
+          entries: page.kvs.map((kv) => ({
+            key: kv.key,
+            rawKey: Buffer.from(kv.key),
+            value: kv.value,
+            modRevision: String(kv.modRevision),
+          })),
         };
       }
       if (!page.more) return;
@@ -228,10 +235,10 @@ function simEtcd(memory: MemoryEtcd): LabEtcd {
     }
   };
   return {
-    get: async (key) => memory.get(key)?.value ?? null,
-    getAt: async (key, revision) => memory.get(key, Number(revision))?.value ?? null,
+    get: async (key) => (await turn(), memory.get(key)?.value ?? null),
+    getAt: async (key, revision) => (await turn(), memory.get(key, Number(revision))?.value ?? null),
     compact: async (revision) => memory.compact(revision === undefined ? undefined : Number(revision)),
-    put: async (key, value) => void memory.put(key, value),
+    put: async (key, value) => (await turn(), void memory.put(key, value)),
     scan,
     inspect: async (prefix = '/registry/') => {
       const coverage = new Coverage();

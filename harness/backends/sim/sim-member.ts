@@ -1,11 +1,13 @@
 import { createHash } from 'node:crypto';
 import type { SimApiserver, SimProvider, VirtualClock } from '../../../sim/index.js';
+import { parseDuration } from '../../common/duration.js';
 import { KmslabError } from '../../common/errors.js';
 import { poll } from '../../common/wait.js';
 import { reloadFailures, reloadOutcome } from '../../kube/reload.js';
 import { encryptionConfigYaml, type EncryptionRule } from '../../kube/encryption-config.js';
 import type { ConfigChange, LabApiserver, StartWait } from '../../lab.js';
 import { SimApi } from './sim-api.js';
+import { withTurns } from './event-loop-turns.js';
 
 const READY_TIMEOUT = 180_000;
 const RELOAD_TIMEOUT = 180_000;
@@ -17,8 +19,10 @@ export class SimMember implements LabApiserver {
   constructor(
     readonly server: SimApiserver,
     private readonly clock: VirtualClock,
+    /** Lets the event loop turn now and then while scenarios call the API (see eventLoopTurns). */
+    turn: () => Promise<void> = async () => undefined,
   ) {
-    this.api = new SimApi(server);
+    this.api = withTurns(new SimApi(server), turn);
   }
 
   get name(): string {
@@ -81,13 +85,12 @@ export function secretsProviders(rules: EncryptionRule[]): SimProvider[] {
   return rule.providers.map((p) => {
     if ('identity' in p) return { identity: {} };
     if ('kms' in p)
-      return { kms: { name: p.kms.name, ...(p.kms.timeout ? { timeoutMs: seconds(p.kms.timeout) } : {}) } };
+      return {
+        kms: {
+          name: p.kms.name,
+          ...(p.kms.timeout ? { timeoutMs: parseDuration(p.kms.timeout, { what: 'kms timeout', go: true }) } : {}),
+        },
+      };
     throw new KmslabError('usage', `the sim models KMS v2 and identity providers only, not ${Object.keys(p)[0]}`);
   });
-}
-
-function seconds(duration: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m)$/.exec(duration);
-  if (!m) throw new KmslabError('usage', `timeout "${duration}" is not a duration like 3s`);
-  return Number(m[1]) * (m[2] === 'ms' ? 1 : m[2] === 's' ? 1000 : 60_000);
 }
