@@ -1,19 +1,13 @@
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { externalLacks } from '../harness/backends/common/control-kms.js';
-import {
-  checkExternalPlugin,
-  ExternalPluginProcess,
-  pluginAnswers,
-  runHook,
-  type ExternalPlugin,
-} from '../harness/backends/common/external-plugin.js';
-import { poll } from '../harness/common/wait.js';
-import type { KmsCapability } from '../harness/lab.js';
-import { UpstreamPlugin } from '../proxy/index.js';
+import { checkExternalPlugin, type ExternalPlugin } from '../harness/backends/common/external-plugin.js';
 import { runScenarios, type LabFactory, type RunReport, type Scenario } from '../scenarios/index.js';
-import { HOOK_CHECKS, PROTOCOL_CHECKS, type Check, type CheckContext } from './checks.js';
+import { runChecks, type CheckResult } from './check-runner.js';
+import { ExternalPluginSession } from './plugin-session.js';
+
+export type { CheckResult } from './check-runner.js';
 
 export interface ConformanceOptions {
   plugin: ExternalPlugin;
@@ -23,27 +17,21 @@ export interface ConformanceOptions {
   makeLab: LabFactory;
   /** Recommended checks count as failures. */
   strict?: boolean;
+  /** Required checks that were skipped or not run count as failures (else the report says "not fully checked"). */
+  requireAll?: boolean;
   /** Stop at the first failure that counts. */
   failFast?: boolean;
   /** How long a hook may take to show in the plugin's answers (plugins cache key state). Default 60 s. */
   settleMs?: number;
   /** Scenarios at once (default 1: labs of one external plugin may share its key store). */
   parallel?: number;
+  /**
+   * Where the run keeps its logs — the plugin's output (`kms-plugin.log`), the hooks' (`kms-hooks.log`) and failed
+   * scenarios' labs — never deleted. Default `artifacts/conformance-<time>` in the working directory.
+   */
+  artifactsDir?: string;
   onResult?: (result: CheckResult) => void;
   signal?: AbortSignal;
-}
-
-export interface CheckResult {
-  id: string;
-  title: string;
-  phase: 'protocol' | 'lifecycle' | 'scenario';
-  level: 'required' | 'recommended';
-  source: string;
-  outcome: 'passed' | 'failed' | 'skipped';
-  /** Why it failed (what was seen), or why it was skipped (what is missing). */
-  message?: string;
-  evidence?: Record<string, unknown>;
-  durationMs: number;
 }
 
 export interface ConformanceReport {
@@ -51,72 +39,60 @@ export interface ConformanceReport {
   durationMs: number;
   plugin: { command?: string; socket?: string; hooks: string[] };
   strict: boolean;
+  requireAll: boolean;
   outcome: 'passed' | 'failed';
   counts: Record<'required' | 'recommended', Record<CheckResult['outcome'], number>>;
+  /** Required checks that were skipped or not run, and why: a pass is then not a full one. */
+  notChecked: Array<{ id: string; why: string }>;
+  /** Where the logs are. */
+  artifacts: string;
+  pluginLog?: string;
   checks: CheckResult[];
   scenarios?: RunReport;
 }
 
+/** isFatal: a result that fails the run — a required check failed (or any, `strict`), or the plugin died in it. */
+export const isFatal = (r: CheckResult, strict: boolean) =>
+  r.outcome === 'failed' && (r.level === 'required' || strict || r.died !== undefined);
+
 /**
  * runConformance holds a KMS v2 plugin to the rules: protocol checks on its own socket, lifecycle checks through
  * its hooks, then scenarios on real labs with the plugin behind the proxy. A check that needs a hook the user did
- * not give is skipped and says so — never passed.
+ * not give is skipped and says so — never passed; a pass with required checks skipped or not run says it is not a
+ * full one (`notChecked`), and with `requireAll` it is a failure.
  */
 export async function runConformance(options: ConformanceOptions): Promise<ConformanceReport> {
   const started = Date.now();
   const plugin = options.plugin;
   checkExternalPlugin(plugin);
+  const strict = options.strict ?? false;
   const lacks = externalLacks(plugin);
+  const artifacts = resolve(
+    options.artifactsDir ?? join('artifacts', `conformance-${new Date(started).toISOString().replace(/[:.]/g, '-')}`),
+  );
+  await mkdir(artifacts, { recursive: true, mode: 0o700 });
   const results: CheckResult[] = [];
-  const counts = (r: CheckResult) =>
-    r.outcome === 'failed' && (r.level === 'required' || options.strict) ? 'fatal' : 'fine';
   const record = (r: CheckResult) => {
     results.push(r);
     options.onResult?.(r);
   };
-  const stop = () => options.signal?.aborted || (options.failFast && results.some((r) => counts(r) === 'fatal'));
+  const stop = () => Boolean(options.signal?.aborted || (options.failFast && results.some((r) => isFatal(r, strict))));
 
-  const work = await mkdtemp(join(tmpdir(), 'kmslab-conformance-'));
-  const hooksLog = join(work, 'hooks.log');
-  const socket = plugin.socket ?? join(work, 'plugin', 'kms.sock');
-  const proc = plugin.command ? new ExternalPluginProcess(work, socket, plugin.command) : undefined;
-  const client = new UpstreamPlugin(socket, 3_000);
+  // The socket lives in a short private directory of its own (unix socket paths are limited to 108 bytes).
+  const socketDir = await mkdtemp(join(tmpdir(), 'kmslab-conformance-'));
+  const session = new ExternalPluginSession(plugin, { socketDir, logDir: artifacts });
   try {
-    if (proc) {
-      await mkdir(join(work, 'logs'));
-      await mkdir(join(work, 'plugin'), { mode: 0o700 });
-      await proc.start();
-    } else {
-      await poll(pluginAnswers(socket), { timeoutMs: 30_000, intervalMs: 250, what: `a KMS v2 plugin on ${socket}` });
-    }
-    const ctx: CheckContext = {
-      plugin: client,
-      seenKeyIds: [],
+    await session.start();
+    await runChecks(session, {
+      lacks,
       settleMs: options.settleMs ?? 60_000,
-      hook: (name, keyId) => runHook(name, plugin.hooks![name]!, { socket, keyId }, hooksLog),
-      restart: async () => {
-        if (proc) {
-          await proc.crash();
-          await proc.start();
-        } else {
-          await runHook('restart', plugin.restartCommand!, { socket }, hooksLog);
-          await poll(pluginAnswers(socket), { timeoutMs: 60_000, intervalMs: 250, what: `the plugin on ${socket}` });
-        }
-      },
-    };
-    for (const [phase, checks] of [
-      ['protocol', PROTOCOL_CHECKS],
-      ['lifecycle', HOOK_CHECKS],
-    ] as const) {
-      for (const check of checks) {
-        if (stop()) break;
-        record(await runCheck(check, phase, ctx, lacks));
-      }
-    }
+      ...(options.signal ? { signal: options.signal } : {}),
+      stop,
+      onResult: record,
+    });
   } finally {
-    client.close();
-    await proc?.stop();
-    await rm(work, { recursive: true, force: true });
+    await session.close();
+    await rm(socketDir, { recursive: true, force: true });
   }
 
   let scenarios: RunReport | undefined;
@@ -125,6 +101,7 @@ export async function runConformance(options: ConformanceOptions): Promise<Confo
       lacks,
       parallel: options.parallel ?? 1,
       backend: 'local',
+      artifactsDir: artifacts,
       ...(options.signal ? { signal: options.signal } : {}),
       onEvent: (e) => {
         if (e.type !== 'scenario-end') return;
@@ -148,11 +125,18 @@ export async function runConformance(options: ConformanceOptions): Promise<Confo
     });
   }
 
-  const tally = (level: CheckResult['level']) => ({
-    passed: results.filter((r) => r.level === level && r.outcome === 'passed').length,
-    failed: results.filter((r) => r.level === level && r.outcome === 'failed').length,
-    skipped: results.filter((r) => r.level === level && r.outcome === 'skipped').length,
-  });
+  const tally = (level: CheckResult['level']) => {
+    const of = (outcome: CheckResult['outcome']) =>
+      results.filter((r) => r.level === level && r.outcome === outcome).length;
+    return { passed: of('passed'), failed: of('failed'), skipped: of('skipped'), 'not-run': of('not-run') };
+  };
+  const notChecked = results
+    .filter((r) => r.level === 'required' && (r.outcome === 'skipped' || r.outcome === 'not-run'))
+    .map((r) => ({ id: r.id, why: r.message ?? '' }));
+  const failed =
+    results.some((r) => isFatal(r, strict)) ||
+    Boolean(options.signal?.aborted) ||
+    Boolean(options.requireAll && notChecked.length);
   return {
     startedAt: new Date(started).toISOString(),
     durationMs: Date.now() - started,
@@ -161,39 +145,14 @@ export async function runConformance(options: ConformanceOptions): Promise<Confo
       ...(plugin.socket ? { socket: plugin.socket } : {}),
       hooks: Object.keys(plugin.hooks ?? {}),
     },
-    strict: options.strict ?? false,
-    outcome: results.some((r) => counts(r) === 'fatal') || options.signal?.aborted ? 'failed' : 'passed',
+    strict,
+    requireAll: options.requireAll ?? false,
+    outcome: failed ? 'failed' : 'passed',
     counts: { required: tally('required'), recommended: tally('recommended') },
+    notChecked,
+    artifacts,
+    ...(session.pluginLog ? { pluginLog: session.pluginLog } : {}),
     checks: results,
     ...(scenarios ? { scenarios } : {}),
   };
-}
-
-async function runCheck(
-  check: Check,
-  phase: CheckResult['phase'],
-  ctx: CheckContext,
-  lacks: (c: KmsCapability) => string | undefined,
-): Promise<CheckResult> {
-  const base = { id: check.id, title: check.title, phase, level: check.level, source: check.source };
-  const missing = (check.needs ?? []).map((c) => lacks(c)).filter(Boolean);
-  if (missing.length) return { ...base, outcome: 'skipped', message: missing.join('; '), durationMs: 0 };
-  const t = Date.now();
-  try {
-    const v = await check.run(ctx);
-    return {
-      ...base,
-      outcome: v.ok ? 'passed' : 'failed',
-      ...(v.ok ? {} : { message: v.message }),
-      ...(v.evidence ? { evidence: v.evidence } : {}),
-      durationMs: Date.now() - t,
-    };
-  } catch (error) {
-    return {
-      ...base,
-      outcome: 'failed',
-      message: `the check could not run: ${(error as Error).message}`,
-      durationMs: Date.now() - t,
-    };
-  }
 }

@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { Command } from '@commander-js/extra-typings';
 import { KmslabError } from '../../harness/common/errors.js';
 import { buildProgress, say, writeReport } from '../output.js';
@@ -21,6 +22,10 @@ export function conformanceCommand(program: Command): void {
     ),
   )
     .option('--strict', 'recommended checks count as failures too')
+    .option(
+      '--require-all',
+      'required checks that could not run (a hook not given, a check stopped by another failure) fail the run too',
+    )
     .option('--fail-fast', 'stop at the first failure that counts')
     .option('--scenarios <tag>', 'which scenarios to run on real labs, by tag (none: skip them)', 'plugin')
     .option(
@@ -33,9 +38,16 @@ export function conformanceCommand(program: Command): void {
     .option('--k8s-version <version>', 'kube-apiserver version for the scenarios')
     .option('--json <file>', 'write the full report as JSON')
     .option('--junit <file>', 'write JUnit XML (a testsuite per phase, a testcase per check)')
+    .option(
+      '--artifacts <dir>',
+      "where the plugin's and the hooks' logs and failed scenarios' labs are kept (in conformance-<time>/)",
+      'artifacts',
+    )
     .action(async (opts) => {
       const o = opts as typeof opts & PluginFlags;
-      const { conformanceJUnit, renderConformance, runConformance } = await import('../../conformance/index.js');
+      const { checkLine, conformanceJUnit, renderConformance, runConformance } = await import(
+        '../../conformance/index.js'
+      );
       const { labOptionsFor, startLab } = await import('../../harness/start-lab.js');
       const { selectScenarios } = await import('../../scenarios/index.js');
       const plugin = pluginFrom(o);
@@ -47,17 +59,29 @@ export function conformanceCommand(program: Command): void {
       const scenarios = o.scenarios === 'none' ? [] : selectScenarios([], [o.scenarios]);
       const user = await readEncryptionConfig((o as { encryptionConfig?: string }).encryptionConfig);
       const stamp = Date.now().toString(36);
+      const artifacts = resolve(o.artifacts, `conformance-${new Date().toISOString().replace(/[:.]/g, '-')}`);
+      say(`logs and artifacts go to ${artifacts} (the plugin's output: kms-plugin.log, the hooks': kms-hooks.log)`);
+      // The first Ctrl-C stops the run; a check that disabled a key still runs its enable hook before kmslab ends.
       const interrupt = new AbortController();
-      const stop = () => interrupt.abort();
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
+      const stop = () => {
+        if (interrupt.signal.aborted) {
+          say('still stopping: a key disabled by a check is being enabled again; wait, or it stays disabled');
+          return;
+        }
+        say('\ninterrupted: finishing the current check (and re-enabling any key it disabled)');
+        interrupt.abort();
+      };
+      process.on('SIGINT', stop);
+      process.on('SIGTERM', stop);
       const report = await runConformance({
         plugin,
         scenarios,
         strict: o.strict ?? false,
+        requireAll: o.requireAll ?? false,
         failFast: o.failFast ?? false,
         settleMs: o.settleSeconds * 1000,
         parallel: o.parallel,
+        artifactsDir: artifacts,
         signal: interrupt.signal,
         makeLab: (s, signal) =>
           startLab({
@@ -69,13 +93,11 @@ export function conformanceCommand(program: Command): void {
             ...(signal ? { signal } : {}),
             ...labOptionsFor(s.needs, user),
           }),
-        onResult: (r) =>
-          say(
-            `${r.outcome === 'passed' ? '✓' : r.outcome === 'skipped' ? '-' : r.level === 'required' || o.strict ? '✗' : '!'} ${r.id}${r.message ? `: ${r.message}` : ''}`,
-          ),
+        onResult: (r) => say(checkLine(r, o.strict ?? false)),
+      }).finally(() => {
+        process.off('SIGINT', stop);
+        process.off('SIGTERM', stop);
       });
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
       console.log(`\n${renderConformance(report)}`);
       if (o.json) await writeReport(o.json, JSON.stringify(report, null, 2));
       if (o.junit) await writeReport(o.junit, conformanceJUnit(report));

@@ -4,7 +4,7 @@ import { appendFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import { KmsCallError } from '../../../fake-kms/index.js';
-import { UpstreamPlugin } from '../../../proxy/index.js';
+import { isTransportFailure, UpstreamPlugin } from '../../../proxy/index.js';
 import { KmslabError } from '../../common/errors.js';
 import { ManagedProcess } from '../../process/managed-process.js';
 import { runCommand } from '../../process/run-command.js';
@@ -18,12 +18,14 @@ export class ExternalPluginProcess {
   onSpawn: (() => Promise<void>) | undefined;
   readonly logFile: string;
 
+  /** The plugin's output goes to `logFile`, by default the lab's `logs/kms-plugin.log`. */
   constructor(
     readonly labDir: string,
     readonly socket: string,
     readonly command: string,
+    logFile?: string,
   ) {
-    this.logFile = join(labDir, 'logs', 'kms-plugin.log');
+    this.logFile = logFile ?? join(labDir, 'logs', 'kms-plugin.log');
   }
 
   async start(timeoutMs = 60_000, signal?: AbortSignal): Promise<void> {
@@ -76,12 +78,7 @@ export function pluginAnswers(socket: string): () => Promise<true | undefined> {
       await client.status();
       return true;
     } catch (error) {
-      const transport = /No connection established|failed to connect|Connection dropped|ECONNREFUSED|ENOENT/i;
-      if (
-        error instanceof KmsCallError &&
-        error.code !== GrpcStatus.DEADLINE_EXCEEDED &&
-        !transport.test(error.message)
-      )
+      if (error instanceof KmsCallError && error.code !== GrpcStatus.DEADLINE_EXCEEDED && !isTransportFailure(error))
         return true;
       throw error;
     } finally {
