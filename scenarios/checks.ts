@@ -11,15 +11,24 @@ export async function storedAs(lab: Lab, prefix: string): Promise<CoverageSummar
   return coverage.summary;
 }
 
-/** expectAllKmsV2 fails unless every value under the prefix is `k8s:enc:kms:v2:<provider>:` with this key_id. */
-export async function expectAllKmsV2(lab: Lab, prefix: string, keyId: string, atLeast = 1): Promise<CoverageSummary> {
+/**
+ * expectAllKmsV2 fails unless every value under the prefix is `k8s:enc:kms:v2:<provider>:` with this key_id, and
+ * there are at least `atLeast` (default 1). The provider defaults to the lab's (the one that writes Secrets).
+ */
+export async function expectAllKmsV2(
+  lab: Lab,
+  prefix: string,
+  keyId: string,
+  atLeast = 1,
+  provider = lab.providerName,
+): Promise<CoverageSummary> {
   const s = await storedAs(lab, prefix);
-  const onKey = s.byKeyId[lab.providerName]?.[keyId] ?? 0;
+  const onKey = s.byKeyId[provider]?.[keyId] ?? 0;
   if (s.total < atLeast)
     throw new ScenarioFailure(`expected at least ${atLeast} values under ${prefix}, found ${s.total}`);
   if (onKey !== s.total) {
     throw new ScenarioFailure(
-      `expected all ${s.total} values under ${prefix} to be KMS v2 (${lab.providerName}) with key_id ${keyId}; ` +
+      `expected all ${s.total} values under ${prefix} to be KMS v2 (${provider}) with key_id ${keyId}; ` +
         `stored as ${JSON.stringify(s.byClass)}, KMS v2 key_ids ${JSON.stringify(s.byKeyId)}`,
     );
   }

@@ -1,4 +1,6 @@
-import type { Lab } from '../harness/lab.js';
+import type { Lab, LabApiserver, StartWait } from '../harness/lab.js';
+import type { EncryptionRule } from '../harness/kube/encryption-config.js';
+import { findEncrypted, kmsRulesOf, labelOf, type EncryptedResources } from './encrypted-resources.js';
 import type { Evidence, ScenarioContext } from './model.js';
 import type { SecretSet } from './secret-set.js';
 
@@ -33,4 +35,67 @@ export async function kmsHealthFails(lab: Lab, ctx: ScenarioContext, ev: Evidenc
   ev.status = res.status;
   ev.body = res.body.trim().slice(0, 400);
   return res.body;
+}
+
+/**
+ * findEncryptedStep works out, as a step of its own, every resource the lab's config writes with KMS v2 (making a
+ * CRD for a custom resource it names that nothing serves), and records each one's provider and etcd prefix, and
+ * what cannot be proved and why.
+ */
+export function findEncryptedStep(
+  lab: Lab,
+  ctx: ScenarioContext,
+  rules: EncryptionRule[] = kmsRulesOf(lab),
+): Promise<EncryptedResources> {
+  return ctx.step(`find what the config encrypts with KMS v2: ${labelOf(rules).label}`, async (ev) => {
+    const found = await findEncrypted(lab, rules);
+    ev.resources = Object.fromEntries(found.resources.map((r) => [r.name, r.provider]));
+    ev.etcdPrefixes = Object.fromEntries(found.resources.map((r) => [r.name, r.etcdPrefix]));
+    if (found.skipped.length) ev.skipped = Object.fromEntries(found.skipped.map((s) => [s.resource, s.why]));
+    if (found.createdCrds.length) ev.createdCrds = found.createdCrds;
+    return found;
+  });
+}
+
+/** A wait whose length is known: why it takes long, and about how long (for the countdown). */
+export interface KnownDelay {
+  why: string;
+  expectedMs: number;
+}
+
+/** LIVEZ_HOLD: a restart with the KMS unusable waits about a minute for /livez (measured; docs/apiserver-behaviour.md). */
+export const LIVEZ_HOLD: KnownDelay = {
+  why: 'a start without a usable KMS holds it ~60 s (storage readiness, docs/apiserver-behaviour.md)',
+  expectedMs: 60_000,
+};
+
+/**
+ * restartEach restarts the apiservers in turn, each waiting for `wait` (/livez or /readyz), and reports the wait as it
+ * goes: with a known delay, a countdown to about when it should end and why, then, if it runs over, that it has.
+ */
+export async function restartEach(
+  ctx: ScenarioContext,
+  apiservers: LabApiserver[],
+  wait: StartWait,
+  delay?: KnownDelay,
+): Promise<void> {
+  const path = wait === 'live' ? '/livez' : '/readyz';
+  for (const a of apiservers) {
+    let settled = false;
+    const restarting = a.restart(wait).finally(() => (settled = true));
+    // The restart has its own limit (and its error, with the log tail, is the one reported): these only show progress.
+    const phases = delay
+      ? [
+          { what: `${a.name} to answer ${path}: ${delay.why}`, ms: delay.expectedMs + 10_000 },
+          { what: `${a.name} to answer ${path}, later than the usual ~${delay.expectedMs / 1000} s`, ms: 240_000 },
+        ]
+      : [{ what: `${a.name} to answer ${path} after its restart`, ms: 240_000 }];
+    for (const phase of phases) {
+      if (settled) break;
+      await ctx
+        .wait(phase.what, async () => settled || undefined, { timeoutMs: phase.ms, intervalMs: 250 })
+        .catch(() => undefined);
+    }
+    await restarting;
+  }
 }

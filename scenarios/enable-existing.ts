@@ -1,65 +1,79 @@
-import { kmsThenIdentity } from '../harness/kube/encryption-config.js';
-import { expectAllKmsV2, expectAllPlaintext, storedAs } from './checks.js';
+import { expectAllPlaintext, storedAs } from './checks.js';
+import { findEncryptedStep } from './common-steps.js';
+import { kmsRulesOf } from './encrypted-resources.js';
 import { ScenarioFailure } from './error-class.js';
+import { expectEncrypted, migrate, migrationEvidence, readOthers } from './migration.js';
 import type { Scenario } from './model.js';
-import { SecretSet, secretKey } from './secret-set.js';
+import { secretKey } from './secret-set.js';
+import { Workload } from './workload.js';
 
 export const enableExisting: Scenario = {
   name: 'enable-existing',
   summary: 'Turn on KMS v2 in a running cluster whose Secrets are plaintext, then migrate them',
   proves:
-    'Secrets written before encryption stay plaintext until rewritten; after the hot reload new Secrets are encrypted, a rewrite of every Secret brings coverage to 100% with data intact, and the old plaintext survives in etcd history until compaction',
+    'objects written before encryption stay plaintext until rewritten; after the hot reload new ones are encrypted, a rewrite of every resource the config encrypts brings coverage to 100% with data intact, and the old plaintext survives in etcd history until compaction',
   tags: ['core'],
   needs: { encryption: 'identity' },
   async run(lab, ctx) {
-    const set = new SecretSet(ctx.namespace);
-    const prefix = `/registry/secrets/${ctx.namespace}/`;
-    await ctx.step(`create ${ctx.params.secrets} Secrets before encryption is on`, async (ev) => {
-      await set.create(lab.api, 'old', ctx.params.secrets);
-      ev.created = set.size;
+    const encrypted = await findEncryptedStep(lab, ctx);
+    const providerOf = (resource: string) =>
+      encrypted.resources.find((r) => r.name === resource)?.provider ?? lab.providerName;
+    const old = new Workload(ctx.namespace, encrypted);
+    await ctx.step(`create ${old.describe(ctx.params.secrets)} before encryption is on`, async (ev) => {
+      ev.created = await old.create(lab.api, 'old', ctx.params.secrets);
     });
     const plaintextRevision = await ctx.step('raw etcd: they are plaintext', async (ev) => {
-      ev.stored = await expectAllPlaintext(lab, prefix);
-      const first = secretKey(set.refs[0]!);
+      for (const set of old.sets) ev[`stored ${set.resource}`] = await expectAllPlaintext(lab, set.etcdPrefix);
+      const first = secretKey(old.secrets.refs[0]!);
       for await (const page of lab.etcd.scan(first)) return page.entries[0]!.modRevision;
       throw new ScenarioFailure(`${first} is missing from etcd`);
     });
     await ctx.step('enable KMS v2 (first) with identity second, by hot reload of every apiserver', async (ev) => {
       const t = lab.clock.now();
-      for (const a of lab.apiservers)
-        await a.setEncryption(lab.kmsRules ?? [kmsThenIdentity(lab.providerName, lab.kmsSocket)], 'reload');
+      for (const a of lab.apiservers) await a.setEncryption(kmsRulesOf(lab), 'reload');
       ev.reloadSeconds = (lab.clock.now() - t) / 1000;
     });
-    const fresh = new SecretSet(ctx.namespace);
-    await ctx.step('new Secrets are encrypted; old ones are still plaintext', async (ev) => {
+    const fresh = new Workload(ctx.namespace, encrypted);
+    await ctx.step(`new ${encrypted.label} are encrypted; old ones are still plaintext`, async (ev) => {
       await fresh.create(lab.api, 'new', Math.max(1, Math.ceil(ctx.params.secrets / 4)));
-      const s = await storedAs(lab, prefix);
-      ev.coverage = s;
       const { keyId } = await lab.kms.status();
-      if ((s.byKeyId[lab.providerName]?.[keyId] ?? 0) !== fresh.size || (s.byClass.identity ?? 0) !== set.size) {
-        throw new ScenarioFailure(
-          `expected ${fresh.size} KMS v2 and ${set.size} plaintext values; saw ${JSON.stringify(s.byClass)}`,
-        );
+      for (const set of old.sets) {
+        const s = await storedAs(lab, set.etcdPrefix);
+        ev[`coverage ${set.resource}`] = s;
+        const added = fresh.setFor(set.resource)!.size;
+        if ((s.byKeyId[providerOf(set.resource)]?.[keyId] ?? 0) !== added || (s.byClass.identity ?? 0) !== set.size) {
+          throw new ScenarioFailure(
+            `${set.resource}: expected ${added} KMS v2 (${providerOf(set.resource)}) and ${set.size} plaintext values; saw ${JSON.stringify(s.byClass)}`,
+          );
+        }
       }
-      ev.encryptedPercent = Math.round((1000 * fresh.size) / s.total) / 10;
+      ev.encryptedPercent = Math.round((1000 * fresh.size) / (fresh.size + old.size)) / 10;
     });
-    await ctx.step('every Secret, old and new, still reads', async (ev) => {
-      ev.read = (await set.verifyAll(lab.api)) + (await fresh.verifyAll(lab.api));
+    await ctx.step(`${encrypted.every}, old and new, still reads`, async (ev) => {
+      ev.read = (await old.verifyAll(lab.api)) + (await fresh.verifyAll(lab.api));
     });
-    await ctx.step('migrate: rewrite every old Secret', async (ev) => {
-      Object.assign(ev, await set.rewrite(lab.api));
-      if (ev.rewritten !== set.size)
-        throw new ScenarioFailure(`only ${ev.rewritten} of ${set.size} Secrets were rewritten`);
+    const migration = await ctx.step(`migrate: rewrite ${encrypted.every}`, async (ev) => {
+      const m = await migrate(lab.api, encrypted);
+      Object.assign(ev, migrationEvidence(m));
+      for (const set of old.sets) {
+        const { rewritten } = m.counts[set.resource]!;
+        if (rewritten < set.size)
+          throw new ScenarioFailure(
+            `only ${rewritten} ${set.noun} were rewritten; the ${set.size} written in plaintext needed to be`,
+          );
+      }
+      return m;
     });
     await ctx.step('raw etcd: 100% KMS v2 with the current key_id; every value intact', async (ev) => {
       const { keyId } = await lab.kms.status();
-      ev.stored = await expectAllKmsV2(lab, prefix, keyId, set.size + fresh.size);
-      ev.read = (await set.verifyAll(lab.api)) + (await fresh.verifyAll(lab.api));
+      await expectEncrypted(lab, encrypted, keyId, ev, { workload: old, migration });
+      ev.read = (await old.verifyAll(lab.api)) + (await fresh.verifyAll(lab.api));
+      ev.othersRead = await readOthers(lab.api, migration, old);
     });
     await ctx.step('etcd history keeps the plaintext until compaction', async (ev) => {
-      const key = secretKey(set.refs[0]!);
-      const old = await lab.etcd.getAt(key, plaintextRevision);
-      if (!old || old.subarray(0, 4).toString('latin1') !== 'k8s\u0000') {
+      const key = secretKey(old.secrets.refs[0]!);
+      const before = await lab.etcd.getAt(key, plaintextRevision);
+      if (!before || before.subarray(0, 4).toString('latin1') !== 'k8s\u0000') {
         throw new ScenarioFailure(`expected the plaintext of ${key} at revision ${plaintextRevision}`);
       }
       ev.plaintextAtRevision = plaintextRevision;

@@ -1,3 +1,4 @@
+import { LIVEZ_HOLD, restartEach } from './common-steps.js';
 import { ScenarioFailure, errorClass } from './error-class.js';
 import type { Scenario } from './model.js';
 import { SecretSet } from './secret-set.js';
@@ -30,7 +31,7 @@ export const haKeyDisabled: Scenario = {
     });
     await ctx.step(`restart ${cold.name} only`, async (ev) => {
       const t = lab.clock.now();
-      await cold.restart('live');
+      await restartEach(ctx, [cold], 'live', LIVEZ_HOLD);
       ev.secondsToLive = (lab.clock.now() - t) / 1000;
     });
     await ctx.step(`${warm.name} serves every Secret and writes; ${cold.name} serves none`, async (ev) => {

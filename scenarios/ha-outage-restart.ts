@@ -1,3 +1,4 @@
+import { LIVEZ_HOLD, restartEach } from './common-steps.js';
 import { ScenarioFailure, errorClass } from './error-class.js';
 import type { Scenario } from './model.js';
 import { SecretSet } from './secret-set.js';
@@ -19,7 +20,7 @@ export const haOutageRestart: Scenario = {
     });
     await ctx.step('stop the plugin and restart every apiserver', async (ev) => {
       await lab.kms.stopPlugin();
-      for (const a of lab.apiservers) await a.restart('live');
+      await restartEach(ctx, lab.apiservers, 'live', LIVEZ_HOLD);
       for (const a of lab.apiservers) {
         const failure = await set.expectAllUnreadable(a.api);
         ev[`${a.name}ErrorClass`] = errorClass(failure);

@@ -1,29 +1,32 @@
 import { auditMark } from './audit-mark.js';
 import { keyIdOf } from './checks.js';
+import { LIVEZ_HOLD, findEncryptedStep, restartEach } from './common-steps.js';
 import { ScenarioFailure, errorClass } from './error-class.js';
 import type { Scenario } from './model.js';
 import { waitForKeyId } from './rotate.js';
-import { SecretSet, secretKey } from './secret-set.js';
+import { SecretSet } from './secret-set.js';
+import { Workload } from './workload.js';
 
 export const keyDisabledBeforeMigration: Scenario = {
   name: 'key-disabled-before-migration',
   summary: 'The old key is disabled after a rotation but before the Secrets were migrated',
   proves:
-    'after a restart, Secrets still on the disabled key fail to read with the decrypt error and the audit trail shows the refused Decrypts, while new writes (on the new key) work; re-enabling the old key brings every Secret back',
+    'after a restart, objects still on the disabled key (Secrets, and every other resource the config encrypts) fail to read with the decrypt error and the audit trail shows the refused Decrypts, while new writes (on the new key) work; re-enabling the old key brings every object back',
   tags: ['core', 'plugin'],
   needs: { encryption: 'kms', kms: ['rotate', 'disable', 'enable'] },
   async run(lab, ctx) {
-    const set = new SecretSet(ctx.namespace);
-    const a = await ctx.step(`create ${ctx.params.secrets} Secrets under key A`, async (ev) => {
-      await set.create(lab.api, 'secret', ctx.params.secrets);
+    const encrypted = await findEncryptedStep(lab, ctx);
+    const data = new Workload(ctx.namespace, encrypted);
+    const a = await ctx.step(`create ${data.describe(ctx.params.secrets)} under key A`, async (ev) => {
+      await data.create(lab.api, 'secret', ctx.params.secrets);
       ev.keyId = (await lab.kms.status()).keyId;
       return ev.keyId as string;
     });
     const b = await ctx.step('rotate to key B and wait until the apiservers use it', async (ev) => {
       const { keyId } = await lab.kms.rotate();
-      const fresh = new SecretSet(ctx.namespace);
+      const canaries = new SecretSet(ctx.namespace);
       for (const [i, apiserver] of lab.apiservers.entries())
-        await waitForKeyId(lab, ctx, apiserver, fresh, `canary-${i}`, keyId);
+        await waitForKeyId(lab, ctx, apiserver, canaries, `canary-${i}`, keyId);
       ev.keyId = keyId;
       return keyId;
     });
@@ -32,7 +35,7 @@ export const keyDisabledBeforeMigration: Scenario = {
       const mark = await auditMark(lab);
       const t = lab.clock.now();
       // Not /readyz: the Secret watch cache cannot list undecryptable objects, so informer-sync keeps it red.
-      for (const apiserver of lab.apiservers) await apiserver.restart('live');
+      await restartEach(ctx, lab.apiservers, 'live', LIVEZ_HOLD);
       ev.secondsToLive = (lab.clock.now() - t) / 1000;
       const ready = await lab.api.request('GET', '/readyz?verbose');
       ev.readyz = ready.status;
@@ -40,13 +43,15 @@ export const keyDisabledBeforeMigration: Scenario = {
       return mark;
     });
     await ctx.step(
-      'Secrets on A fail with the decrypt error; the audit trail shows the refused Decrypts',
+      `${encrypted.label} on A fail with the decrypt error; the audit trail shows the refused Decrypts`,
       async (ev) => {
-        const failure = await set.expectAllUnreadable(lab.api);
-        ev.readError = failure.message;
-        ev.readErrorClass = errorClass(failure);
-        if (ev.readErrorClass !== 'kms-decrypt-failed')
-          throw new ScenarioFailure(`reads failed with ${failure.message}`);
+        const failures = await data.expectAllUnreadable(lab.api);
+        const secrets = failures[0]!.error;
+        ev.readError = secrets.message;
+        ev.readErrorClass = errorClass(secrets);
+        ev.readErrorClasses = Object.fromEntries(failures.map((f) => [f.resource, errorClass(f.error)]));
+        const wrong = failures.find((f) => errorClass(f.error) !== 'kms-decrypt-failed');
+        if (wrong) throw new ScenarioFailure(`${wrong.resource}: reads failed with ${wrong.error.message}`);
         // Whatever code the plugin refuses a disabled key with (the fake KMS: FAILED_PRECONDITION).
         const refused = (await lab.kms.audit({ method: 'Decrypt', afterSeq: restartMark })).filter(
           (r) => r.code !== 'OK',
@@ -61,14 +66,18 @@ export const keyDisabledBeforeMigration: Scenario = {
       },
     );
     await ctx.step('new writes still work, on key B', async (ev) => {
-      const fresh = new SecretSet(ctx.namespace);
-      const [ref] = await fresh.create(lab.api, 'after-disable', 1);
-      ev.keyId = await keyIdOf(lab, secretKey(ref!));
-      if (ev.keyId !== b) throw new ScenarioFailure(`new write stored with ${String(ev.keyId)}, expected ${b}`);
+      const fresh = new Workload(ctx.namespace, encrypted);
+      await fresh.create(lab.api, 'after-disable', 1);
+      const keyIds: Record<string, string | undefined> = {};
+      for (const set of fresh.sets) keyIds[set.resource] = await keyIdOf(lab, set.etcdKeys[0]!);
+      ev.keyId = keyIds.secrets;
+      ev.keyIdsByResource = keyIds;
+      const wrong = Object.entries(keyIds).find(([, id]) => id !== b);
+      if (wrong) throw new ScenarioFailure(`new ${wrong[0]} stored with ${String(wrong[1])}, expected ${b}`);
     });
-    await ctx.step('re-enable A: every Secret reads back', async (ev) => {
+    await ctx.step(`re-enable A: ${encrypted.every} reads back`, async (ev) => {
       await lab.kms.enable(a);
-      ev.read = await set.verifyAll(lab.api);
+      ev.read = await data.verifyAll(lab.api);
     });
   },
 };

@@ -1,7 +1,7 @@
 import { auditMark } from './audit-mark.js';
 import { ScenarioFailure, errorClass } from './error-class.js';
 import { expectFailure, succeeds } from './expect-failure.js';
-import { createSecrets, kmsHealthFails } from './common-steps.js';
+import { createSecrets, kmsHealthFails, LIVEZ_HOLD, restartEach } from './common-steps.js';
 import type { Scenario } from './model.js';
 import { SecretSet } from './secret-set.js';
 
@@ -33,7 +33,7 @@ export const keyDisabled: Scenario = {
     const restartMark = await ctx.step('restart the apiserver: every Secret read and write fails', async (ev) => {
       const mark = await auditMark(lab);
       const t = lab.clock.now();
-      for (const a of lab.apiservers) await a.restart('live');
+      await restartEach(ctx, lab.apiservers, 'live', LIVEZ_HOLD);
       ev.secondsToLive = (lab.clock.now() - t) / 1000;
       const read = await set.expectAllUnreadable(lab.api);
       ev.readError = read.message;

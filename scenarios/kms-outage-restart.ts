@@ -1,6 +1,6 @@
 import { ScenarioFailure, errorClass } from './error-class.js';
 import { expectFailure, succeeds } from './expect-failure.js';
-import { createSecrets } from './common-steps.js';
+import { createSecrets, LIVEZ_HOLD, restartEach } from './common-steps.js';
 import type { Scenario } from './model.js';
 import { SecretSet } from './secret-set.js';
 
@@ -19,7 +19,7 @@ export const kmsOutageRestart: Scenario = {
     });
     await ctx.step('restart every apiserver while the plugin is down (wait for /livez)', async (ev) => {
       const t = lab.clock.now();
-      for (const a of lab.apiservers) await a.restart('live');
+      await restartEach(ctx, lab.apiservers, 'live', LIVEZ_HOLD);
       ev.secondsToLive = (lab.clock.now() - t) / 1000;
       const ready = await lab.api.request('GET', '/readyz');
       ev.readyz = ready.status;

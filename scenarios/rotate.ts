@@ -1,25 +1,29 @@
 import type { Lab, LabApiserver } from '../harness/lab.js';
 import { auditMark } from './audit-mark.js';
 import { expectAllKmsV2, keyIdOf } from './checks.js';
+import { findEncryptedStep } from './common-steps.js';
 import { ScenarioFailure } from './error-class.js';
+import { expectEncrypted, migrate, migrationEvidence, readOthers } from './migration.js';
 import type { Scenario, ScenarioContext } from './model.js';
-import { SecretSet, secretKey } from './secret-set.js';
+import { type SecretSet, secretKey } from './secret-set.js';
+import { Workload } from './workload.js';
 
 export const rotate: Scenario = {
   name: 'rotate',
-  summary: 'Rotate the KMS key (key_id A → B), migrate every Secret, then disable A',
+  summary: 'Rotate the KMS key (key_id A → B), migrate every encrypted resource, then disable A',
   proves:
-    'each apiserver picks up the new key_id without a restart, new writes carry B, a rewrite moves 100% of Secrets to B, and with A disabled every Secret still reads — also after an apiserver restart empties the DEK cache',
+    'each apiserver picks up the new key_id without a restart, new writes carry B, a rewrite moves 100% of every resource the config encrypts (Secrets, and ConfigMaps, custom resources… when it names them) to B, and with A disabled every object still reads — also after an apiserver restart empties the DEK cache',
   tags: ['core', 'plugin'],
   needs: { encryption: 'kms', kms: ['rotate', 'disable'] },
   async run(lab, ctx) {
-    const set = new SecretSet(ctx.namespace);
-    const prefix = `/registry/secrets/${ctx.namespace}/`;
-    const a = await ctx.step(`create ${ctx.params.secrets} Secrets under key A`, async (ev) => {
-      await set.create(lab.api, 'secret', ctx.params.secrets);
+    const encrypted = await findEncryptedStep(lab, ctx);
+    const data = new Workload(ctx.namespace, encrypted);
+    const set = data.secrets;
+    const a = await ctx.step(`create ${data.describe(ctx.params.secrets)} under key A`, async (ev) => {
+      await data.create(lab.api, 'secret', ctx.params.secrets);
       const { keyId } = await lab.kms.status();
       ev.keyId = keyId;
-      ev.stored = await expectAllKmsV2(lab, prefix, keyId, set.size);
+      ev.stored = await expectAllKmsV2(lab, `/registry/secrets/${ctx.namespace}/`, keyId, set.size);
       return keyId;
     });
     const b = await ctx.step('rotate the key in the KMS', async (ev) => {
@@ -37,25 +41,29 @@ export const rotate: Scenario = {
       }
       ev.pickupSeconds = pickup;
     });
-    await ctx.step('Secrets written under A still read (their DEK is cached)', async (ev) => {
-      ev.read = await set.verifyAll(lab.api);
+    await ctx.step(`${encrypted.label} written under A still read (their DEK is cached)`, async (ev) => {
+      ev.read = await data.verifyAll(lab.api);
     });
-    await ctx.step('migrate: rewrite every Secret', async (ev) => {
-      Object.assign(ev, await set.rewrite(lab.api));
+    const migration = await ctx.step(`migrate: rewrite ${encrypted.every}`, async (ev) => {
+      const m = await migrate(lab.api, encrypted);
+      Object.assign(ev, migrationEvidence(m));
+      return m;
     });
-    await ctx.step('raw etcd: 100% of Secrets on key B', async (ev) => {
-      ev.stored = await expectAllKmsV2(lab, prefix, b, set.size);
+    await ctx.step(`raw etcd: 100% of ${encrypted.label} on key B`, async (ev) => {
+      await expectEncrypted(lab, encrypted, b, ev, { workload: data, migration });
     });
-    await ctx.step('disable key A in the KMS; every Secret still reads', async (ev) => {
+    await ctx.step(`disable key A in the KMS; ${encrypted.every} still reads`, async (ev) => {
       await lab.kms.disable(a);
-      ev.read = await set.verifyAll(lab.api);
+      ev.read = await data.verifyAll(lab.api);
+      ev.othersRead = await readOthers(lab.api, migration, data);
     });
     await ctx.step(
-      'restart every apiserver (empty DEK cache); every Secret still reads, only key B is asked',
+      `restart every apiserver (empty DEK cache); ${encrypted.every} still reads, only key B is asked`,
       async (ev) => {
         const mark = await auditMark(lab);
         for (const apiserver of lab.apiservers) await apiserver.restart();
-        ev.read = await set.verifyAll(lab.api);
+        ev.read = await data.verifyAll(lab.api);
+        ev.othersRead = await readOthers(lab.api, migration, data);
         const decrypts = await lab.kms.audit({ method: 'Decrypt', afterSeq: mark });
         ev.decrypts = decrypts.map((d) => `${d.keyId} ${d.code}`);
         const wrong = decrypts.filter((d) => d.keyId !== b || d.code !== 'OK');

@@ -4,7 +4,7 @@ import type { FaultSpec } from '../../fake-kms/index.js';
 import { GRPC_ERROR_CODES, KMS_METHODS } from '../../fake-kms/names.js';
 import { KmslabError } from '../../harness/common/errors.js';
 import type { LabKms } from '../../harness/lab.js';
-import { printJson, table } from '../output.js';
+import { printJson, say, table } from '../output.js';
 import { positiveInt } from './lab.js';
 
 function probability(value: string): number {
@@ -27,7 +27,7 @@ async function client(o: Target): Promise<KmsControlClient> {
 
 // What drives the keys: a lab's KMS as its record says (the fake KMS, or hooks for an external plugin), else the
 // standalone fake KMS on --control.
-async function target(o: Target): Promise<{ client: KmsControlClient; kms: LabKms }> {
+async function target(o: Target): Promise<{ client: KmsControlClient; kms: LabKms; kubeconfig?: string }> {
   const { controlKms } = await import('../../harness/backends/common/control-kms.js');
   const { kmsOfRecord } = await import('../../harness/backends/common/kms-side.js');
   const { readLab } = await import('../../harness/labs/registry.js');
@@ -44,7 +44,7 @@ async function target(o: Target): Promise<{ client: KmsControlClient; kms: LabKm
     undefined,
     `the KMS of lab "${o.name}" is not running: kmslab restart kms --name ${o.name} starts it again on its state`,
   );
-  return { client: c, kms: kmsOfRecord(lab, c) };
+  return { client: c, kms: kmsOfRecord(lab, c), kubeconfig: lab.kubeconfig };
 }
 
 const targetOptions = (c: Command) =>
@@ -94,7 +94,12 @@ export function kmsCommands(program: Command): void {
 
   sub('rotate', 'add a key version and make it primary (a new key_id)')
     .option('--key <name>', 'key to rotate (default: the active key)')
-    .action(async (o: Target & { key?: string }) => show(await (await target(o)).kms.rotate(o.key)));
+    .action(async (o: Target & { key?: string }) => {
+      const t = await target(o);
+      const v = await t.kms.rotate(o.key);
+      show(v);
+      say(pickupNote(v.keyId, t.kubeconfig));
+    });
   for (const action of ['disable', 'enable', 'destroy'] as const) {
     sub(action, `${action} a key version (key_id, or a version number of the active key)`)
       .argument('<keyId>')
@@ -192,4 +197,16 @@ export function kmsCommands(program: Command): void {
         );
       },
     );
+}
+
+/**
+ * pickupNote says when the apiservers start writing with a rotated key: each asks the plugin for Status once a
+ * minute, and a health check runs the same probe at once (its result is cached 20 s).
+ */
+export function pickupNote(keyId: string, kubeconfig?: string): string {
+  return [
+    `key_id ${keyId}: each kube-apiserver using this plugin picks it up at its next Status call, within a minute;`,
+    `a health check makes it sooner: ${kubeconfig ? `KUBECONFIG=${kubeconfig} ` : ''}kubectl get --raw /healthz/kms-providers`,
+    'until then new writes still use the old key_id; existing data moves only when rewritten.',
+  ].join('\n');
 }

@@ -189,7 +189,10 @@ export function labCommands(program: Command): void {
           ]),
         ]),
       );
-      for (const a of health.apiservers) console.log(`${a.name} ${a.url} readyz: ${a.readyz}`);
+      for (const a of health.apiservers)
+        console.log(
+          `${a.name} ${a.url} readyz: ${a.readyz}${a.failing?.length ? ` (failing: ${a.failing.join(', ')})` : ''}`,
+        );
       console.log(
         'error' in health.kms
           ? `fake-kms: ${health.kms.error}`

@@ -36,6 +36,19 @@ export function pointAt(rules: EncryptionRule[], socket: string): EncryptionRule
   }));
 }
 
+/**
+ * replaceKms returns the rules with each KMS v2 provider replaced by the providers named by `names(its name)`, on the
+ * same socket: `(n) => [n + '-b', n]` puts a new provider in front of every existing one, whatever the config.
+ */
+export function replaceKms(rules: EncryptionRule[], names: (name: string) => string[]): EncryptionRule[] {
+  return rules.map((r) => ({
+    ...r,
+    providers: r.providers.flatMap((p): ProviderSpec[] =>
+      'kms' in p ? names(p.kms.name).map((name) => ({ kms: { ...p.kms, name } })) : [p],
+    ),
+  }));
+}
+
 /** encryptionConfigYaml renders an `apiserver.config.k8s.io/v1` EncryptionConfiguration. */
 export function encryptionConfigYaml(rules: EncryptionRule[]): string {
   return stringify({

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { KmsControlClient, type FakeKmsStatus } from '../../fake-kms/index.js';
 import { kindApiEndpoint } from '../backends/kind/kind-access.js';
 import { ApiHttp } from '../kube/api-http.js';
+import { failingChecks } from '../kube/health-checks.js';
 import { isRunning } from '../process/process-identity.js';
 import type { LabRecord } from './registry.js';
 
@@ -14,7 +15,8 @@ export interface LabHealth {
   dir: string;
   /** Each process; a dead one says what brings it back. */
   processes: Array<{ name: string; pid: number; alive: boolean; restart?: string }>;
-  apiservers: Array<{ name: string; url: string; readyz: string }>;
+  /** readyz: `ok`, the HTTP status, or why it was unreachable; failing: the checks /readyz?verbose marks [-]. */
+  apiservers: Array<{ name: string; url: string; readyz: string; failing?: string[] }>;
   kms: Pick<FakeKmsStatus, 'listening' | 'keyId' | 'faults'> | { error: string };
 }
 
@@ -42,8 +44,9 @@ export async function labHealth(record: LabRecord): Promise<LabHealth> {
         : { server: a.url, caPem, token };
       const http = new ApiHttp(endpoint);
       try {
-        const res = await http.request('GET', '/readyz', undefined, 5_000);
-        return { ...a, readyz: res.status === 200 ? 'ok' : `${res.status}` };
+        const res = await http.request('GET', '/readyz?verbose', undefined, 5_000);
+        if (res.status === 200) return { ...a, readyz: 'ok' };
+        return { ...a, readyz: `${res.status}`, failing: failingChecks(res.body) };
       } catch (error) {
         return { ...a, readyz: `unreachable (${(error as Error).message})` };
       } finally {
