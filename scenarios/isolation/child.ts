@@ -137,17 +137,34 @@ async function run(start: Extract<ToChild, { type: 'run' }>): Promise<void> {
 }
 
 function call(target: string, method: string, args: unknown[]): Promise<unknown> {
+  const { sent, signal } = withoutSignal(args);
   return new Promise((resolve, reject) => {
     const id = ++calls;
     try {
-      process.send!({ type: 'call', id, target, method, args } satisfies FromChild);
+      process.send!({ type: 'call', id, target, method, args: sent } satisfies FromChild);
     } catch (error) {
       reject(new Error(`${target}.${method}: its arguments cannot be sent to the lab (${messageOf(error)})`));
       return;
     }
     pending.set(id, { resolve, reject });
     holdChannel();
+    // An aborted call stops waiting here, as a closed connection would; the lab's side runs on, and its answer is
+    // dropped (a write aborted in flight may still have happened, as RequestOptions says).
+    if (signal?.aborted) reject(new ApiError(0, 'the request was aborted'));
+    signal?.addEventListener('abort', () => reject(new ApiError(0, 'the request was aborted')), { once: true });
   });
+}
+
+// An AbortSignal cannot cross to the lab's process: the options that carry one (RequestOptions) go without it.
+function withoutSignal(args: unknown[]): { sent: unknown[]; signal?: AbortSignal } {
+  let signal: AbortSignal | undefined;
+  const sent = args.map((arg) => {
+    if (!arg || typeof arg !== 'object' || !((arg as { signal?: unknown }).signal instanceof AbortSignal)) return arg;
+    const { signal: found, ...rest } = arg as { signal: AbortSignal };
+    signal = found;
+    return rest;
+  });
+  return { sent, ...(signal ? { signal } : {}) };
 }
 
 function fromWire(wire: WireError): Error {

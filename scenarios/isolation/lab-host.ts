@@ -1,7 +1,15 @@
 import type { EtcdPage } from '../../harness/inspect/index.js';
 import { KMS_CAPABILITIES, type Lab } from '../../harness/lab.js';
 import type { StepLog } from '../step-log.js';
-import { API_METHODS, APISERVER_METHODS, ETCD_METHODS, KMS_METHODS, type LabShape, type StepEnd } from './protocol.js';
+import {
+  API_METHODS,
+  APISERVER_METHODS,
+  ETCD_METHODS,
+  KMS_METHODS,
+  labIdentity,
+  type LabShape,
+  type StepEnd,
+} from './protocol.js';
 
 type Method = (...args: unknown[]) => Promise<unknown>;
 
@@ -71,11 +79,7 @@ export class LabHost {
   shape(): LabShape {
     const lab = this.lab;
     return {
-      name: lab.name,
-      backend: lab.backend,
-      providerName: lab.providerName,
-      kmsSocket: lab.kmsSocket,
-      ...(lab.kmsRules ? { kmsRules: lab.kmsRules } : {}),
+      ...labIdentity(lab),
       apiservers: lab.apiservers.map((a) => ({ name: a.name, running: a.running })),
       capabilities: [...lab.kms.capabilities],
       lacks: Object.fromEntries(

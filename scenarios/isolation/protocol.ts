@@ -21,6 +21,17 @@ export interface LabShape {
   canKillEtcd: boolean;
 }
 
+/** labIdentity is the part of a lab's shape that names it, copied alike on both sides. */
+export function labIdentity(lab: Pick<Lab, 'name' | 'backend' | 'providerName' | 'kmsSocket' | 'kmsRules'>) {
+  return {
+    name: lab.name,
+    backend: lab.backend,
+    providerName: lab.providerName,
+    kmsSocket: lab.kmsSocket,
+    ...(lab.kmsRules ? { kmsRules: lab.kmsRules } : {}),
+  };
+}
+
 /** ScenarioSummary is a scenario as loading a file found it: all but its code. */
 export interface ScenarioSummary {
   file: string;

@@ -2,7 +2,7 @@ import { realClock } from '../../harness/common/clock.js';
 import { poll } from '../../harness/common/wait.js';
 import type { KmsCapability, Lab, LabApi, LabApiserver, LabClock, LabEtcd, LabKms } from '../../harness/lab.js';
 import type { EtcdPage } from '../../harness/inspect/index.js';
-import { API_METHODS, APISERVER_METHODS, ETCD_METHODS, KMS_METHODS, type LabShape } from './protocol.js';
+import { API_METHODS, APISERVER_METHODS, ETCD_METHODS, KMS_METHODS, labIdentity, type LabShape } from './protocol.js';
 
 /** Call sends one lab call to the runner's process and resolves with its answer. */
 export type Call = (target: string, method: string, args: unknown[]) => Promise<unknown>;
@@ -42,11 +42,7 @@ export function remoteLab(shape: LabShape, state: LabState, call: Call): Lab {
   const refuse = () =>
     Promise.reject(new Error('the lab belongs to the run: kmslab stops it when the scenario ends, not the scenario'));
   return {
-    name: shape.name,
-    backend: shape.backend,
-    providerName: shape.providerName,
-    kmsSocket: shape.kmsSocket,
-    ...(shape.kmsRules ? { kmsRules: shape.kmsRules } : {}),
+    ...labIdentity(shape),
     api: methods<LabApi>('api', API_METHODS),
     etcd,
     kms,
