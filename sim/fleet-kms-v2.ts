@@ -1,5 +1,5 @@
 import { KMS_V2_TIMING } from './apiserver/kms-v2-provider.js';
-import { FleetCalls } from './fleet-calls.js';
+import type { Burst, FleetCalls } from './fleet-calls.js';
 import { healthProbeDelay, type FleetKmsModel, type FleetModelContext } from './fleet-model.js';
 
 // A DEK source still holds objects while its expected object count is at least half an object.
@@ -20,6 +20,8 @@ interface Member {
   known: Set<number>;
   /** The watch cache's LIST: pending until every stored object has been decrypted once; since when. */
   listPendingSince: number | undefined;
+  /** The LIST's Decrypts while they are being made (a restart ends them). */
+  list: Burst | undefined;
 }
 
 /**
@@ -30,6 +32,8 @@ interface Member {
  * later write, whoever made it; the first objects a LIST decodes together all miss the cache, as the real DEK
  * cache has no single-flight). Writes and reads never call the KMS otherwise. Objects are not simulated one by
  * one: each DEK source has an expected object count, and rewrites move objects between sources in proportion.
+ * A source that no apiserver writes with any more and that holds less than half an object is forgotten (it can never
+ * be decrypted again), so memory follows the sources still stored, not every seed ever made.
  */
 export class FleetKmsV2 implements FleetKmsModel {
   readonly calls: FleetCalls;
@@ -38,13 +42,22 @@ export class FleetKmsV2 implements FleetKmsModel {
   private kmsUp = true;
   private seeds = 0;
   private objects: number;
-  /** Expected objects per DEK source; source -1 is whatever wrote the Secrets before the run. */
+  /**
+   * Expected objects per DEK source, divided by `scale`; source -1 is whatever wrote the Secrets before the run.
+   * Rewrites take objects from every source in the same proportion, so they multiply `scale` instead of each count.
+   */
   private readonly sources = new Map<number, number>();
+  private scale = 1;
+  /** Sources no apiserver writes with any more, least objects first: they only lose objects from now on. */
+  private readonly retired = new MinHeap();
 
   constructor(private readonly ctx: FleetModelContext) {
     this.calls = ctx.calls;
     this.objects = ctx.spec.objects;
-    if (this.objects > 0) this.sources.set(-1, this.objects);
+    if (this.objects > 0) {
+      this.sources.set(-1, this.objects);
+      this.retired.push(this.objects, -1);
+    }
   }
 
   get dekSources(): number {
@@ -61,8 +74,10 @@ export class FleetKmsV2 implements FleetKmsModel {
       healthy: false,
       known: new Set(),
       listPendingSince: undefined,
+      list: undefined,
     });
     if (m.running) return;
+    this.ctx.touch(t);
     Object.assign(m, { running: true, seed: undefined, seedKeyId: -1, expiresAt: 0, healthy: false, known: new Set() });
     const generation = ++m.generation;
     // Config load: the inline probe (Status, then Encrypt of the first seed). The Status loop waits one interval.
@@ -87,20 +102,25 @@ export class FleetKmsV2 implements FleetKmsModel {
     }
   }
 
-  stop(i: number): void {
+  stop(i: number, t: number): void {
     const m = this.members[i];
     if (!m?.running) return;
+    this.ctx.touch(t);
     m.running = false;
     m.generation++;
     m.known = new Set();
+    this.retire(m.seed);
     m.seed = undefined;
+    m.list?.cancel(t);
+    m.list = undefined;
   }
 
   rotate(): void {
     this.keyId++;
   }
 
-  setKmsUp(up: boolean): void {
+  setKmsUp(up: boolean, t: number): void {
+    this.ctx.touch(t);
     this.kmsUp = up;
   }
 
@@ -119,8 +139,8 @@ export class FleetKmsV2 implements FleetKmsModel {
     const m = this.members[i]!;
     if (!fresh) this.overwrite(count);
     else this.objects += count;
-    const before = this.sources.get(m.seed!) ?? 0;
-    this.sources.set(m.seed!, before + count);
+    const before = this.count(m.seed!);
+    this.sources.set(m.seed!, (before + count) / this.scale);
     // Every other running apiserver's watch cache decodes the write; a seed it has not seen costs one Decrypt.
     if (before < PRESENT && before + count >= PRESENT) {
       // The write that brings the seed into etcd, at its place in the interval.
@@ -146,8 +166,13 @@ export class FleetKmsV2 implements FleetKmsModel {
       return false;
     }
     this.calls.at(t, 'Status');
-    if (m.seed === undefined || m.seedKeyId !== this.keyId) {
+    const newSeed = m.seed === undefined || m.seedKeyId !== this.keyId;
+    // A new seed, or a write key that had expired coming back, changes who takes writes; a live key lasting longer
+    // does not.
+    if (newSeed || t >= m.expiresAt) this.ctx.touch(t);
+    if (newSeed) {
       this.calls.at(t, 'Encrypt');
+      this.retire(m.seed);
       m.seed = this.seeds++;
       m.seedKeyId = this.keyId;
       m.known.add(m.seed);
@@ -161,16 +186,20 @@ export class FleetKmsV2 implements FleetKmsModel {
   // retried about four times a second (each retry asks again for every source, as failures are not cached).
   private tryList(i: number, t: number): void {
     const m = this.members[i]!;
-    if (m.listPendingSince === undefined) return;
-    const missing = [...this.sources].filter(([s, n]) => n >= PRESENT && !m.known.has(s));
-    if (!this.kmsUp) return;
+    if (m.listPendingSince === undefined || !this.kmsUp) return;
+    this.ctx.touch(t);
+    const missing: Array<[number, number]> = [];
+    for (const [source, stored] of this.sources) {
+      const n = stored * this.scale;
+      if (n >= PRESENT && !m.known.has(source)) missing.push([source, n]);
+    }
     const retries = Math.floor((t - m.listPendingSince) / LIST_RETRY_MS);
     if (retries > 0 && missing.length > 0) this.calls.at(t, 'Decrypt', retries * missing.length, false);
     // One Decrypt per missing source, except that the first objects decoded together all miss the cache.
     const objects = missing.reduce((sum, [, n]) => sum + Math.round(n), 0);
     const decrypts = Math.max(missing.length, Math.min(this.ctx.spec.listDecodeConcurrency, objects));
-    this.calls.burst(t, 'Decrypt', decrypts, 1000 / this.ctx.spec.kmsLatencyMs);
-    for (const [s] of missing) m.known.add(s);
+    m.list = this.calls.burst(t, 'Decrypt', decrypts, 1000 / this.ctx.spec.kmsLatencyMs);
+    for (const [source] of missing) m.known.add(source);
     m.listPendingSince = undefined;
   }
 
@@ -187,11 +216,94 @@ export class FleetKmsV2 implements FleetKmsModel {
     m.known.add(seed);
   }
 
-  // Rewrites pick stored objects at random: each source loses its share.
+  // Rewrites pick stored objects at random: each source loses its share, exp(−rewrites / objects) of it kept (the
+  // product of many small 1 − 1/objects). One factor for all sources; the counts stay put.
   private overwrite(count: number): void {
     const total = this.objects;
     if (total <= 0) return;
-    const keep = Math.max(0, 1 - count / total);
-    for (const [s, n] of this.sources) this.sources.set(s, n * keep);
+    this.scale *= Math.exp(-count / total);
+    if (this.scale < 1e-100) {
+      for (const [source, stored] of this.sources) this.sources.set(source, stored * this.scale);
+      this.retired.multiply(this.scale);
+      this.scale = 1;
+    }
+    this.forgetEmpty();
+  }
+
+  private count(source: number): number {
+    return (this.sources.get(source) ?? 0) * this.scale;
+  }
+
+  // A seed no apiserver writes with any more: forgotten at once if it holds less than half an object, else when it
+  // gets there.
+  private retire(seed: number | undefined): void {
+    if (seed === undefined) return;
+    const stored = this.sources.get(seed);
+    if (stored === undefined || stored * this.scale < PRESENT) this.forget(seed);
+    else this.retired.push(stored, seed);
+  }
+
+  private forgetEmpty(): void {
+    for (let top = this.retired.peek(); top && top.key * this.scale < PRESENT; top = this.retired.peek()) {
+      this.retired.pop();
+      this.forget(top.value);
+    }
+  }
+
+  // No LIST can decrypt it again and no write crosses it into etcd again: nobody needs to remember it.
+  private forget(source: number): void {
+    this.sources.delete(source);
+    for (const m of this.members) m.known.delete(source);
+  }
+}
+
+/** A binary min-heap of numbers with a value each. */
+class MinHeap {
+  private keys: number[] = [];
+  private values: number[] = [];
+
+  push(key: number, value: number): void {
+    const { keys, values } = this;
+    let i = keys.length;
+    keys.push(key);
+    values.push(value);
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (keys[parent]! <= key) break;
+      keys[i] = keys[parent]!;
+      values[i] = values[parent]!;
+      i = parent;
+    }
+    keys[i] = key;
+    values[i] = value;
+  }
+
+  peek(): { key: number; value: number } | undefined {
+    return this.keys.length > 0 ? { key: this.keys[0]!, value: this.values[0]! } : undefined;
+  }
+
+  pop(): void {
+    const { keys, values } = this;
+    const key = keys.pop()!;
+    const value = values.pop()!;
+    if (keys.length === 0) return;
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= keys.length) break;
+      const r = l + 1;
+      const c = r < keys.length && keys[r]! < keys[l]! ? r : l;
+      if (keys[c]! >= key) break;
+      keys[i] = keys[c]!;
+      values[i] = values[c]!;
+      i = c;
+    }
+    keys[i] = key;
+    values[i] = value;
+  }
+
+  /** multiply scales every key by one positive factor (the order stays). */
+  multiply(factor: number): void {
+    for (let i = 0; i < this.keys.length; i++) this.keys[i]! *= factor;
   }
 }

@@ -32,6 +32,13 @@ export interface FleetModelContext {
   spec: FleetSpec;
   calls: FleetCalls;
   schedule: Schedule;
+  /**
+   * touch is called at `atMs` just before the model changes what decides how traffic flows — which apiservers take
+   * writes, their DEK seeds, which sources they know, whether the KMS is up: the runner first lets the traffic
+   * flow up to then under the state as it was. Steps that change none of it (a Status that only extends a live
+   * write key, a probe) need not call it, so the runner can let traffic flow in long spans.
+   */
+  touch: (atMs: number) => void;
 }
 
 /**

@@ -1,6 +1,7 @@
+import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import { runFleet } from './fleet.js';
-import type { FleetEvent } from './fleet-spec.js';
+import { FLEET_DEFAULTS, fleetSpecProblems, type FleetEvent } from './fleet-spec.js';
 
 const MIN = 60_000;
 const H = 60 * MIN;
@@ -126,4 +127,93 @@ test('10 apiservers × 1M Secrets × 24 h: v1 calls grow with objects, v2 calls 
   expect(v2.calls.Encrypt).toBe(10 + 9 + 10 * 4); // starts, restarts, and a seed per apiserver per rotation
   expect(v2.calls.Decrypt).toBeLessThan(10_000);
   expect(v2.peakPerSecond).toBeLessThan(v1.peakPerSecond);
+});
+
+describe('only work that fits in the period is billed; the rest is reported as unfinished', () => {
+  test('v1, one apiserver, 1M Secrets, 10 min: the LIST makes 200 Decrypts/s at 5 ms, 880,000 are left', () => {
+    const r = runFleet({ apiservers: 1, objects: 1_000_000, durationMs: 10 * MIN }, 'v1');
+    // 600 s × 200/s for the LIST, plus the health probe's Decrypt every 20 s (30 of them).
+    expect(r.calls.Decrypt).toBe(120_000 + 30);
+    expect(r.unfinished).toEqual({ lists: 1, calls: { Status: 0, Encrypt: 0, Decrypt: 880_000 } });
+    expect(r.peakPerSecond).toBeLessThanOrEqual(200 + 2);
+  });
+
+  test('a restart ends the LIST it interrupts: its remaining calls are never made, the new LIST starts over', () => {
+    const r = runFleet(
+      {
+        apiservers: 1,
+        objects: 1_000_000,
+        durationMs: 30 * MIN,
+        events: [{ atMs: 10 * MIN, op: 'restart', apiserver: 0 }],
+        ...quiet,
+      },
+      'v1',
+    );
+    expect(r.calls.Decrypt).toBe(200 * 600 + 200 * 1200);
+    expect(r.unfinished).toEqual({ lists: 1, calls: { Status: 0, Encrypt: 0, Decrypt: 1_000_000 - 200 * 1200 } });
+  });
+
+  test('any fleet: a LIST never bills more than its round trips allow, and billed plus unfinished is the whole LIST', () => {
+    fc.assert(
+      fc.property(
+        fc.record({
+          apiservers: fc.integer({ min: 1, max: 4 }),
+          objects: fc.integer({ min: 0, max: 3_000_000 }),
+          durationMs: fc.integer({ min: MIN, max: 3 * H }),
+          kmsLatencyMs: fc.double({ min: 0.1, max: 50, noNaN: true }),
+          restartEveryMs: fc.constantFrom(0, 20 * MIN, H),
+          rotateEveryMs: fc.constantFrom(0, 30 * MIN),
+        }),
+        fc.constantFrom('v1' as const, 'v2' as const),
+        (spec, kms) => {
+          const r = runFleet({ ...spec, healthCheckEveryMs: 0 }, kms);
+          const seconds = spec.durationMs / 1000;
+          const perLister = 1000 / spec.kmsLatencyMs;
+          // Without writes or probes, Decrypts are LIST calls (v1: one per object; v2: a few per LIST).
+          expect(r.calls.Decrypt).toBeLessThanOrEqual(spec.apiservers * perLister * seconds + 1);
+          // A second holds at most each apiserver's LIST at full speed, plus its Status and seed Encrypt.
+          expect(r.peakPerSecond).toBeLessThanOrEqual(spec.apiservers * (perLister + 2) + 1);
+          expect(r.unfinished.lists).toBeLessThanOrEqual(spec.apiservers);
+          if (kms === 'v1' && spec.restartEveryMs === 0)
+            expect(r.calls.Decrypt + r.unfinished.calls.Decrypt).toBe(spec.apiservers * spec.objects);
+        },
+      ),
+      { numRuns: 150 },
+    );
+  });
+});
+
+describe('limits: runs that could not answer are refused before they start, naming the limit', () => {
+  const base = { ...FLEET_DEFAULTS, apiservers: 3, objects: 1_000, durationMs: H };
+  test.each([
+    ['an infinite object count', { objects: 1e308 }, /objects 1e\+308: must be a whole number from 0 to 1,000,000,000/],
+    ['ten years', { durationMs: 3650 * 24 * H }, /durationMs 3650d: must be above 0 and at most 366d/],
+    ['100,000 apiservers', { apiservers: 100_000 }, /apiservers 100000: must be a whole number from 1 to 1,000/],
+    [
+      'too many apiserver-days',
+      { apiservers: 20, durationMs: 200 * 24 * H },
+      /4,000 apiserver-days; the most is 3,660/,
+    ],
+    ['a rotation every millisecond', { rotateEveryMs: 1 }, /rotateEveryMs 1ms: the shortest is 1m/],
+    ['a KMS that answers in no time', { kmsLatencyMs: 0 }, /kmsLatencyMs 0: must be from 0.1 to 60,000/],
+    ['an outage after the period', { outages: [{ atMs: 2 * H, durationMs: MIN }] }, /starts outside the period/],
+    [
+      'overlapping outages',
+      {
+        outages: [
+          { atMs: 10 * MIN, durationMs: 20 * MIN },
+          { atMs: 20 * MIN, durationMs: MIN },
+        ],
+      },
+      /overlaps/,
+    ],
+  ])('%s', (_what, change, message) => {
+    const spec = { ...base, ...change };
+    expect(fleetSpecProblems(spec).join('\n')).toMatch(message);
+    expect(() => runFleet(spec, 'v2')).toThrow(message);
+  });
+
+  test('the largest run allowed is accepted', () => {
+    expect(fleetSpecProblems({ ...base, apiservers: 10, durationMs: 366 * 24 * H })).toEqual([]);
+  });
 });

@@ -2,17 +2,22 @@ import { FleetCalls, type FleetMethod } from './fleet-calls.js';
 import { FleetKmsV1 } from './fleet-kms-v1.js';
 import { FleetKmsV2 } from './fleet-kms-v2.js';
 import type { FleetKmsModel } from './fleet-model.js';
-import { FLEET_DEFAULTS, scheduleOf, type FleetSpec } from './fleet-spec.js';
+import { eventSeries, FLEET_DEFAULTS, fleetSpecProblems, type FleetEvent, type FleetSpec } from './fleet-spec.js';
 
 export type KmsVersion = 'v1' | 'v2';
 
 /** FleetResult is what one KMS version costs the fleet over the run. */
 export interface FleetResult {
   kms: KmsVersion;
-  /** Calls the KMS answered, per method (rounded; rates are aggregated as expected values). */
+  /** Calls the KMS answered inside the period, per method (rounded; rates are aggregated as expected values). */
   calls: Record<FleetMethod, number> & { total: number };
   /** Calls made while the KMS was down (not billed, not in the peak). */
   refused: Record<FleetMethod, number>;
+  /**
+   * Work started in the period and not done by its end: watch-cache LISTs still decrypting (one call after
+   * another, each taking the KMS latency), and the calls they had left — the backlog, not billed.
+   */
+  unfinished: { lists: number; calls: Record<FleetMethod, number> };
   peakPerSecond: number;
   peakAtSecond: number;
   /** DEK seeds generated (v2) or DEKs generated (v1: one per write). */
@@ -22,6 +27,20 @@ export interface FleetResult {
   /** Timers and events simulated one by one. */
   steps: number;
 }
+
+/** FleetProgress is how far a run has got in virtual time, reported every so many steps. */
+export interface FleetProgress {
+  kms: KmsVersion;
+  atMs: number;
+  durationMs: number;
+  steps: number;
+}
+
+/** Steps between two progress reports: small enough for a caller to stay responsive, large enough to cost nothing. */
+const STEPS_PER_PROGRESS = 20_000;
+// The longest span traffic flows in one piece: it bounds the per-second counts kept open and the error of taking a
+// span's rewrites at once.
+const MAX_SPAN_MS = 60_000;
 
 /**
  * runFleet models a fleet of apiservers over `durationMs` of virtual time for one KMS version. Simulated one by one:
@@ -33,50 +52,42 @@ export function runFleet(
   partial: Partial<FleetSpec> & Pick<FleetSpec, 'apiservers' | 'objects' | 'durationMs'>,
   kms: KmsVersion,
 ): FleetResult {
+  const run = fleetRun(partial, kms);
+  for (;;) {
+    const next = run.next();
+    if (next.done) return next.value;
+  }
+}
+
+/**
+ * fleetRun is runFleet one piece at a time: it yields its progress every so many steps, so a caller can keep an
+ * event loop turning, show progress and stop a long run; its return value is the result.
+ */
+export function* fleetRun(
+  partial: Partial<FleetSpec> & Pick<FleetSpec, 'apiservers' | 'objects' | 'durationMs'>,
+  kms: KmsVersion,
+): Generator<FleetProgress, FleetResult> {
   const spec: FleetSpec = { ...FLEET_DEFAULTS, ...partial };
+  const problems = fleetSpecProblems(spec);
+  if (problems.length > 0) throw new RangeError(`the fleet cannot be modelled: ${problems.join('; ')}`);
   const calls = new FleetCalls(spec.durationMs);
   const queue = new TimerQueue();
-  const model: FleetKmsModel =
-    kms === 'v2'
-      ? new FleetKmsV2({ spec, calls, schedule: (t, fn) => queue.push(t, fn) })
-      : new FleetKmsV1({ spec, calls, schedule: (t, fn) => queue.push(t, fn) });
   const running = new Set<number>();
   let failedWrites = 0;
-  for (const e of scheduleOf(spec)) {
-    queue.push(e.atMs, (t) => {
-      switch (e.op) {
-        case 'start':
-          running.add(e.apiserver);
-          return model.start(e.apiserver, t);
-        case 'stop':
-          running.delete(e.apiserver);
-          return model.stop(e.apiserver, t);
-        case 'restart':
-          model.stop(e.apiserver, t);
-          return model.start(e.apiserver, t);
-        case 'rotate':
-          return model.rotate(t);
-        case 'outage':
-          model.setKmsUp(false, t);
-          queue.push(t + e.durationMs, (end) => model.setKmsUp(true, end));
-          return;
-        case 'writes':
-          if (model.ready(e.apiserver, t)) model.write(e.apiserver, t, t, e.count, e.fresh);
-          else failedWrites += e.count;
-          return;
-      }
-    });
-  }
 
-  // Between two steps the steady traffic flows, split evenly over the apiservers that can take it; a write key that
-  // expires inside the span splits it there.
+  // Traffic flows lazily: up to the moment the model is about to change what decides it (see `touch`), or at
+  // least every MAX_SPAN_MS. Between two such moments it is split evenly over the apiservers that can take it; a
+  // write key that expires inside a span splits it there.
   let now = 0;
-  let steps = 0;
+  let flowing = false;
   const flow = (until: number) => {
     const end = Math.min(until, spec.durationMs);
+    if (flowing || end <= now) return;
+    flowing = true;
     while (now < end) {
       const ready = [...running].filter((i) => model.ready(i, now));
-      const to = Math.min(end, ...ready.map((i) => model.readyUntil(i)));
+      let to = end;
+      for (const i of ready) to = Math.min(to, model.readyUntil(i));
       const span = to - now;
       const writes = (spec.writesPerSecond * span) / 1000;
       const reads = (spec.readsPerSecond * span) / 1000;
@@ -87,13 +98,53 @@ export function runFleet(
       }
       now = to;
     }
+    flowing = false;
+    calls.settle(now);
   };
+  const context = { spec, calls, schedule: (t: number, fn: (atMs: number) => void) => queue.push(t, fn), touch: flow };
+  const model: FleetKmsModel = kms === 'v2' ? new FleetKmsV2(context) : new FleetKmsV1(context);
+  const handle = (e: FleetEvent, t: number) => {
+    switch (e.op) {
+      case 'start':
+        running.add(e.apiserver);
+        return model.start(e.apiserver, t);
+      case 'stop':
+        running.delete(e.apiserver);
+        return model.stop(e.apiserver, t);
+      case 'restart':
+        model.stop(e.apiserver, t);
+        return model.start(e.apiserver, t);
+      case 'rotate':
+        return model.rotate(t);
+      case 'outage':
+        model.setKmsUp(false, t);
+        queue.push(t + e.durationMs, (end) => model.setKmsUp(true, end));
+        return;
+      case 'writes':
+        flow(t);
+        if (model.ready(e.apiserver, t)) model.write(e.apiserver, t, t, e.count, e.fresh);
+        else failedWrites += e.count;
+        return;
+    }
+  };
+  // Each series schedules its next event when one has run: a year of hourly restarts is one timer per apiserver at
+  // a time, not all of them at once. Ranks keep the events of one instant in the order they were listed.
+  for (const series of eventSeries(spec)) {
+    const fire = (t: number) => {
+      handle(series.event(t), t);
+      if (series.every > 0 && t + series.every < spec.durationMs) queue.push(t + series.every, fire, series.rank);
+    };
+    queue.push(series.first, fire, series.rank);
+  }
+
+  let steps = 0;
   for (let next = queue.pop(); next && next.atMs < spec.durationMs; next = queue.pop()) {
-    flow(next.atMs);
+    if (next.atMs - now >= MAX_SPAN_MS) flow(next.atMs);
     next.fn(next.atMs);
-    steps++;
+    if (++steps % STEPS_PER_PROGRESS === 0) yield { kms, atMs: next.atMs, durationMs: spec.durationMs, steps };
   }
   flow(spec.durationMs);
+  calls.finish();
 
   const round = (r: Record<FleetMethod, number>) =>
     ({ Status: Math.round(r.Status), Encrypt: Math.round(r.Encrypt), Decrypt: Math.round(r.Decrypt) }) as Record<
@@ -106,6 +157,7 @@ export function runFleet(
     kms,
     calls: { ...answered, total: answered.Status + answered.Encrypt + answered.Decrypt },
     refused: round(calls.refused),
+    unfinished: { lists: calls.unfinishedBursts, calls: round(calls.unfinished) },
     peakPerSecond: Math.round(peak.perSecond),
     peakAtSecond: peak.atSecond,
     dekSources: Math.round(model.dekSources),
@@ -122,14 +174,15 @@ export function costOf(result: FleetResult, pricePer10k: number): { total: numbe
   };
 }
 
-// A binary heap of timers by time, ties in insertion order (so same-instant events run as scheduled).
+// A binary heap of timers by time, then rank (the spec's events of one instant in their listed order, before the
+// model's own timers), then insertion order.
 class TimerQueue {
-  private readonly heap: Array<{ atMs: number; order: number; fn: (atMs: number) => void }> = [];
+  private readonly heap: Array<{ atMs: number; rank: number; order: number; fn: (atMs: number) => void }> = [];
   private order = 0;
 
-  push(atMs: number, fn: (atMs: number) => void): void {
+  push(atMs: number, fn: (atMs: number) => void, rank = Infinity): void {
     const h = this.heap;
-    h.push({ atMs, order: this.order++, fn });
+    h.push({ atMs, rank, order: this.order++, fn });
     for (let i = h.length - 1; i > 0;) {
       const parent = (i - 1) >> 1;
       if (!this.less(i, parent)) break;
@@ -161,6 +214,6 @@ class TimerQueue {
   private less(a: number, b: number): boolean {
     const x = this.heap[a]!;
     const y = this.heap[b]!;
-    return x.atMs < y.atMs || (x.atMs === y.atMs && x.order < y.order);
+    return x.atMs < y.atMs || (x.atMs === y.atMs && (x.rank < y.rank || (x.rank === y.rank && x.order < y.order)));
   }
 }

@@ -1,0 +1,47 @@
+import { describe, expect, test } from 'vitest';
+import { kmslab } from '../../test/support/cli.js';
+
+// `kmslab fleet` through the CLI: runs outside the model's limits are usage errors naming the limit; a long run
+// shows its progress and stops on Ctrl-C.
+describe('kmslab fleet', () => {
+  test('an input outside the limits exits 2 naming the limit, before modelling anything', async () => {
+    const r = await kmslab(['fleet', '--apiservers', '100000', '--objects', '1e308', '--duration', '3650d']);
+    expect(r.exitCode).toBe(2);
+    const err = String(r.stderr);
+    expect(err).toMatch(/--apiservers 100000: must be a whole number from 1 to 1,000/);
+    expect(err).toMatch(/--objects 1e\+308: must be a whole number from 0 to 1,000,000,000/);
+    expect(err).toMatch(/--duration 3650d: must be above 0 and at most 366d/);
+    expect(err).not.toMatch(/writes-per-second/);
+    const outage = await kmslab([
+      'fleet',
+      '--apiservers',
+      '1',
+      '--objects',
+      '1',
+      '--duration',
+      '1h',
+      '--outage',
+      '2h+1m',
+    ]);
+    expect(outage.exitCode).toBe(2);
+    expect(String(outage.stderr)).toMatch(/--outage 2h\+1m: starts outside the period \(0 to 1h\)/);
+  });
+
+  test('a long run shows progress and stops within 2 s of Ctrl-C (exit 130)', async () => {
+    const run = kmslab(['fleet', '--apiservers', '100', '--objects', '1000000', '--duration', '36d']);
+    let stderr = '';
+    await new Promise<void>((resolve, reject) => {
+      run.stderr!.on('data', (chunk: Buffer) => {
+        stderr += chunk.toString();
+        if (/% of 36d modelled/.test(stderr)) resolve();
+      });
+      void run.then(() => reject(new Error(`ended before any progress: ${stderr}`)));
+    });
+    const signalled = performance.now();
+    run.kill('SIGINT');
+    const r = await run;
+    expect(performance.now() - signalled).toBeLessThan(2_000);
+    expect(r.exitCode).toBe(130);
+    expect(stderr + String(r.stderr)).toMatch(/stopped by SIGINT before the model finished/);
+  });
+});
