@@ -1,9 +1,9 @@
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { fakeEtcd, silentEndpoint } from '../../test/support/fake-etcd.js';
+import { testCa } from '../../test/support/test-ca.js';
 import { EtcdRange } from './etcd-range.js';
 import { inspectEtcd } from './inspect.js';
 
@@ -59,34 +59,9 @@ describe('dial deadline, apart from the call deadline', () => {
 describe('TLS to an IP address', () => {
   const dir = mkdtempSync(join(tmpdir(), 'kmslab-range-tls-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
-  // A throwaway CA and a serving certificate for one IP: testing only.
-  const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
-  const certFor = (name: string, san: string) => {
-    ssl('ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', `${name}.key`);
-    writeFileSync(join(dir, `${name}.ext`), `subjectAltName=${san}\nextendedKeyUsage=serverAuth\n`);
-    ssl('req', '-new', '-key', `${name}.key`, '-subj', `/CN=${name}`, '-out', `${name}.csr`);
-    ssl(
-      'x509',
-      '-req',
-      '-in',
-      `${name}.csr`,
-      '-CA',
-      'ca.crt',
-      '-CAkey',
-      'ca.key',
-      '-CAcreateserial',
-      '-days',
-      '1',
-      '-extfile',
-      `${name}.ext`,
-      '-out',
-      `${name}.crt`,
-    );
-    return { certPem: readFileSync(join(dir, `${name}.crt`)), keyPem: readFileSync(join(dir, `${name}.key`)) };
-  };
-  ssl('ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', 'ca.key');
-  ssl('req', '-x509', '-new', '-key', 'ca.key', '-subj', '/CN=kmslab-test-ca', '-days', '1', '-out', 'ca.crt');
-  const caPem = readFileSync(join(dir, 'ca.crt'));
+  const ca = testCa(dir);
+  const caPem = ca.caPem;
+  const certFor = (name: string, san: string) => ca.issue(name, `subjectAltName=${san}\nextendedKeyUsage=serverAuth`);
 
   test('verified against the IP, without the RFC 6066 warning Node gives for an IP as TLS server name', async () => {
     const warnings: Error[] = [];

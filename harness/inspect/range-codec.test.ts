@@ -1,16 +1,7 @@
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import protobuf from 'protobufjs';
 import { expect, test } from 'vitest';
-import { decodeRangeResponse, encodeRangeRequest } from './range-codec.js';
-
 // An independent coder: protobufjs over the etcd .proto files the etcd3 package ships.
-const protoDir = join(dirname(createRequire(import.meta.url).resolve('etcd3/package.json')), 'proto');
-const root = new protobuf.Root();
-root.resolvePath = (_origin, target) => join(protoDir, target.replace(/^.*\//, ''));
-root.loadSync(['rpc.proto', 'kv.proto'], { keepCase: true });
-const RangeResponse = root.lookupType('etcdserverpb.RangeResponse');
-const RangeRequest = root.lookupType('etcdserverpb.RangeRequest');
+import { RangeRequest, RangeResponse } from '../../test/support/fake-etcd.js';
+import { decodeRangeResponse, encodeRangeRequest } from './range-codec.js';
 
 const encodeResponse = (message: object) =>
   Buffer.from(RangeResponse.encode(RangeResponse.fromObject(message)).finish());

@@ -10,8 +10,9 @@ const protoDir = join(dirname(createRequire(import.meta.url).resolve('etcd3/pack
 const root = new protobuf.Root();
 root.resolvePath = (_origin, target) => join(protoDir, target.replace(/^.*\//, ''));
 root.loadSync(['rpc.proto', 'kv.proto'], { keepCase: true });
-const RangeRequest = root.lookupType('etcdserverpb.RangeRequest');
-const RangeResponse = root.lookupType('etcdserverpb.RangeResponse');
+/** etcd's Range messages as protobufjs reads them: a coder independent of kmslab's own. */
+export const RangeRequest = root.lookupType('etcdserverpb.RangeRequest');
+export const RangeResponse = root.lookupType('etcdserverpb.RangeResponse');
 
 export interface FakeEtcd {
   url: string;
