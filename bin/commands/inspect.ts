@@ -42,16 +42,20 @@ export function inspectCommand(program: Command): void {
     .option('--keys', 'also print a row per key (the default is the summary: one screen however large etcd is)')
     .addOption(new Option('--summary', 'the summary only, also in --json (the default on a terminal)').hideHelp())
     .option('--page-size <n>', 'keys per etcd range request', positiveInt)
-    .option(
-      '--dial-timeout <duration>',
-      'how long each endpoint may take to connect and answer first (TCP, TLS, HTTP/2) before the next is tried (env ETCDCTL_DIAL_TIMEOUT)',
-      timeoutFlag('--dial-timeout', 3_600_000),
+    .addOption(
+      new Option(
+        '--dial-timeout <duration>',
+        'how long each endpoint may take to connect and answer first (TCP, TLS, HTTP/2) before the next is tried',
+      )
+        .env('ETCDCTL_DIAL_TIMEOUT')
+        // The library's DIAL_TIMEOUT_MS; not imported, so that building the CLI does not load grpc-js.
+        .default(2_000, '2s, as etcdctl')
+        .argParser(timeoutFlag('--dial-timeout', 3_600_000)),
     )
-    .option(
-      '--timeout <duration>',
-      'deadline of each etcd call once connected (a bare number is seconds)',
-      timeoutFlag('--timeout', 86_400_000),
-      30_000,
+    .addOption(
+      new Option('--timeout <duration>', 'deadline of each etcd call once connected (a bare number is seconds)')
+        .default(30_000, '30s')
+        .argParser(timeoutFlag('--timeout', 86_400_000)),
     )
     .option(
       '--fail-on <condition>',
@@ -63,11 +67,6 @@ export function inspectCommand(program: Command): void {
     .addHelpText('after', EXIT_HELP)
     .action(async (o) => {
       const failOn = parseFailOn(o.failOn ?? ['invalid', 'unknown']);
-      const dialTimeoutMs =
-        o.dialTimeout ??
-        (process.env.ETCDCTL_DIAL_TIMEOUT
-          ? timeoutFlag('ETCDCTL_DIAL_TIMEOUT', 3_600_000)(process.env.ETCDCTL_DIAL_TIMEOUT)
-          : undefined);
       const { urls, tls } = await target(o);
       const prefix = o.resource ? `/registry/${o.resource}/` : o.prefix;
       // Rows are kept only for output that shows them: --json (every key) or --keys.
@@ -86,7 +85,7 @@ export function inspectCommand(program: Command): void {
           etcd: urls,
           prefix,
           timeoutMs: o.timeout,
-          ...(dialTimeoutMs !== undefined ? { dialTimeoutMs } : {}),
+          dialTimeoutMs: o.dialTimeout,
           ...(tls ? { tls } : {}),
           ...(o.pageSize ? { pageSize: o.pageSize } : {}),
           onRow: (row, rawKey) => {
