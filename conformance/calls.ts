@@ -62,7 +62,7 @@ export async function settle(ctx: CheckContext, condition: () => Promise<boolean
       return false;
     });
     const elapsed = ctx.clock.now() - start;
-    if (held) return elapsed;
+    if (held) return Math.round(elapsed * 10) / 10;
     if (elapsed >= ctx.settleMs) return undefined;
     await ctx.clock.sleep(ctx.pollMs);
   }

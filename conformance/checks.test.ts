@@ -108,19 +108,12 @@ describe('a plugin that dies', () => {
 describe('lifecycle checks do not depend on order or on caches', () => {
   // Like aws-encryption-provider: health is checked at most every 30 s, and a failed call records its error at once.
   const cachedHealth: Mutation = {
-    status: async (d, next) => {
-      const s = await next();
-      const cached = d.memory.get('health') as { at: number; healthz: string } | undefined;
-      if (cached && d.clock.now() - cached.at < 30_000) return { ...s, healthz: cached.healthz };
-      d.memory.set('health', { at: d.clock.now(), healthz: s.healthz });
-      return s;
-    },
+    ...MUTANTS['cached-health']!.mutation,
     encrypt: (d, req, next) =>
       next(req).catch((e: Error) => {
         d.memory.set('health', { at: d.clock.now(), healthz: `err: ${e.message}` });
         throw e;
       }),
-    restart: (d) => d.memory.delete('health'),
   };
 
   test('Status-after-disable gives one verdict, whether it runs alone or right after disable-refuses', async () => {

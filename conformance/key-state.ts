@@ -56,6 +56,21 @@ export async function ready(ctx: CheckContext, options: { fresh?: boolean } = {}
 export const isStart = (s: Start | Verdict): s is Start => 'keyId' in s;
 
 /**
+ * fromHealthyStart makes a check's `run` that first establishes its start (`ready`) and wraps a seed under the
+ * current key, for checks that follow that seed through a change; when the start cannot be had, that is the verdict.
+ */
+export function fromHealthyStart(
+  body: (ctx: CheckContext, start: Start & { sealed: Sealed }) => Promise<Verdict>,
+): (ctx: CheckContext) => Promise<Verdict> {
+  return async (ctx) => {
+    const start = await ready(ctx);
+    return isStart(start) ? body(ctx, { ...start, sealed: await wrap(ctx) }) : start;
+  };
+}
+
+export type Sealed = Awaited<ReturnType<typeof wrap>>;
+
+/**
  * whileDisabled runs `body` with key `keyId` disabled through the user's hooks, and enables it again afterwards
  * whatever happens — a failed check, a dead plugin, Ctrl-C — so conformance never leaves a real key disabled.
  */

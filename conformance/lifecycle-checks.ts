@@ -1,9 +1,10 @@
 import { printable } from '../harness/common/printable.js';
+import type { KmsCapability } from '../harness/lab.js';
 import { isTransportFailure } from '../proxy/index.js';
 import { codeOf, outcome, said, settle, took, unwrap, wrap } from './calls.js';
 import { fail, notRun, pass, type Check, type CheckContext } from './check.js';
 import { styleOf, WHAT_IT_DOES, type DisabledKeyStatusStyle } from './disabled-key-status.js';
-import { isStart, ready, whileDisabled } from './key-state.js';
+import { fromHealthyStart, isStart, ready, whileDisabled } from './key-state.js';
 import { SOURCES } from './sources.js';
 
 const show = (keyId: string) => `"${printable(keyId, 120)}"`;
@@ -14,6 +15,8 @@ const answer = (r: { ok: true } | { ok: false; error: unknown }) => (r.ok ? 'OK'
 
 // Every lifecycle check starts from a healthy plugin that wraps and unwraps (key-state.ts ready).
 const HEALTHY = ['status-healthz-ok', 'roundtrip-seed'];
+// The checks that disable the key Status names, and enable it again.
+const DISABLES = { needs: ['disable', 'enable'] as KmsCapability[], after: [...HEALTHY, 'status-key-id-stable'] };
 
 /**
  * The key lifecycle checks, through the user's hooks. Each establishes the state it starts from itself (a healthy
@@ -61,10 +64,7 @@ export const HOOK_CHECKS: Check[] = [
     source: SOURCES.oldKeys,
     needs: ['rotate'],
     after: [...HEALTHY, 'status-key-id-stable'],
-    async run(ctx) {
-      const start = await ready(ctx);
-      if (!isStart(start)) return start;
-      const before = await wrap(ctx);
+    run: fromHealthyStart(async (ctx, { sealed: before }) => {
       await ctx.hook('rotate', before.keyId);
       const shownAfterMs = await settle(ctx, async () => (await ctx.plugin.status()).keyId !== before.keyId);
       if (shownAfterMs === undefined)
@@ -77,20 +77,16 @@ export const HOOK_CHECKS: Check[] = [
       return r.value.plaintext.equals(before.plaintext)
         ? pass({ shownAfterMs })
         : fail('the old ciphertext decrypted to other bytes after the rotation');
-    },
+    }),
   },
   {
     id: 'disable-refuses',
     title: 'a disabled key refuses Decrypt and Encrypt',
     level: 'required',
     source: SOURCES.disabledKey,
-    needs: ['disable', 'enable'],
-    after: [...HEALTHY, 'status-key-id-stable'],
-    async run(ctx) {
-      const start = await ready(ctx);
-      if (!isStart(start)) return start;
-      const w = await wrap(ctx);
-      return whileDisabled(ctx, start.keyId, async () => {
+    ...DISABLES,
+    run: fromHealthyStart(async (ctx, { keyId, sealed: w }) =>
+      whileDisabled(ctx, keyId, async () => {
         const t0 = ctx.clock.now();
         const shown: { decrypt?: number; encrypt?: number } = {};
         const last = { decrypt: 'OK', encrypt: 'OK' };
@@ -114,8 +110,8 @@ export const HOOK_CHECKS: Check[] = [
             evidence,
           );
         return pass(evidence);
-      });
-    },
+      }),
+    ),
   },
   {
     id: 'disable-status-not-ok',
@@ -152,14 +148,10 @@ export const HOOK_CHECKS: Check[] = [
     title: 're-enabling the key restores Encrypt, Decrypt and a healthy Status',
     level: 'required',
     source: SOURCES.disabledKey,
-    needs: ['disable', 'enable'],
-    after: [...HEALTHY, 'status-key-id-stable'],
-    async run(ctx) {
-      const start = await ready(ctx);
-      if (!isStart(start)) return start;
-      const w = await wrap(ctx);
+    ...DISABLES,
+    run: fromHealthyStart(async (ctx, { keyId, sealed: w }) => {
       // The enable under test is the one whileDisabled runs on the way out.
-      const disabledAfterMs = await whileDisabled(ctx, start.keyId, () =>
+      const disabledAfterMs = await whileDisabled(ctx, keyId, () =>
         settle(ctx, async () => refused(await outcome(unwrap(ctx, w)))),
       );
       if (disabledAfterMs === undefined)
@@ -189,7 +181,7 @@ export const HOOK_CHECKS: Check[] = [
         });
       ctx.lastEnable = undefined;
       return pass({ disabledAfterMs, restoredAfterMs });
-    },
+    }),
   },
   {
     id: 'restart-keeps-data',
@@ -198,10 +190,7 @@ export const HOOK_CHECKS: Check[] = [
     source: SOURCES.restart,
     needs: ['restart'],
     after: HEALTHY,
-    async run(ctx) {
-      const start = await ready(ctx);
-      if (!isStart(start)) return start;
-      const w = await wrap(ctx);
+    run: fromHealthyStart(async (ctx, { sealed: w }) => {
       await ctx.restart();
       const r = await outcome(unwrap(ctx, w));
       if (!r.ok)
@@ -211,6 +200,6 @@ export const HOOK_CHECKS: Check[] = [
       return r.value.plaintext.equals(w.plaintext)
         ? pass()
         : fail('after a restart the old ciphertext decrypted to other bytes');
-    },
+    }),
   },
 ];
