@@ -128,7 +128,7 @@ export class AlibabaEmulator implements AsyncDisposable {
       credentialsPath: front.credentialsPath,
       randomBytes: (n) => random.bytes(n),
     });
-    const port = await listenOn(server, o.port ?? 0, front.port);
+    const port = await server.listenOn(o.port ?? 0, front.port);
     if (front.port !== port) await core.mutate(() => void (core.front = { ...core.front, port }));
     const domain = `127.0.0.1:${port}`;
     const users = core.identities.snapshot().users;
@@ -226,16 +226,6 @@ function setUp(core: CloudCore<ActionTrailEvent, Front>, region: string, random:
     defaultKeyId: key.keyId,
     credentialsPath: `/kmslab/credentials/${randomText(random, 32)}`,
   };
-}
-
-// listenOn takes the asked port, else the one used last time (clients keep their endpoint across a restart), else any.
-async function listenOn(server: AlibabaServer, asked: number, last: number | undefined): Promise<number> {
-  if (asked !== 0 || last === undefined) return server.listen(asked);
-  try {
-    return await server.listen(last);
-  } catch {
-    return server.listen(0);
-  }
 }
 
 function describe(core: CloudCore<ActionTrailEvent, Front>, c: AlibabaConnection): Record<string, unknown> {

@@ -1,8 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { createServer, type Server } from 'node:https';
-import type { Socket } from 'node:net';
 import { CloudError } from '../core/cloud-error.js';
+import { HttpsFront, readBody } from '../core/https-front.js';
 import { principalOf, type Caller } from '../core/identities.js';
 import type { RequestEffects } from '../core/faults.js';
 import { eventCategoryOf, eventRWOf, safeParameters, userIdentityOf, type ActionTrailEvent } from './actiontrail.js';
@@ -21,7 +20,6 @@ import { STS_ACTIONS, STS_VERSION } from './sts-api.js';
 
 // The service refuses a request whose time is more than 15 minutes off, and a nonce seen within that window.
 const SKEW_MS = 15 * 60_000;
-const MAX_BODY = 1024 * 1024;
 
 /** What a request claims before it is checked: enough to name the action and the caller in the audit trail. */
 interface Claim {
@@ -51,47 +49,19 @@ export interface AlibabaServerOptions {
  * at the connection and request level, and every call becomes an ActionTrail-shaped audit event.
  */
 export class AlibabaServer {
-  readonly server: Server;
-  private readonly sockets = new Set<Socket>();
-  // The TCP socket under each TLS connection, by client port: a reset must go to it (a TLS socket cannot send one).
-  private readonly tcpByPort = new Map<number, Socket>();
+  readonly front: HttpsFront;
   private readonly nonces = new Map<string, number>();
 
   constructor(private readonly o: AlibabaServerOptions) {
-    this.server = createServer({ key: o.key, cert: o.cert, minVersion: 'TLSv1.2' }, (req, res) => {
-      void this.handle(req, res);
-    });
-    this.server.on('connection', (socket: Socket) => {
-      const fault = this.o.core.faults.onConnection();
-      if (fault === 'unreachable') return socket.resetAndDestroy();
-      if (fault === 'tls-failure') {
-        // Bytes that are not a TLS record: the client's handshake fails.
-        socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
-        return;
-      }
-      this.sockets.add(socket);
-      const port = socket.remotePort!;
-      this.tcpByPort.set(port, socket);
-      socket.once('close', () => {
-        this.sockets.delete(socket);
-        if (this.tcpByPort.get(port) === socket) this.tcpByPort.delete(port);
-      });
-    });
+    this.front = new HttpsFront(o.core.faults, o, (req, res) => void this.handle(req, res));
   }
 
-  listen(port: number): Promise<number> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, '127.0.0.1', () => {
-        this.server.off('error', reject);
-        resolve((this.server.address() as { port: number }).port);
-      });
-    });
+  listenOn(asked: number, last: number | undefined): Promise<number> {
+    return this.front.listenOn(asked, last);
   }
 
-  async close(): Promise<void> {
-    for (const s of this.sockets) s.destroy();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  close(): Promise<void> {
+    return this.front.close();
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -114,8 +84,8 @@ export class AlibabaServer {
     let result: ApiResult | undefined;
     let error: AlibabaError | undefined;
     try {
-      if (await this.delayed(effects, req)) return;
-      if (effects.reset) return this.reset(req);
+      if (await this.front.held(effects, req)) return;
+      if (effects.reset) return this.front.reset(req);
       if (effects.outage) throw errors.unavailable();
       if (effects.error) {
         const e = effects.error;
@@ -148,30 +118,6 @@ export class AlibabaServer {
     });
     res.end(JSON.stringify(answer));
     this.record(req, claim, params, requestId, started, caller, result, error, effects);
-  }
-
-  // reset ends a connection with a TCP RST, as a peer or middlebox that drops it does.
-  private reset(req: IncomingMessage): void {
-    const tcp = this.tcpByPort.get(req.socket.remotePort!);
-    if (tcp) tcp.resetAndDestroy();
-    else req.socket.destroy();
-  }
-
-  // delayed applies latency and hang faults; true when the client went away meanwhile (nothing left to answer).
-  private async delayed(effects: RequestEffects, req: IncomingMessage): Promise<boolean> {
-    if (effects.delayMs === 0 && !effects.hang) return false;
-    // One listener per held request, removed after: keep-alive sockets carry many requests.
-    let onClose!: () => void;
-    const gone = new Promise<void>((resolve) => (onClose = resolve));
-    req.socket.once('close', onClose);
-    try {
-      if (effects.delayMs > 0) await Promise.race([sleep(effects.delayMs), gone]);
-      while (effects.hang && this.o.core.faults.stillHanging(effects.hang) && !req.socket.destroyed)
-        await Promise.race([this.o.core.faults.released, gone]);
-    } finally {
-      req.socket.off('close', onClose);
-    }
-    return req.socket.destroyed;
   }
 
   private authenticate(claim: Claim): Caller {
@@ -219,8 +165,8 @@ export class AlibabaServer {
     const core = this.o.core;
     let status = 200;
     let answer: Record<string, unknown>;
-    if (await this.delayed(effects, req)) return;
-    if (effects.reset) return this.reset(req);
+    if (await this.front.held(effects, req)) return;
+    if (effects.reset) return this.front.reset(req);
     if (effects.outage || effects.error || effects.throttle) {
       status = effects.error?.status ?? 503;
       answer = {
@@ -370,18 +316,3 @@ function asAlibabaError(e: unknown): AlibabaError {
 
 const recommend = (code: string) => `https://api.aliyun.com/troubleshoot?q=${encodeURIComponent(code)}&product=Kms`;
 const hostOf = (req: IncomingMessage, fallback: string) => String(req.headers.host ?? fallback).slice(0, 256);
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-function readBody(req: IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > MAX_BODY) reject(new Error('body too large'));
-      else chunks.push(c);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
-}
