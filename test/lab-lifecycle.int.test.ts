@@ -1,9 +1,9 @@
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { LocalLab, type LabRecord } from '../harness/index.js';
+import { LocalLab, startLab, type LabRecord } from '../harness/index.js';
 import { KubeApi } from '../harness/backends/common/kube-api.js';
 import { readToken } from '../harness/labs/lab-status.js';
 import { isRunning } from '../harness/process/process-identity.js';
@@ -158,5 +158,26 @@ describe('kmslab restart', () => {
     expect((await kmslab(['down', '--name', name])).exitCode).toBe(0);
     expect(live.filter(isRunning)).toEqual([]);
     expect(processesOf(lab.dir)).toEqual([]);
+  });
+});
+
+describe('a lab started from code', () => {
+  test('removes itself when closed (nothing on disk, nothing listed); removeOnClose: false keeps it for down', async () => {
+    const name = uniqueName('lib');
+    const dir = join(home, 'labs', name);
+    const lab = await startLab({ name });
+    expect(existsSync(join(dir, 'lab.json'))).toBe(true);
+    const processes = record(name).processes;
+    await lab.close();
+    expect(processes.filter(isRunning)).toEqual([]);
+    expect(existsSync(dir)).toBe(false);
+    expect(String((await kmslab(['list'])).stdout)).not.toContain(name);
+
+    const kept = uniqueName('kept');
+    await (await startLab({ name: kept, removeOnClose: false })).close();
+    expect(record(kept).status).toBe('stopped');
+    expect(String((await kmslab(['list'])).stdout)).toMatch(new RegExp(`${kept}\\s+stopped`));
+    expect((await kmslab(['down', '--name', kept])).exitCode).toBe(0);
+    expect(existsSync(join(home, 'labs', kept))).toBe(false);
   });
 });

@@ -1,10 +1,11 @@
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { execa } from 'execa';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { packageRoot } from '../harness/common/paths.js';
 import { isolateHome } from './support/env.js';
+import { packKmslab } from './support/pack.js';
 
 // What ships: `npm pack` (which compiles dist/), installed into an empty project the way a user would, then used
 // there: the CLI, the library from plain JavaScript, the types, user scenarios, and the examples in the tarball.
@@ -23,10 +24,8 @@ const traced = () =>
 const HEAVY = ['@kubernetes/client-node', 'testcontainers', 'etcd3', 'dockerode', 'ssh2', '/tsx/'];
 
 beforeAll(async () => {
-  const out = mkdtempSync(join(tmpdir(), 'kmslab-pack-'));
-  const pack = await execa('npm', ['pack', '--pack-destination', out, '--silent'], { cwd: packageRoot });
-  const tarball = join(out, pack.stdout.trim().split('\n').pop()!);
-  project = join(out, 'user-project');
+  const tarball = await packKmslab();
+  project = join(dirname(tarball), 'user-project');
   mkdirSync(project);
   writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'user-project', private: true, type: 'module' }));
   await execa('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', tarball], { cwd: project });

@@ -1,14 +1,15 @@
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
+import { isRunning } from '../harness/process/process-identity.js';
 import { kmslab } from './support/cli.js';
 import { isolateHome } from './support/env.js';
 
-// The user's own scenario files through the CLI, on the sim backend (the lab is not what is under test here: the
-// loading, selection, reports and exit codes are). The files live outside the checkout, in a directory with no
-// package.json, as they would in a user's repository.
-isolateHome();
+// The user's own scenario files through the CLI, mostly on the sim backend (the lab is not what is under test here:
+// the loading, selection, reports and exit codes are; hostile code also runs on real local labs, below). The files
+// live outside the checkout, in a directory with no package.json, as they would in a user's repository.
+const home = isolateHome();
 let dir: string;
 const file = (name: string, text: string) => {
   const path = join(dir, name);
@@ -81,6 +82,66 @@ describe('kmslab run with scenario files', () => {
   });
 });
 
+test('the whole Lab reaches a scenario in its own process: data as Buffers, errors as ApiErrors, time, state', async () => {
+  file(
+    'whole-lab/whole.scenario.mjs',
+    `import { defineScenario, ApiError } from 'kmslab';
+export default defineScenario({ name: 'whole-lab', summary: 'uses every part of the lab', async run(lab, ctx) {
+  const ref = (name) => ({ namespace: ctx.namespace, name });
+  await ctx.step('every part answers', async (ev) => {
+    await lab.api.createSecret(ref('a'), { k: Buffer.from('v') });
+    const s = await lab.api.readSecret(ref('a'));
+    ev.readBack = Buffer.isBuffer(s.data.k) && s.data.k.toString();
+    ev.listed = (await lab.api.listSecrets(ctx.namespace)).length;
+    ev.raw = Buffer.isBuffer(await lab.etcd.get('/registry/secrets/' + ctx.namespace + '/a'));
+    let entries = 0;
+    for await (const page of lab.etcd.scan('/registry/secrets/')) entries += page.entries.length;
+    ev.scanned = entries;
+    const before = (await lab.kms.status()).keyId;
+    await lab.kms.rotate();
+    ev.rotated = (await lab.kms.status()).keyId !== before;
+    ev.canRotate = lab.kms.capabilities.has('rotate') && lab.kms.lacks('rotate') === undefined;
+    await lab.apiservers[0].stop();
+    ev.stopped = !lab.apiservers[0].running;
+    await lab.apiservers[0].start();
+    ev.started = lab.apiservers[0].running;
+    const t = lab.clock.now();
+    await lab.clock.sleep(5000);
+    ev.slept = lab.clock.now() - t;
+    lab.clock.timeout(1000).cancel();
+    ev.waited = await ctx.wait('ten seconds', async () => (lab.clock.now() - t >= 10000 ? 'yes' : undefined));
+    ev.missing = await lab.api.readSecret(ref('missing')).then(() => 'found', (e) => e instanceof ApiError && e.status);
+    ev.aborted = await lab.api.readSecret(ref('a'), { signal: AbortSignal.abort() }).then(() => 'read', (e) => e.message);
+    ev.unsendable = await lab.api.createSecret(ref('f'), { k: () => 1 }).then(() => 'sent', (e) => e.message);
+    ev.closing = await lab.close().then(() => 'closed', (e) => e.message);
+    ev.killEtcd = typeof lab.killEtcd;
+  });
+} });
+`,
+  );
+  const r = await sim('./whole-lab/', '--json', 'whole.json');
+  expect(r.exitCode, String(r.stdout) + String(r.stderr)).toBe(0);
+  const evidence = JSON.parse(readFileSync(join(dir, 'whole.json'), 'utf8')).scenarios[0].steps[0].evidence;
+  expect(evidence).toMatchObject({
+    readBack: 'v',
+    listed: 1,
+    raw: true,
+    scanned: 1,
+    rotated: true,
+    canRotate: true,
+    stopped: true,
+    started: true,
+    slept: 5000,
+    waited: 'yes',
+    missing: 404,
+    aborted: 'the request was aborted',
+    closing: expect.stringMatching(/the lab belongs to the run/),
+    killEtcd: 'undefined',
+  });
+  expect(evidence.unsendable).toMatch(/api\.createSecret: its arguments cannot be sent to the lab/);
+  expect(evidence.kmsCalls).toBeDefined();
+});
+
 describe('a broken scenario file is a usage error (exit 2) that names the file and what is wrong', () => {
   test.each([
     [
@@ -126,4 +187,163 @@ describe('a broken scenario file is a usage error (exit 2) that names the file a
     const empty = await sim('./empty');
     expect([empty.exitCode, empty.stderr]).toEqual([2, expect.stringMatching(/empty holds no scenario file/)]);
   });
+});
+
+// Hostile scenario code: each behaviour is a fixture file run through the real CLI, on the sim and on real local
+// labs. Every one must end as a failed scenario with a full report (console, JSON, JUnit), and nothing of its lab —
+// recorded processes, their process groups, the scenario's own process, the lab's directory — may survive the run.
+// The fixture writes down what to look for (its lab's recorded processes, its own pid) before it misbehaves.
+const witnessed = (name: string, body: string) => `import { readFileSync, writeFileSync } from 'node:fs';
+import { defineScenario } from 'kmslab';
+export default defineScenario({ name: '${name}', summary: 'misbehaves: ${name}', async run(lab, ctx) {
+  let processes = [];
+  try { processes = JSON.parse(readFileSync(process.env.KMSLAB_HOME + '/labs/' + lab.name + '/lab.json', 'utf8')).processes; } catch {}
+  writeFileSync(new URL('./${name}.witness.json', import.meta.url), JSON.stringify({ lab: lab.name, pid: process.pid, processes }));
+  ${body}
+} });
+`;
+const written = `await ctx.step('write', async () => { await lab.api.createSecret({ namespace: ctx.namespace, name: 'a' }, { k: 'v' }); });`;
+interface Hostile {
+  name: string;
+  body: string;
+  /** The step that must be reported failed (none: the scenario failed outside any step). */
+  step?: string;
+  message: RegExp;
+  args?: string[];
+}
+const HOSTILE: Hostile[] = [
+  {
+    name: 'exits',
+    body: `${written} await ctx.step('exit', async () => { process.exit(0); });`,
+    step: 'exit',
+    message: /process ended \(exit code 0\) before the scenario finished: did its code call process\.exit\(\)\?/,
+  },
+  {
+    name: 'rejects',
+    body: `${written} await ctx.step('reject', async () => { void Promise.reject(new Error('nobody catches me')); await new Promise((r) => setTimeout(r, 200)); });`,
+    step: 'reject',
+    message: /an unhandled promise rejection during step "reject": nobody catches me/,
+  },
+  {
+    name: 'hangs',
+    body: `${written} await ctx.step('hang', () => new Promise(() => {}));`,
+    step: 'hang',
+    message: /waits during step "hang" on something that can never happen/,
+  },
+  {
+    name: 'spins',
+    body: `${written} await ctx.step('spin', async () => { for (;;) {} });`,
+    step: 'spin',
+    message: /step "spin" did not finish within 3s \(the step timeout/,
+    args: ['--step-timeout', '3s'],
+  },
+  {
+    name: 'circular',
+    body: `${written} await ctx.step('circular', async (ev) => { const o = { n: 1 }; o.self = o; ev.o = o; });`,
+    step: 'circular',
+    message: /evidence cannot be written as JSON: evidence\.o\.self refers back to an object that contains it/,
+  },
+  { name: 'no-steps', body: '', message: /recorded no step, so it proved nothing/ },
+];
+// More of the same kinds, on the sim only (they cost a lab start each on local).
+const HOSTILE_SIM: Hostile[] = [
+  {
+    name: 'exits-1-between-steps',
+    body: `${written} process.exit(1);`,
+    message: /process ended \(exit code 1\) before the scenario finished/,
+  },
+  {
+    name: 'aborts',
+    body: `${written} await ctx.step('abort', async () => { process.abort(); });`,
+    step: 'abort',
+    message: /process ended \(killed by SIGABRT\)/,
+  },
+  {
+    name: 'kills-itself',
+    body: `${written} await ctx.step('kill', async () => { process.kill(process.pid, 'SIGKILL'); });`,
+    step: 'kill',
+    message: /process ended \(killed by SIGKILL\)/,
+  },
+  {
+    name: 'throws-later',
+    body: `${written} await ctx.step('throw later', async () => { setTimeout(() => { throw new Error('from a timer'); }, 10); await lab.clock.sleep(1000); await new Promise((r) => setTimeout(r, 200)); });`,
+    step: 'throw later',
+    message: /an uncaught exception during step "throw later": from a timer/,
+  },
+  {
+    name: 'hangs-between-steps',
+    body: `${written} await new Promise(() => {});`,
+    message: /waits \(between steps\) on something that can never happen/,
+  },
+  {
+    name: 'sleeps-forever',
+    body: `${written} await ctx.step('poll forever', async () => { for (;;) await lab.clock.sleep(1000); });`,
+    step: 'poll forever',
+    message: /step "poll forever" did not finish within 3s/,
+    args: ['--step-timeout', '3s'],
+  },
+  {
+    name: 'bigint',
+    body: `await ctx.step('bigint', async (ev) => { ev.n = { big: 2n ** 70n }; });`,
+    step: 'bigint',
+    message: /evidence\.n\.big is a BigInt/,
+  },
+  {
+    name: 'throws-a-string',
+    body: `await ctx.step('throw', async () => { throw 'not an Error'; });`,
+    step: 'throw',
+    message: /threw "not an Error"/,
+  },
+];
+
+const gone = (pid: number, group = false) => {
+  try {
+    process.kill(group ? -pid : pid, 0);
+    return false;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+};
+
+async function runHostile(backend: 'sim' | 'local', h: Hostile) {
+  const fixture = file(`hostile/${h.name}.scenario.mjs`, witnessed(h.name, h.body));
+  const reports = join(dir, 'hostile', `${backend}-${h.name}`);
+  const r = await kmslab(
+    ['run', '--backend', backend, fixture, '--json', `${reports}.json`, '--junit', `${reports}.xml`, ...(h.args ?? [])],
+    { cwd: dir },
+  );
+  const out = `${r.stdout}\n${r.stderr}`;
+  expect(r.exitCode, out).toBe(1);
+  expect(r.stdout).toMatch(h.message);
+  expect(r.stderr).not.toMatch(/a kmslab bug|\n\s+at /);
+  const report = JSON.parse(readFileSync(`${reports}.json`, 'utf8'));
+  expect(report.outcome).toBe('failed');
+  expect(report.scenarios).toHaveLength(1);
+  const result = report.scenarios[0];
+  expect(result).toMatchObject({ name: h.name, outcome: 'failed' });
+  expect(result.error).toMatch(h.message);
+  if (h.step) {
+    expect(result.steps.find((s: { name: string }) => s.name === h.step)).toMatchObject({ outcome: 'failed' });
+    expect(result.steps.find((s: { name: string }) => s.name === h.step).error.message).toMatch(h.message);
+  }
+  const junit = readFileSync(`${reports}.xml`, 'utf8');
+  expect(junit).toMatch(/<testsuites[^>]* failures="1"/);
+  expect(junit).toContain(`<testsuite name="${h.name}"`);
+  // Nothing of the lab survives: its recorded processes, their groups, the scenario's process, the lab's dir.
+  const witness = JSON.parse(readFileSync(join(dir, 'hostile', `${h.name}.witness.json`), 'utf8')) as {
+    lab: string;
+    pid: number;
+    processes: Array<{ pid: number; startTime: string | null; name: string }>;
+  };
+  if (backend === 'local')
+    expect(witness.processes.map((p) => p.name).sort()).toEqual(['etcd', 'fake-kms', 'kube-apiserver']);
+  expect(witness.processes.filter(isRunning)).toEqual([]);
+  expect(witness.processes.filter((p) => !gone(p.pid, true)).map((p) => p.name)).toEqual([]);
+  expect(gone(witness.pid), `scenario process ${witness.pid}`).toBe(true);
+  expect(existsSync(join(home, 'labs', witness.lab))).toBe(false);
+}
+
+describe('hostile scenario code ends as a failed scenario with a report, and leaves nothing running', () => {
+  test.each(HOSTILE_SIM.concat(HOSTILE))('sim: $name', (h) => runHostile('sim', h), 60_000);
+  test.each(HOSTILE)('local: $name', (h) => runHostile('local', h), 120_000);
 });
