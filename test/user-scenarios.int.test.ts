@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { isRunning } from '../harness/process/process-identity.js';
+import type { ScenarioResult } from '../scenarios/model.js';
 import { kmslab } from './support/cli.js';
 import { isolateHome } from './support/env.js';
 
@@ -245,7 +246,8 @@ const HOSTILE: Hostile[] = [
   },
   { name: 'no-steps', body: '', message: /recorded no step, so it proved nothing/ },
 ];
-// More of the same kinds, on the sim only (they cost a lab start each on local).
+// More of the same kinds, on the sim only and in one run (each would cost a lab start on local). The step timeout
+// is the run's: 3 s.
 const HOSTILE_SIM: Hostile[] = [
   {
     name: 'exits-1-between-steps',
@@ -280,7 +282,6 @@ const HOSTILE_SIM: Hostile[] = [
     body: `${written} await ctx.step('poll forever', async () => { for (;;) await lab.clock.sleep(1000); });`,
     step: 'poll forever',
     message: /step "poll forever" did not finish within 3s/,
-    args: ['--step-timeout', '3s'],
   },
   {
     name: 'bigint',
@@ -312,25 +313,28 @@ async function runHostile(backend: 'sim' | 'local', h: Hostile) {
     ['run', '--backend', backend, fixture, '--json', `${reports}.json`, '--junit', `${reports}.xml`, ...(h.args ?? [])],
     { cwd: dir },
   );
-  const out = `${r.stdout}\n${r.stderr}`;
-  expect(r.exitCode, out).toBe(1);
+  expect(r.exitCode, `${r.stdout}\n${r.stderr}`).toBe(1);
   expect(r.stdout).toMatch(h.message);
   expect(r.stderr).not.toMatch(/a kmslab bug|\n\s+at /);
   const report = JSON.parse(readFileSync(`${reports}.json`, 'utf8'));
   expect(report.outcome).toBe('failed');
   expect(report.scenarios).toHaveLength(1);
-  const result = report.scenarios[0];
+  expect(readFileSync(`${reports}.xml`, 'utf8')).toMatch(/<testsuites[^>]* failures="1"/);
+  checkHostile(h, report.scenarios[0], readFileSync(`${reports}.xml`, 'utf8'), join(dir, 'hostile'), backend);
+}
+
+// The scenario failed for the reason, at the step, in JSON and JUnit; nothing of its lab survives: the recorded
+// processes, their process groups, the scenario's own process, the lab's directory.
+function checkHostile(h: Hostile, result: ScenarioResult, junit: string, fixtures: string, backend: string) {
   expect(result).toMatchObject({ name: h.name, outcome: 'failed' });
   expect(result.error).toMatch(h.message);
   if (h.step) {
-    expect(result.steps.find((s: { name: string }) => s.name === h.step)).toMatchObject({ outcome: 'failed' });
-    expect(result.steps.find((s: { name: string }) => s.name === h.step).error.message).toMatch(h.message);
+    const step = result.steps.find((s) => s.name === h.step);
+    expect(step).toMatchObject({ outcome: 'failed' });
+    expect(step!.error!.message).toMatch(h.message);
   }
-  const junit = readFileSync(`${reports}.xml`, 'utf8');
-  expect(junit).toMatch(/<testsuites[^>]* failures="1"/);
   expect(junit).toContain(`<testsuite name="${h.name}"`);
-  // Nothing of the lab survives: its recorded processes, their groups, the scenario's process, the lab's dir.
-  const witness = JSON.parse(readFileSync(join(dir, 'hostile', `${h.name}.witness.json`), 'utf8')) as {
+  const witness = JSON.parse(readFileSync(join(fixtures, `${h.name}.witness.json`), 'utf8')) as {
     lab: string;
     pid: number;
     processes: Array<{ pid: number; startTime: string | null; name: string }>;
@@ -344,6 +348,35 @@ async function runHostile(backend: 'sim' | 'local', h: Hostile) {
 }
 
 describe('hostile scenario code ends as a failed scenario with a report, and leaves nothing running', () => {
-  test.each(HOSTILE_SIM.concat(HOSTILE))('sim: $name', (h) => runHostile('sim', h), 60_000);
+  test.each(HOSTILE)('sim: $name', (h) => runHostile('sim', h), 60_000);
   test.each(HOSTILE)('local: $name', (h) => runHostile('local', h), 120_000);
+
+  test('sim: more of the same kinds, in one run of a directory, each failed for its own reason', async () => {
+    for (const h of HOSTILE_SIM) file(`hostile-more/${h.name}.scenario.mjs`, witnessed(h.name, h.body));
+    const reports = join(dir, 'hostile-more');
+    const r = await kmslab(
+      ['run', '--backend', 'sim', './hostile-more/', '--step-timeout', '3s', '--parallel', '4'].concat([
+        '--json',
+        `${reports}.json`,
+        '--junit',
+        `${reports}.xml`,
+      ]),
+      { cwd: dir },
+    );
+    expect(r.exitCode, `${r.stdout}\n${r.stderr}`).toBe(1);
+    expect(r.stderr).not.toMatch(/a kmslab bug|\n\s+at /);
+    const report = JSON.parse(readFileSync(`${reports}.json`, 'utf8')) as { scenarios: ScenarioResult[] };
+    const junit = readFileSync(`${reports}.xml`, 'utf8');
+    expect(junit).toMatch(new RegExp(`<testsuites[^>]* failures="${HOSTILE_SIM.length}"`));
+    expect(report.scenarios.map((s) => s.name).sort()).toEqual(HOSTILE_SIM.map((h) => h.name).sort());
+    for (const h of HOSTILE_SIM) {
+      checkHostile(
+        h,
+        report.scenarios.find((s) => s.name === h.name)!,
+        junit,
+        join(dir, 'hostile-more'),
+        'sim',
+      );
+    }
+  }, 120_000);
 });
