@@ -264,6 +264,7 @@ describe('third-party stack: aws-kms-plugin (k8s.io/kms + AWS SDK v2) on local-k
       plugin,
       scenarios: selectScenarios(['enable-new', 'rotate']),
       settleMs: 10_000,
+      artifactsDir: join(dir, 'conformance'),
       makeLab: (s, signal) =>
         startLab({
           name: uniqueName('tp-conf'),
@@ -276,6 +277,12 @@ describe('third-party stack: aws-kms-plugin (k8s.io/kms + AWS SDK v2) on local-k
     const notPassed = report.checks.filter((c) => c.outcome !== 'passed').map((c) => `${c.id}: ${c.message}`);
     expect(notPassed).toEqual([]);
     expect(report.outcome).toBe('passed');
+    expect(report.notChecked).toEqual([]);
+    // Its Status answers a disabled key with healthz "err: …" and the same key_id: /healthz goes red, writes go on.
+    expect(report.checks.find((c) => c.id === 'disable-status-not-ok')).toMatchObject({
+      evidence: { style: 'not-ok', freshProcess: true },
+      note: expect.stringContaining('writes go on indefinitely'),
+    });
     expect(report.checks.filter((c) => c.phase === 'lifecycle').length).toBeGreaterThan(0);
     expect(report.scenarios?.scenarios.map((s) => [s.name, s.outcome])).toEqual([
       ['enable-new', 'passed'],
