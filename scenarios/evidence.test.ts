@@ -27,7 +27,7 @@ test('a cycle or a BigInt anywhere is refused, naming where it is', () => {
       let shown = 'evidence';
       path.forEach((key, i) => {
         const last = i === path.length - 1;
-        const child: Record<string | number, unknown> = typeof path[i + 1] === 'number' ? [] : {};
+        const child = (typeof path[i + 1] === 'number' ? [] : {}) as Record<string | number, unknown>;
         if (!last) {
           here[key] = child;
           chain.push(child);

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -194,7 +195,8 @@ describe('a broken scenario file is a usage error (exit 2) that names the file a
 // labs. Every one must end as a failed scenario with a full report (console, JSON, JUnit), and nothing of its lab —
 // recorded processes, their process groups, the scenario's own process, the lab's directory — may survive the run.
 // The fixture writes down what to look for (its lab's recorded processes, its own pid) before it misbehaves.
-const witnessed = (name: string, body: string) => `import { readFileSync, writeFileSync } from 'node:fs';
+const witnessed = (name: string, body: string) => `import { spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { defineScenario } from 'kmslab';
 export default defineScenario({ name: '${name}', summary: 'misbehaves: ${name}', async run(lab, ctx) {
   let processes = [];
@@ -284,6 +286,17 @@ const HOSTILE_SIM: Hostile[] = [
     message: /step "poll forever" did not finish within 3s/,
   },
   {
+    name: 'leaves-a-helper',
+    body: `await ctx.step('start a helper, then hang', async () => {
+      const helper = spawn('sleep', ['300'], { stdio: 'ignore' });
+      const witness = new URL('./leaves-a-helper.witness.json', import.meta.url);
+      writeFileSync(witness, JSON.stringify({ ...JSON.parse(readFileSync(witness, 'utf8')), helper: helper.pid }));
+      await new Promise(() => {});
+    });`,
+    step: 'start a helper, then hang',
+    message: /step "start a helper, then hang" did not finish within 3s/,
+  },
+  {
     name: 'bigint',
     body: `await ctx.step('bigint', async (ev) => { ev.n = { big: 2n ** 70n }; });`,
     step: 'bigint',
@@ -297,13 +310,16 @@ const HOSTILE_SIM: Hostile[] = [
   },
 ];
 
+// Gone: no such process (or group), or a zombie that only waits to be reaped.
 const gone = (pid: number, group = false) => {
   try {
     process.kill(group ? -pid : pid, 0);
-    return false;
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'ESRCH';
   }
+  if (group) return false;
+  const stat = execFileSync('ps', ['-o', 'stat=', '-p', String(pid)], { encoding: 'utf8' }).trim();
+  return stat === '' || stat.startsWith('Z');
 };
 
 async function runHostile(backend: 'sim' | 'local', h: Hostile) {
@@ -338,12 +354,15 @@ function checkHostile(h: Hostile, result: ScenarioResult, junit: string, fixture
     lab: string;
     pid: number;
     processes: Array<{ pid: number; startTime: string | null; name: string }>;
+    /** A process the scenario's code started itself. */
+    helper?: number;
   };
   if (backend === 'local')
     expect(witness.processes.map((p) => p.name).sort()).toEqual(['etcd', 'fake-kms', 'kube-apiserver']);
   expect(witness.processes.filter(isRunning)).toEqual([]);
   expect(witness.processes.filter((p) => !gone(p.pid, true)).map((p) => p.name)).toEqual([]);
   expect(gone(witness.pid), `scenario process ${witness.pid}`).toBe(true);
+  if (witness.helper) expect(gone(witness.helper), `its helper ${witness.helper}`).toBe(true);
   expect(existsSync(join(home, 'labs', witness.lab))).toBe(false);
 }
 

@@ -44,7 +44,7 @@ export async function loadInOwnProcess(files: string[]): Promise<ScenarioSummary
     const finish = () => {
       clearTimeout(timer);
       child.removeAllListeners('message');
-      child.kill('SIGKILL');
+      killGroup(child);
     };
     const timer = setTimeout(
       () =>
@@ -137,7 +137,7 @@ export function runInOwnProcess(
   return {
     done,
     stop: () => {
-      child.kill('SIGKILL');
+      killGroup(child);
       host.release();
     },
   };
@@ -165,11 +165,23 @@ function startScenarioProcess(onLine: (line: string) => void): ChildProcess {
     execArgv: [`--max-old-space-size=${HEAP_LIMIT_MB}`, ...(fromSource ? ['--import', tsxLoader()] : [])],
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     serialization: 'advanced',
+    // Its own process group: a terminal's Ctrl-C reaches kmslab, which decides, and whatever the scenario's code
+    // starts (a kubectl, a plugin of its own) is stopped with it.
+    detached: true,
   });
   for (const stream of [child.stdout, child.stderr]) {
     if (stream) createInterface({ input: stream, crlfDelay: Infinity }).on('line', onLine);
   }
   return child;
+}
+
+// SIGKILL to the scenario process's whole group: nothing it started outlives it.
+function killGroup(child: ChildProcess): void {
+  try {
+    if (child.pid) process.kill(-child.pid, 'SIGKILL');
+  } catch {
+    child.kill('SIGKILL');
+  }
 }
 
 // Run from source, kmslab's own modules are TypeScript: the scenario process loads them through tsx, as bin/ does.
