@@ -148,6 +148,19 @@ export async function runChecks(session: PluginSession, options: CheckRunOptions
           continue;
         }
       }
+      // A plugin that died between two checks (a crash after it answered) is found before the next one starts.
+      const before = dead ? undefined : await session.death(0);
+      if (before) {
+        dead = { in: check.id, death: before };
+        record({
+          ...base,
+          outcome: 'failed',
+          message: deathMessage(before).replace('died during this check', 'had died before this check began'),
+          died: before,
+          durationMs: 0,
+        });
+        continue;
+      }
       ctx.current = check.id;
       const started = clock.now();
       let verdict: Verdict | undefined;

@@ -96,6 +96,28 @@ describe('a plugin that dies', () => {
     expect(r.get('restart-keeps-data')!.outcome).toBe('passed');
   });
 
+  test('a plugin whose exit is noticed only after its check ended is named by the next check, before it starts', async () => {
+    let dying = false;
+    const d = new PluginDouble({
+      // The refusal of an empty plaintext (the last call of roundtrip-sizes) goes out; the process is on its way out.
+      encrypt: (_, req, next) => next(req).finally(() => (dying ||= !req.plaintext.length)),
+    });
+    // The first look after that check still sees it running; the next sees it gone.
+    const death = d.death.bind(d);
+    d.death = async () => {
+      if (dying && !d.dead) {
+        d.dead = { how: 'SIGSEGV', lastLines: ['fatal error: unexpected signal'] };
+        return undefined;
+      }
+      return death();
+    };
+    const r = byId(await run(d));
+    expect(r.get('roundtrip-sizes')).toMatchObject({ outcome: 'passed' });
+    expect(r.get('decrypt-tampered-never-wrong')).toMatchObject({ outcome: 'failed', died: { how: 'SIGSEGV' } });
+    expect(r.get('decrypt-tampered-never-wrong')!.message).toContain('had died before this check began (SIGSEGV)');
+    expect(r.get('latency')).toMatchObject({ outcome: 'not-run', because: 'decrypt-tampered-never-wrong' });
+  });
+
   test('when kmslab cannot restart it, the lifecycle checks are not run and say so', async () => {
     const d = new PluginDouble(MUTANTS['crash-on-empty-plaintext']!.mutation, { canRestart: false });
     const results = await run(d, { lacks: (c) => (c === 'restart' ? 'needs --restart-cmd' : undefined) });
