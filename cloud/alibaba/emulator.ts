@@ -235,13 +235,6 @@ function describe(core: CloudCore<ActionTrailEvent, Front>, c: AlibabaConnection
     region: c.region,
     accountId: c.accountId,
     defaultKeyId: c.keyId,
-    keys: core.keys.list(),
-    users: core.identities.users(),
-    roles: core.identities.roles(),
-    sessions: core.identities.sessions(),
-    sessionCapMs: core.identities.sessionCapMs ?? null,
-    grants: core.grants.list(),
-    faults: core.faults.list(),
-    calls: core.audit.counts(),
+    ...core.status(),
   };
 }

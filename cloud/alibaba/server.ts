@@ -84,18 +84,17 @@ export class AlibabaServer {
     let result: ApiResult | undefined;
     let error: AlibabaError | undefined;
     try {
-      if (await this.front.held(effects, req)) return;
-      if (effects.reset) return this.front.reset(req);
-      if (effects.outage) throw errors.unavailable();
-      if (effects.error) {
-        const e = effects.error;
-        throw new AlibabaError(
-          e.status,
-          e.code ?? (e.status >= 500 ? 'InternalFailure' : 'InvalidParameter'),
-          e.message ?? 'Injected by kmslab.',
-        );
-      }
-      if (effects.throttle) throw errors.throttling();
+      const refuse = {
+        outage: errors.unavailable,
+        throttled: errors.throttling,
+        injected: (e: { status: number; code?: string; message?: string }) =>
+          new AlibabaError(
+            e.status,
+            e.code ?? (e.status >= 500 ? 'InternalFailure' : 'InvalidParameter'),
+            e.message ?? 'Injected by kmslab.',
+          ),
+      };
+      if (await this.front.faulted(effects, req, refuse)) return;
       if (req.method !== 'GET' && req.method !== 'POST') throw errors.unsupportedMethod();
       caller = this.authenticate(claim);
       result = await this.dispatch(claim, caller, params);

@@ -81,6 +81,20 @@ export class CloudCore<E, X> {
     return this.options.now;
   }
 
+  /** status is the account as the control API shows it: keys, identities (no secrets), grants, faults, call counts. */
+  status(): Record<string, unknown> {
+    return {
+      keys: this.keys.list(),
+      users: this.identities.users(),
+      roles: this.identities.roles(),
+      sessions: this.identities.sessions(),
+      sessionCapMs: this.identities.sessionCapMs ?? null,
+      grants: this.grants.list(),
+      faults: this.faults.list(),
+      calls: this.audit.counts(),
+    };
+  }
+
   snapshot(): CloudSnapshot<X> {
     return {
       format: 1,

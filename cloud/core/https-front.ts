@@ -70,6 +70,31 @@ export class HttpsFront {
     else req.socket.destroy();
   }
 
+  /**
+   * faulted applies a request's faults in the order every front uses: latency and hang, then a reset, then the
+   * answers that refuse it (region outage, an injected error, throttling), thrown in the cloud's own words. True when
+   * nothing is left to answer (the client went away, or the connection was reset).
+   */
+  async faulted(
+    effects: RequestEffects,
+    req: IncomingMessage,
+    refuse: {
+      outage(): Error;
+      injected(e: { status: number; code?: string; message?: string }): Error;
+      throttled(): Error;
+    },
+  ): Promise<boolean> {
+    if (await this.held(effects, req)) return true;
+    if (effects.reset) {
+      this.reset(req);
+      return true;
+    }
+    if (effects.outage) throw refuse.outage();
+    if (effects.error) throw refuse.injected(effects.error);
+    if (effects.throttle) throw refuse.throttled();
+    return false;
+  }
+
   /** held applies latency and hang faults; true when the client went away meanwhile (nothing left to answer). */
   async held(effects: RequestEffects, req: IncomingMessage): Promise<boolean> {
     if (effects.delayMs === 0 && !effects.hang) return false;

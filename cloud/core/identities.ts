@@ -54,6 +54,10 @@ export interface IdentityNaming {
   secret(random: Random): string;
   token(random: Random): string;
   principalId(random: Random): string;
+  /** A user's id (default: 16 digits, as Alibaba's); AWS spells it AIDA…. */
+  userId?(random: Random): string;
+  /** The account id (default: 16 digits, as Alibaba's); AWS's has 12. */
+  accountId?(random: Random): string;
 }
 
 export interface IdentitiesSnapshot {
@@ -81,7 +85,7 @@ export class Identities {
 
   static create(random: Random, now: () => number, naming: IdentityNaming): Identities {
     return new Identities(
-      { accountId: randomDigits(random, 16), users: [], roles: [], sessions: [] },
+      { accountId: naming.accountId?.(random) ?? randomDigits(random, 16), users: [], roles: [], sessions: [] },
       random,
       now,
       naming,
@@ -103,7 +107,11 @@ export class Identities {
   createUser(name: string): { user: UserRecord; accessKey: AccessKeyRecord } {
     if (this.state.users.some((u) => u.name === name)) throw new CloudError('InvalidArgument', `user ${name} exists`);
     const accessKey = { id: this.naming.accessKeyId(this.random, false), secret: this.naming.secret(this.random) };
-    const user = { name, userId: randomDigits(this.random, 16), accessKeys: [accessKey] };
+    const user = {
+      name,
+      userId: this.naming.userId?.(this.random) ?? randomDigits(this.random, 16),
+      accessKeys: [accessKey],
+    };
     this.state.users.push(user);
     return { user: structuredClone(user), accessKey: { ...accessKey } };
   }

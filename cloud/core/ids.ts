@@ -5,8 +5,7 @@ export function newUuid(random: Random): string {
   const b = random.bytes(16);
   b[6] = (b[6]! & 0x0f) | 0x40;
   b[8] = (b[8]! & 0x3f) | 0x80;
-  const h = b.toString('hex');
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+  return uuidText(b);
 }
 
 const ALNUM = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
@@ -26,4 +25,13 @@ export function randomText(random: Random, length: number, alphabet = ALNUM): st
 /** randomDigits draws a decimal string of `length` digits, not starting with 0 (cloud account ids). */
 export function randomDigits(random: Random, length: number): string {
   return randomText(random, 1, '123456789') + randomText(random, length - 1, '0123456789');
+}
+
+/** uuidBytes packs a UUID into its 16 bytes (ciphertext headers name key versions this way). */
+export const uuidBytes = (id: string) => Buffer.from(id.replace(/-/g, ''), 'hex');
+
+/** uuidText unpacks 16 bytes into a UUID's text. */
+export function uuidText(b: Buffer): string {
+  const h = b.toString('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }

@@ -78,6 +78,8 @@ describe('KeyStore', () => {
     expect(kind(() => s.get(k.keyId))).toBe('KeyNotFound');
     expect(kind(() => s.decrypt(ciphertext))).toBe('KeyNotFound');
     expect(kind(() => s.cancelDeletion(k.keyId))).toBe('KeyNotFound');
+    // Listing still works, and shows the tombstone.
+    expect(s.list().map((x) => [x.keyId, x.state])).toEqual([[k.keyId, 'Destroyed']]);
     // The material is gone from the snapshot, not only hidden.
     expect(s.snapshot()[0]!.versions.every((v) => v.material === '')).toBe(true);
   });
@@ -94,5 +96,32 @@ describe('KeyStore', () => {
     });
     expect(restored.decrypt(ciphertext).plaintext.toString()).toBe('x');
     expect(kind(() => store('other').decrypt(ciphertext))).toBe('KeyNotFound');
+  });
+
+  it('with material outside, usePrimary and useVersion apply the same state rules and the store itself holds no material', () => {
+    const clock = { now: 1_000 };
+    const s = new KeyStore(seededRandom('m'), () => clock.now, {
+      stateAfterCancelledDeletion: 'Disabled',
+      materialOutside: true,
+    });
+    const k = s.create();
+    const first = s.usePrimary(k.keyId);
+    expect(first).toEqual({ keyId: k.keyId, versionId: k.primaryVersionId });
+    const { versionId } = s.rotate(k.keyId);
+    expect(s.usePrimary(k.keyId).versionId).toBe(versionId);
+    expect(s.useVersion(first.versionId)).toEqual(first);
+    expect(s.snapshot()[0]!.versions.map((v) => v.material)).toEqual(['', '']);
+    expect(kind(() => s.encrypt(k.keyId, Buffer.from('x')))).toMatch(/not a CloudError: .*holds no material/);
+    expect(kind(() => s.useVersion('00000000-0000-4000-8000-000000000000'))).toBe('KeyNotFound');
+    s.disable(k.keyId);
+    expect(kind(() => s.usePrimary(k.keyId))).toBe('KeyDisabled');
+    expect(kind(() => s.useVersion(first.versionId))).toBe('KeyDisabled');
+    s.enable(k.keyId);
+    s.scheduleDeletion(k.keyId, 10);
+    expect(kind(() => s.useVersion(first.versionId))).toBe('KeyPendingDeletion');
+    expect(s.cancelDeletion(k.keyId).state).toBe('Disabled');
+    s.scheduleDeletion(k.keyId, 10);
+    clock.now += 10;
+    expect(kind(() => s.useVersion(versionId))).toBe('KeyNotFound');
   });
 });

@@ -1,7 +1,7 @@
 import { createCipheriv, createDecipheriv } from 'node:crypto';
 import type { Random } from '../../sim/index.js';
 import { CloudError } from './cloud-error.js';
-import { newUuid } from './ids.js';
+import { newUuid, uuidBytes, uuidText } from './ids.js';
 
 /** KeyState is what a cloud key can be in. Destroyed keys are kept as tombstones, so their ids are never reused. */
 export type KeyState = 'Enabled' | 'Disabled' | 'PendingDeletion' | 'Destroyed';
@@ -30,6 +30,11 @@ export type KeyView = Omit<KeyRecord, 'versions'> & { versions: Omit<KeyVersionR
 export interface KeyRules {
   /** The state a key returns to when its deletion is cancelled (Alibaba: Enabled; AWS: Disabled). */
   stateAfterCancelledDeletion: 'Enabled' | 'Disabled';
+  /**
+   * The key material lives outside the store (the AWS front keeps it in local-kms): versions hold none, and the front
+   * does the crypto after `usePrimary` / `useVersion` have checked the key's state.
+   */
+  materialOutside?: boolean;
 }
 
 // Ciphertext layout: format byte, version id (16 bytes of its UUID), 12-byte IV, AES-256-GCM output, 16-byte tag. The
@@ -90,8 +95,9 @@ export class KeyStore {
     return view(this.lookup(keyId));
   }
 
+  /** list shows every key, a destroyed one as its tombstone (state Destroyed, no versions usable). */
   list(): KeyView[] {
-    return [...this.keys.keys()].map((id) => view(this.lookup(id)));
+    return [...this.keys.values()].map((k) => view(this.settle(k)));
   }
 
   has(keyId: string): boolean {
@@ -128,12 +134,31 @@ export class KeyStore {
     return view(key);
   }
 
+  /** usePrimary names the version an Encrypt must use, refusing a key that is not usable (as `encrypt` would). */
+  usePrimary(keyId: string): { keyId: string; versionId: string } {
+    return { keyId, versionId: this.usable(keyId, 'encrypt').primaryVersionId };
+  }
+
+  /** ownerOf names the key a version belongs to, whatever its state (a destroyed key's versions are still known). */
+  ownerOf(versionId: string): string {
+    const keyId = this.byVersion.get(versionId);
+    if (!keyId) throw new CloudError('KeyNotFound', 'the ciphertext names a key version this KMS does not have');
+    return keyId;
+  }
+
+  /** useVersion names the key of a version a Decrypt must use, refusing an unknown version or an unusable key. */
+  useVersion(versionId: string): { keyId: string; versionId: string } {
+    const keyId = this.ownerOf(versionId);
+    this.usable(keyId, 'decrypt');
+    return { keyId, versionId };
+  }
+
   encrypt(keyId: string, plaintext: Buffer, context = ''): { ciphertext: Buffer; versionId: string } {
     const key = this.usable(keyId, 'encrypt');
     const version = key.versions.find((v) => v.versionId === key.primaryVersionId)!;
     const header = Buffer.concat([Buffer.from([FORMAT]), uuidBytes(version.versionId)]);
     const iv = this.random.bytes(IV);
-    const cipher = createCipheriv('aes-256-gcm', Buffer.from(version.material, 'base64'), iv);
+    const cipher = createCipheriv('aes-256-gcm', this.material(version), iv);
     cipher.setAAD(Buffer.concat([header, Buffer.from(context, 'utf8')]));
     const body = Buffer.concat([cipher.update(plaintext), cipher.final()]);
     return { ciphertext: Buffer.concat([header, iv, body, cipher.getAuthTag()]), versionId: version.versionId };
@@ -144,9 +169,7 @@ export class KeyStore {
     if (ciphertext.length < HEADER + IV + TAG || ciphertext[0] !== FORMAT)
       throw new CloudError('InvalidCiphertext', 'the ciphertext was not made by this KMS');
     const versionId = uuidText(ciphertext.subarray(1, HEADER));
-    const keyId = this.byVersion.get(versionId);
-    if (!keyId) throw new CloudError('KeyNotFound', 'the ciphertext names a key version this KMS does not have');
-    return { keyId, versionId };
+    return { keyId: this.ownerOf(versionId), versionId };
   }
 
   decrypt(ciphertext: Buffer, context = ''): { plaintext: Buffer; keyId: string; versionId: string } {
@@ -156,7 +179,7 @@ export class KeyStore {
     const header = ciphertext.subarray(0, HEADER);
     const iv = ciphertext.subarray(HEADER, HEADER + IV);
     const tag = ciphertext.subarray(ciphertext.length - TAG);
-    const decipher = createDecipheriv('aes-256-gcm', Buffer.from(version.material, 'base64'), iv);
+    const decipher = createDecipheriv('aes-256-gcm', this.material(version), iv);
     decipher.setAAD(Buffer.concat([header, Buffer.from(context, 'utf8')]));
     decipher.setAuthTag(tag);
     try {
@@ -181,6 +204,11 @@ export class KeyStore {
     return view(key);
   }
 
+  private material(version: KeyVersionRecord): Buffer {
+    if (this.rules.materialOutside) throw new Error('this key store holds no material: its front does the crypto');
+    return Buffer.from(version.material, 'base64');
+  }
+
   private insert(key: KeyRecord): void {
     this.keys.set(key.keyId, key);
     for (const v of key.versions) this.byVersion.set(v.versionId, key.keyId);
@@ -188,21 +216,27 @@ export class KeyStore {
 
   private addVersion(key: KeyRecord): string {
     const versionId = newUuid(this.random);
-    key.versions.push({ versionId, createdAt: this.now(), material: this.random.bytes(32).toString('base64') });
+    const material = this.rules.materialOutside ? '' : this.random.bytes(32).toString('base64');
+    key.versions.push({ versionId, createdAt: this.now(), material });
     key.primaryVersionId = versionId;
     this.byVersion.set(versionId, key.keyId);
     return versionId;
   }
 
-  // lookup finds a key and settles a deletion whose window has passed (its material is erased then, for good).
-  private lookup(keyId: string): KeyRecord {
-    const key = this.keys.get(keyId);
-    if (!key) throw new CloudError('KeyNotFound', `no key ${keyId}`);
+  // settle destroys a key whose deletion window has passed (its material is erased then, for good).
+  private settle(key: KeyRecord): KeyRecord {
     if (key.state === 'PendingDeletion' && key.deleteAt !== undefined && this.now() >= key.deleteAt) {
       key.state = 'Destroyed';
       for (const v of key.versions) v.material = '';
     }
-    if (key.state === 'Destroyed') throw new CloudError('KeyNotFound', `key ${keyId} was deleted`);
+    return key;
+  }
+
+  // lookup finds a key that still exists.
+  private lookup(keyId: string): KeyRecord {
+    const key = this.keys.get(keyId);
+    if (!key) throw new CloudError('KeyNotFound', `no key ${keyId}`);
+    if (this.settle(key).state === 'Destroyed') throw new CloudError('KeyNotFound', `key ${keyId} was deleted`);
     return key;
   }
 
@@ -225,10 +259,4 @@ function view(k: KeyRecord): KeyView {
     primaryVersionId: k.primaryVersionId,
     versions: k.versions.map((v) => ({ versionId: v.versionId, createdAt: v.createdAt })),
   };
-}
-
-const uuidBytes = (id: string) => Buffer.from(id.replace(/-/g, ''), 'hex');
-function uuidText(b: Buffer): string {
-  const h = b.toString('hex');
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
