@@ -167,7 +167,8 @@ describe('AWS KMS front (in process, key material in the core)', () => {
       '400 UnrecognizedClientException',
     );
     expect(await code(kms(c, 'Encrypt', enc, { ...cluster, secret: 'wrong' }))).toBe('400 InvalidSignatureException');
-    const tamperBody = (_h: Record<string, string>, body: Buffer) => Buffer.from(body.toString().replace(b64('xx'), b64('xy')));
+    const tamperBody = (_h: Record<string, string>, body: Buffer) =>
+      Buffer.from(body.toString().replace(b64('xx'), b64('xy')));
     expect(await code(kms(c, 'Encrypt', { ...enc, Plaintext: b64('xx') }, cluster, { tamper: tamperBody }))).toBe(
       '400 InvalidSignatureException',
     );
