@@ -63,7 +63,9 @@ function principal(value: string): string {
 export function cloudCommands(program: Command): void {
   const cloud = program
     .command('cloud')
-    .description('cloud KMS emulators (the cloud behind a plugin): serve one, and drive a running one');
+    .description(
+      'cloud KMS emulators (Alibaba Cloud, AWS: the cloud behind a plugin): serve one, and drive a running one',
+    );
   const sub = (name: string, description: string) =>
     cloud
       .command(name)
@@ -73,35 +75,39 @@ export function cloudCommands(program: Command): void {
   cloud
     .command('serve')
     .description('run a cloud KMS emulator on 127.0.0.1 until SIGTERM or Ctrl-C; prints what SDK clients need')
-    .addArgument(new Argument('<cloud>', 'which cloud').choices(['alibaba'] as const))
-    .option(
-      '--state-dir <dir>',
-      'keys, identities, CA and audit trail persist here',
-      join(kmslabHome(), 'cloud', 'alibaba'),
-    )
+    .addArgument(new Argument('<cloud>', 'which cloud').choices(['alibaba', 'aws'] as const))
+    .option('--state-dir <dir>', 'keys, identities, CA and audit trail persist here (default ~/.kmslab/cloud/<cloud>)')
     .option('--ephemeral', 'keep state in memory only (a restart forgets every key)')
-    .option('--region <id>', 'region id', 'cn-hangzhou')
+    .option('--region <id>', 'region id (default cn-hangzhou for alibaba, us-east-1 for aws)')
     .option('--port <n>', 'HTTPS port (default: the last one used in the state dir, else any free one)', positiveInt)
     .option('--control <socket>', 'control API socket (default <state dir>/control.sock)')
-    .option('--audit <file>', 'ActionTrail events as JSON lines (default <state dir>/actiontrail.jsonl)')
+    .option('--audit <file>', 'audit events as JSON lines (default <state dir>/actiontrail.jsonl or cloudtrail.jsonl)')
+    .addOption(
+      new Option('--crypto <where>', 'aws: where key material lives (local-kms is built by kmslab build --tools)')
+        .choices(['local-kms', 'core'] as const)
+        .default('local-kms' as const),
+    )
     .option('--seed <seed>', 'derive every id, secret and key from this seed (tests only)')
     .option('--json', 'print the connection (endpoint, CA file, region, access keys, role ARN …) as JSON on stdout')
-    .action(async (_cloud, o) => {
+    .action(async (which, o) => {
       if (o.ephemeral && !o.control)
         throw new KmslabError('usage', '--ephemeral needs --control <socket> (there is no state dir to put it in)');
-      const { AlibabaEmulator } = await import('../../cloud/alibaba/emulator.js');
-      const emulator = await AlibabaEmulator.start({
-        ...(o.ephemeral ? {} : { stateDir: o.stateDir }),
-        region: o.region,
+      const common = {
+        ...(o.ephemeral ? {} : { stateDir: o.stateDir ?? join(kmslabHome(), 'cloud', which) }),
+        ...(o.region ? { region: o.region } : {}),
         ...(o.port ? { port: o.port } : {}),
         ...(o.control ? { controlSocket: o.control } : {}),
         ...(o.audit ? { auditFile: o.audit } : {}),
         ...(o.seed ? { seed: o.seed } : {}),
-      });
+      };
+      const emulator =
+        which === 'aws'
+          ? await (await import('../../cloud/aws/emulator.js')).AwsEmulator.start({ ...common, crypto: o.crypto })
+          : await (await import('../../cloud/alibaba/emulator.js')).AlibabaEmulator.start(common);
       const c = emulator.connection;
       if (o.json) printJson(c);
       say(
-        `alibaba KMS emulator on ${c.endpoint} (region ${c.region}, CA ${c.caFile}); key ${c.keyId}; control API on ${c.controlSocket}` +
+        `${which} KMS emulator on ${c.endpoint} (region ${c.region}, CA ${c.caFile}); key ${c.keyId}; control API on ${c.controlSocket}` +
           (o.json ? '' : `; access keys: kmslab cloud connection --control ${c.controlSocket}`),
       );
       await new Promise<void>((resolve) => {
@@ -109,7 +115,7 @@ export function cloudCommands(program: Command): void {
         process.once('SIGINT', () => resolve());
       });
       await emulator.close();
-      say('alibaba KMS emulator stopped');
+      say(`${which} KMS emulator stopped`);
     });
 
   sub('status', 'keys, identities, grants, faults and call counts of a running emulator')
@@ -261,7 +267,7 @@ export function cloudCommands(program: Command): void {
     .option('--control <socket>', 'control socket of the emulator (default $KMSLAB_CLOUD_CONTROL)')
     .action(async (id, o) => printJson(await (await client(o)).clearFaults(id)));
 
-  sub('audit', 'the cloud audit trail (ActionTrail-shaped events): who called what, and the answer')
+  sub('audit', 'the cloud audit trail (ActionTrail- or CloudTrail-shaped events): who called what, and the answer')
     .option('--action <name>', 'only this API action (eventName)')
     .option('--error-code <code>', 'only calls refused with this code')
     .addOption(new Option('--outcome <o>', 'only successful or only failed calls').choices(['ok', 'error'] as const))
@@ -273,7 +279,7 @@ export function cloudCommands(program: Command): void {
     .action(async (o) => {
       const entries = await (
         await client(o)
-      ).audit<{ userIdentity: { type: string; userName?: string }; sourceIpAddress: string }>({
+      ).audit<{ userIdentity: { type: string; userName?: string } }>({
         ...(o.action ? { action: o.action } : {}),
         ...(o.errorCode ? { errorCode: o.errorCode } : {}),
         ...(o.outcome ? { outcome: o.outcome } : {}),
@@ -289,7 +295,7 @@ export function cloudCommands(program: Command): void {
           ...entries.map((e) => [
             e.time,
             e.action,
-            `${e.event.userIdentity.type}${e.event.userIdentity.userName ? ` ${e.event.userIdentity.userName}` : ''}`,
+            `${e.event.userIdentity.type}${e.principal ? ` ${e.principal}` : e.event.userIdentity.userName ? ` ${e.event.userIdentity.userName}` : ''}`,
             e.keyId ?? '',
             e.errorCode ?? 'ok',
           ]),
@@ -300,8 +306,12 @@ export function cloudCommands(program: Command): void {
   cloud
     .command('plugin-path')
     .description("print the path of kmslab's plugin for a cloud (building it from pinned Go modules the first time)")
-    .addArgument(new Argument('<cloud>').choices(['alibaba'] as const))
-    .action(async () => {
+    .addArgument(new Argument('<cloud>').choices(['alibaba', 'aws'] as const))
+    .action(async (which) => {
+      if (which === 'aws') {
+        const { awsPlugin } = await import('../../cloud/aws/plugin.js');
+        return printJson({ plugin: await awsPlugin(buildProgress()) });
+      }
       const { alibabaPlugin } = await import('../../cloud/plugins.js');
       const { plugin, probe } = await alibabaPlugin(buildProgress());
       printJson({ plugin, probe });
