@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -275,7 +275,9 @@ describe('a correct plugin passes, and what was not given is skipped with the re
   }, 300_000);
 });
 
+// The CLI keeps a run's logs in <--artifacts>/conformance-<time>/.
 function readHooks(dir: string): string {
-  const file = join(dir, 'kms-hooks.log');
-  return existsSync(file) ? readFileSync(file, 'utf8') : '';
+  const run = existsSync(dir) ? readdirSync(dir).find((d) => d.startsWith('conformance-')) : undefined;
+  const file = run && join(dir, run, 'kms-hooks.log');
+  return file && existsSync(file) ? readFileSync(file, 'utf8') : '';
 }
