@@ -21,6 +21,10 @@ export interface AuditRecord {
   responseBytes: number;
   faults: string[];
   message?: string;
+  /** A Status answer's healthz when it was not "ok": the plugin said it is unhealthy. */
+  healthz?: string;
+  /** Why kube-apiserver will refuse this answer although the plugin gave it (set by the proxy, which can see it). */
+  apiserverWillRefuse?: string;
 }
 
 export interface AuditQuery {
@@ -54,6 +58,8 @@ const LATENCY_BUCKETS_S = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 3, 10];
 // A record's free-text fields come from callers (a uid of any size, an upstream plugin's error text): bounded here.
 const MAX_UID = 128;
 const MAX_MESSAGE = 1024;
+// A valid key_id is at most 1 KiB, so every one the apiserver accepts is kept whole; a larger one is cut.
+const MAX_KEY_ID = 1024;
 
 /**
  * AuditTrail appends each record to a JSONL file and keeps the newest ones in memory for queries, with per-method
@@ -153,7 +159,7 @@ export class AuditTrail {
       time: fields.time,
       method: fields.method,
       uid: bounded(fields.uid, MAX_UID),
-      keyId: fields.keyId,
+      keyId: bounded(fields.keyId, MAX_KEY_ID),
       code: fields.code,
       latencyMs: fields.latencyMs,
       requestBytes: fields.requestBytes,
@@ -161,6 +167,9 @@ export class AuditTrail {
       faults: fields.faults,
     };
     if (fields.message !== undefined) entry.message = bounded(fields.message, MAX_MESSAGE);
+    if (fields.apiserverWillRefuse !== undefined)
+      entry.apiserverWillRefuse = bounded(fields.apiserverWillRefuse, MAX_MESSAGE);
+    if (fields.healthz !== undefined) entry.healthz = bounded(fields.healthz, MAX_MESSAGE);
     this.push(entry);
     this.count(entry);
     if (this.fd === undefined) return WRITTEN;

@@ -21,6 +21,8 @@ export interface KmsServiceOptions {
   now?: () => number;
   /** How added latency waits; defaults to a real timer (the sim backend passes its virtual clock). */
   sleep?: (ms: number) => Promise<void>;
+  /** Says why kube-apiserver will refuse an answer (as it leaves, faults applied), for the audit trail. */
+  judge?: (method: KmsMethod, answer: { response: unknown } | { error: KmsCallError }) => string | undefined;
 }
 
 const codeName = (code: number): string => GrpcStatus[code] ?? String(code);
@@ -43,6 +45,7 @@ export class KmsService implements KmsPlugin {
   private readonly intendedKeyId: () => string;
   private readonly now: () => number;
   private readonly sleep: (ms: number) => Promise<void>;
+  private readonly judge: KmsServiceOptions['judge'];
 
   constructor(options: KmsServiceOptions) {
     this.plugin = options.plugin;
@@ -51,6 +54,7 @@ export class KmsService implements KmsPlugin {
     this.intendedKeyId = options.intendedKeyId ?? (() => '');
     this.now = options.now ?? (() => performance.timeOrigin + performance.now());
     this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+    this.judge = options.judge;
   }
 
   status(options?: CallOptions): Promise<StatusResponse> {
@@ -68,6 +72,7 @@ export class KmsService implements KmsPlugin {
           response,
           keyId: response.keyId,
           bytes: Buffer.byteLength(response.version + response.healthz + response.keyId),
+          ...(response.healthz === 'ok' ? {} : { healthz: response.healthz }),
         };
       },
     );
@@ -125,7 +130,7 @@ export class KmsService implements KmsPlugin {
     method: KmsMethod,
     meta: CallMeta,
     invoke: () => Promise<T>,
-    distort: (response: T, fx: Effects) => { response: T; keyId: string; bytes: number },
+    distort: (response: T, fx: Effects) => { response: T; keyId: string; bytes: number; healthz?: string },
   ): Promise<T> {
     const started = this.now();
     const fx = this.faults.effects(method);
@@ -133,6 +138,8 @@ export class KmsService implements KmsPlugin {
     let responseBytes = 0;
     let code: number = GrpcStatus.OK;
     let message: string | undefined;
+    let healthz: string | undefined;
+    let refusal: string | undefined;
     try {
       if (fx.delayMs > 0) await this.sleep(fx.delayMs);
       while (fx.hang !== undefined && this.faults.stillHanging(fx.hang)) await this.faults.released;
@@ -140,11 +147,14 @@ export class KmsService implements KmsPlugin {
       const result = distort(await invoke(), fx);
       keyId = result.keyId;
       responseBytes = result.bytes;
+      healthz = result.healthz;
+      refusal = this.judge?.(method, { response: result.response });
       return result.response;
     } catch (error) {
       const failure = toCallError(error);
       code = failure.code;
       message = failure.message;
+      refusal = this.judge?.(method, { error: failure });
       throw failure;
     } finally {
       // The answer waits until its record is on file; if that write fails, so does the call.
@@ -160,6 +170,8 @@ export class KmsService implements KmsPlugin {
           responseBytes,
           faults: fx.faultIds,
           ...(message === undefined ? {} : { message }),
+          ...(healthz === undefined ? {} : { healthz }),
+          ...(refusal === undefined ? {} : { apiserverWillRefuse: refusal }),
         }),
       );
     }

@@ -6,7 +6,8 @@ import { status as Code, type ServiceError } from '@grpc/grpc-js';
 import { afterEach, beforeEach, expect, test } from 'vitest';
 import { KmsControlClient, startFakeKms, type FakeKms } from '../fake-kms/index.js';
 import { kmsClient } from '../test/support/kms-client.js';
-import { KmsProxy, type ProxyStatus } from './kms-proxy.js';
+import type { KmsProxy, ProxyStatus } from './kms-proxy.js';
+import { startProxyUnderTest } from './proxy-under-test.test-helper.js';
 
 // The proxy in front of a plugin: here the fake KMS plays "any plugin", reached only through its socket.
 let dir: string;
@@ -21,14 +22,7 @@ beforeEach(async () => {
     socketPath: join(dir, 'plugin', 'kms.sock'),
     controlSocketPath: join(dir, 'plugin', 'control.sock'),
   });
-  proxy = await KmsProxy.start({
-    socketPath: join(dir, 'proxy', 'kms.sock'),
-    upstreamSocket: upstream.socketPath,
-    controlSocketPath: join(dir, 'proxy', 'control.sock'),
-    auditFile: join(dir, 'audit.jsonl'),
-  });
-  grpc = kmsClient(proxy.socketPath);
-  control = new KmsControlClient(join(dir, 'proxy', 'control.sock'));
+  ({ proxy, grpc, control } = await startProxyUnderTest(dir, upstream.socketPath));
 });
 afterEach(async () => {
   grpc.close();

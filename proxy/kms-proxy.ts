@@ -1,5 +1,7 @@
 import { AuditTrail, KmsEndpoint, KmsService, type ActiveFault, type ListenerLimits } from '../fake-kms/index.js';
 import type { StatusResponse } from '../gen/kms/v2/service.js';
+import { ApiserverView } from './apiserver-view.js';
+import { checkProxySockets } from './socket-paths.js';
 import { UpstreamPlugin } from './upstream-plugin.js';
 
 export interface KmsProxyOptions {
@@ -28,6 +30,8 @@ export interface ProxyStatus {
  * KmsProxy stands between kube-apiserver and any KMS v2 plugin: it forwards Status, Encrypt and Decrypt to the
  * plugin's socket, with the same faults and audit trail as the fake KMS (one implementation: KmsService), and can
  * take its own socket away and back (the apiserver then sees the plugin gone) while the plugin keeps running.
+ * Answers pass on as the plugin gave them; one the apiserver will refuse is audited with the reason
+ * (`apiserverWillRefuse`), and one it cannot even decode (invalid UTF-8) is refused here as the apiserver would.
  */
 export class KmsProxy extends KmsEndpoint {
   private lastKeyId = '';
@@ -40,7 +44,9 @@ export class KmsProxy extends KmsEndpoint {
     super(service, options);
   }
 
+  /** start refuses unusable socket paths (UnusableSocketPaths) before it creates anything. */
   static async start(options: KmsProxyOptions): Promise<KmsProxy> {
+    checkProxySockets(options);
     await KmsEndpoint.privateDirs(options);
     const upstream = new UpstreamPlugin(options.upstreamSocket);
     let proxy: KmsProxy | undefined;
@@ -54,10 +60,12 @@ export class KmsProxy extends KmsEndpoint {
       encrypt: upstream.encrypt.bind(upstream),
       decrypt: upstream.decrypt.bind(upstream),
     };
+    const apiserver = new ApiserverView();
     const service = new KmsService({
       plugin: tracked,
       audit: await AuditTrail.open(options.auditFile ? { file: options.auditFile } : {}),
       intendedKeyId: () => proxy?.lastKeyId ?? '',
+      judge: (method, answer) => apiserver.judge(method, answer),
     });
     proxy = new KmsProxy(service, upstream, options);
     await proxy.serve(options.controlSocketPath);

@@ -62,13 +62,15 @@ export function proxyCommands(program: Command): void {
     .option('--idle-seconds <n>', 'close a client connection that sends nothing for this long', positiveInt, 120)
     .action(async (o) => {
       const control = o.control ?? o.socket.replace(/[^/]*$/, 'control.sock');
-      const { KmsProxy } = await import('../../proxy/index.js');
+      const { KmsProxy, UnusableSocketPaths } = await import('../../proxy/index.js');
       const kms = await KmsProxy.start({
         socketPath: o.socket,
         upstreamSocket: o.upstream,
         controlSocketPath: control,
         ...(o.audit ? { auditFile: o.audit } : {}),
         limits: { idleMs: o.idleSeconds * 1000 },
+      }).catch((error: Error) => {
+        throw error instanceof UnusableSocketPaths ? new KmslabError('usage', error.message) : error;
       });
       say(
         `kms proxy serving v2.KeyManagementService on unix://${o.socket} → unix://${o.upstream}; control API on ${control}`,
