@@ -17,6 +17,9 @@ export const codeOf = (e: unknown) =>
 /** said is a failure as the user would read it in the apiserver's log: code and message. */
 export const said = (e: unknown) => `${codeOf(e)} ${(e as Error).message}`.trimEnd();
 
+/** tenths rounds milliseconds to a tenth of one, for evidence. */
+export const tenths = (ms: number) => Math.round(ms * 10) / 10;
+
 /** A time for messages, to a tenth of a second: 30.2s, 1m0.5s, 3ms. */
 export const took = (ms: number) => formatDuration(ms < 1000 ? Math.round(ms) : Math.round(ms / 100) * 100);
 
@@ -62,7 +65,7 @@ export async function settle(ctx: CheckContext, condition: () => Promise<boolean
       return false;
     });
     const elapsed = ctx.clock.now() - start;
-    if (held) return Math.round(elapsed * 10) / 10;
+    if (held) return tenths(elapsed);
     if (elapsed >= ctx.settleMs) return undefined;
     await ctx.clock.sleep(ctx.pollMs);
   }

@@ -1,7 +1,7 @@
 import { printable } from '../harness/common/printable.js';
 import type { KmsCapability } from '../harness/lab.js';
 import { isTransportFailure } from '../proxy/index.js';
-import { codeOf, outcome, said, settle, took, unwrap, wrap } from './calls.js';
+import { codeOf, outcome, said, settle, tenths, took, unwrap, wrap } from './calls.js';
 import { fail, notRun, pass, type Check, type CheckContext } from './check.js';
 import { styleOf, WHAT_IT_DOES, type DisabledKeyStatusStyle } from './disabled-key-status.js';
 import { fromHealthyStart, isStart, ready, whileDisabled } from './key-state.js';
@@ -94,12 +94,12 @@ export const HOOK_CHECKS: Check[] = [
           if (shown.decrypt === undefined) {
             const d = await outcome(unwrap(ctx, w));
             last.decrypt = answer(d);
-            if (refused(d)) shown.decrypt = ctx.clock.now() - t0;
+            if (refused(d)) shown.decrypt = tenths(ctx.clock.now() - t0);
           }
           if (shown.encrypt === undefined) {
             const e = await outcome(wrap(ctx));
             last.encrypt = answer(e);
-            if (refused(e)) shown.encrypt = ctx.clock.now() - t0;
+            if (refused(e)) shown.encrypt = tenths(ctx.clock.now() - t0);
           }
           return shown.decrypt !== undefined && shown.encrypt !== undefined;
         });
