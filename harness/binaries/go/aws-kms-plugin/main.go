@@ -191,11 +191,21 @@ func newFlags(cmd string, withAlias bool) (*flag.FlagSet, *kmsFlags) {
 	return fs, f
 }
 
-// parse reads the shared flags and builds the KMS client (and the config, for STS) they describe.
+// parse reads the shared flags and builds the KMS client (and the config, for STS) they describe. Flags may come after
+// the positional arguments too (`disable {keyId} --credentials-file F`, as a hook command is naturally written);
+// fs.Args() then holds the positionals alone.
 func parse(fs *flag.FlagSet, f *kmsFlags, args []string) (*kms.Client, aws.Config, error) {
-	if err := fs.Parse(args); err != nil {
-		return nil, aws.Config{}, usageError{err.Error()}
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, aws.Config{}, usageError{err.Error()}
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		positional, args = append(positional, fs.Arg(0)), fs.Args()[1:]
 	}
+	_ = fs.Parse(append([]string{"--"}, positional...))
 	if f.timeout <= 0 || f.timeout > time.Minute {
 		return nil, aws.Config{}, usageError{fmt.Sprintf("--timeout %s: must be more than 0 and at most 1m", f.timeout)}
 	}
@@ -512,7 +522,7 @@ func serve(log *slog.Logger, args []string) error {
 	keyID := fs.String("key-id", "", "aws-encryption-provider style: the key (ARN) every call uses and Status reports")
 	healthCache := fs.Duration("health-cache", 30*time.Second, "aws-encryption-provider style: how long a health check result is reused")
 	verifyKeyID := fs.Bool("verify-key-id", false, "aws-encryption-provider style: refuse a ciphertext the KMS says another key made")
-	client, _, err := parse(fs, f, args)
+	client, cfg, err := parse(fs, f, args)
 	if err != nil {
 		return err
 	}
@@ -522,7 +532,7 @@ func serve(log *slog.Logger, args []string) error {
 	if *inFlight < 1 || *inFlight > 4096 {
 		return usageError{fmt.Sprintf("--max-in-flight %d: must be 1…4096", *inFlight)}
 	}
-	b := &backend{kms: client, timeout: f.timeout, slots: make(chan struct{}, *inFlight), log: log}
+	b := &backend{kms: client, timeout: f.timeout, slots: make(chan struct{}, *inFlight), log: log, creds: cfg.Credentials}
 	var service kmsservice.Service
 	switch *style {
 	case "kmslab":
@@ -668,6 +678,8 @@ type backend struct {
 	timeout time.Duration
 	slots   chan struct{}
 	log     *slog.Logger
+	// creds are the SDK's cached credentials; dropped when the KMS says they expired (see call).
+	creds aws.CredentialsProvider
 }
 
 // call runs one KMS request within the plugin's timeout, when one of the in-flight slots is free.
@@ -680,7 +692,16 @@ func (b *backend) call(ctx context.Context, fn func(context.Context) (any, error
 		return nil, fmt.Errorf("waiting for one of %d KMS call slots: %w", cap(b.slots), ctx.Err())
 	}
 	defer func() { <-b.slots }()
-	return fn(ctx)
+	out, err := fn(ctx)
+	// The SDK refreshes temporary credentials only when it believes they expired. When the service says so first
+	// (a session ended early, a clock off), drop them: the next call fetches new ones instead of failing until then.
+	var api smithy.APIError
+	if errors.As(err, &api) && (api.ErrorCode() == "ExpiredTokenException" || api.ErrorCode() == "ExpiredToken") {
+		if cache, ok := b.creds.(*aws.CredentialsCache); ok {
+			cache.Invalidate()
+		}
+	}
+	return out, err
 }
 
 // aepPlugin behaves as kubernetes-sigs/aws-encryption-provider's V2 plugin (pkg/plugin/plugin_v2.go and
