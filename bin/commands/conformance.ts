@@ -45,9 +45,8 @@ export function conformanceCommand(program: Command): void {
     )
     .action(async (opts) => {
       const o = opts as typeof opts & PluginFlags;
-      const { checkLine, conformanceJUnit, renderConformance, runConformance } = await import(
-        '../../conformance/index.js'
-      );
+      const { checkLine, conformanceJUnit, renderConformance, runConformance } =
+        await import('../../conformance/index.js');
       const { labOptionsFor, startLab } = await import('../../harness/start-lab.js');
       const { selectScenarios } = await import('../../scenarios/index.js');
       const plugin = pluginFrom(o);
