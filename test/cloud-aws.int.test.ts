@@ -378,4 +378,116 @@ describe('AWS KMS front (local-kms behind it) with the AWS SDK for Go v2 and aws
     const report = JSON.parse(readFileSync(join(dir, 'conformance.json'), 'utf8')) as { checks: { outcome: string }[] };
     expect(report.checks.filter((x) => x.outcome !== 'passed')).toEqual([]);
   }, 300_000);
+
+  test('aws-encryption-provider style under conformance: the key_id rule and the rotation rule catch it, as they catch the real one', async () => {
+    const p = `env -i ${Object.entries(baseEnv())
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' ')} ${plugin}`;
+    const admin = `--credentials-file ${c.credentialsFiles.admin}`;
+    const r = await execa(
+      'node',
+      [
+        'bin/kmslab.js',
+        'conformance',
+        '--scenarios',
+        'none',
+        '--settle-seconds',
+        '10',
+        '--json',
+        join(dir, 'conformance-aep.json'),
+        '--artifacts',
+        join(dir, 'artifacts'),
+        '--plugin-cmd',
+        `${p} serve --socket {socket} --style aws-encryption-provider --key-id ${c.keyArn} --health-cache 1s --credentials-file ${c.credentialsFiles.cluster}`,
+        '--rotate-cmd',
+        `${p} rotate-on-demand {keyId} ${admin}`,
+        '--disable-cmd',
+        `${p} disable {keyId} ${admin}`,
+        '--enable-cmd',
+        `${p} enable {keyId} ${admin}`,
+      ],
+      { reject: false, all: true },
+    );
+    expect(r.exitCode, r.all).toBe(1);
+    const report = JSON.parse(readFileSync(join(dir, 'conformance-aep.json'), 'utf8')) as {
+      checks: { id: string; level: string; outcome: string }[];
+    };
+    const failed = report.checks.filter((x) => x.outcome === 'failed' && x.level === 'required').map((x) => x.id);
+    // and a warning, as for the real one: v2beta1 is the pre-GA version name.
+    expect(report.checks.find((x) => x.id === 'status-version-v2')?.outcome).toBe('failed');
+    // Decrypt ignores key_id; an AWS rotation keeps the key ARN, so key_id never changes and the apiserver never re-seeds.
+    expect(failed.sort()).toEqual(['decrypt-unknown-key-id', 'rotate-new-key-id']);
+  }, 300_000);
+
+  test('kmslab cloud serve aws and the cloud verbs drive it from the command line; its trail holds no secret', async () => {
+    const state = join(dir, 'cli-state');
+    const serve = execa(
+      'node',
+      ['bin/kmslab.js', 'cloud', 'serve', 'aws', '--crypto', 'core', '--state-dir', state, '--json'],
+      {
+        reject: false,
+      },
+    );
+    try {
+      const conn = await new Promise<AwsConnection>((resolve, reject) => {
+        let out = '';
+        serve.stdout!.on('data', (d: Buffer) => {
+          out += d.toString();
+          try {
+            resolve(JSON.parse(out) as AwsConnection);
+          } catch {
+            // not all of it yet
+          }
+        });
+        void serve.then((r) => reject(new Error(`serve ended: ${r.stderr}`)));
+      });
+      const cli = (...args: string[]) =>
+        execa('node', ['bin/kmslab.js', 'cloud', ...args, '--control', conn.controlSocket], { reject: false });
+      expect((await cli('disable')).exitCode).toBe(0);
+      const caller = await execa(
+        plugin,
+        [
+          'sdk-call',
+          'encrypt',
+          '--key',
+          conn.alias,
+          '--plaintext',
+          'x',
+          '--credentials-file',
+          conn.credentialsFiles.cluster,
+        ],
+        {
+          env: {
+            PATH: process.env.PATH ?? '',
+            AWS_CA_BUNDLE: conn.caFile,
+            AWS_REGION: conn.region,
+            AWS_ENDPOINT_URL_KMS: conn.endpoint,
+          },
+          extendEnv: false,
+        },
+      );
+      expect(JSON.parse(caller.stdout)).toMatchObject({ code: 'DisabledException', httpStatus: 409 });
+      const audit = await cli('audit', '--outcome', 'error');
+      expect(audit.stdout).toMatch(/Encrypt\s+IAMUser user:kmslab-cluster\s+\S+\s+DisabledException/);
+      expect((await cli('enable')).exitCode).toBe(0);
+    } finally {
+      serve.kill('SIGTERM');
+      await serve;
+    }
+    // Both trails (this one and the main emulator's): never a secret, a session token or a web identity token.
+    const secrets = [
+      c.secretAccessKey,
+      c.admin.secretAccessKey,
+      c.containerAuthorizationToken,
+      readFileSync(c.webIdentityTokenFile, 'utf8'),
+    ];
+    for (const file of [c.auditFile!, join(state, 'cloudtrail.jsonl')]) {
+      const trail = readFileSync(file, 'utf8');
+      expect(trail.length).toBeGreaterThan(0);
+      for (const secret of secrets) expect(trail.includes(secret), file).toBe(false);
+      expect(trail).not.toMatch(
+        /"(secretAccessKey|sessionToken|SecretAccessKey|SessionToken|Plaintext|CiphertextBlob)"/,
+      );
+    }
+  });
 });
