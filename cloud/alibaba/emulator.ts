@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { seededRandom, systemRandom, type Random } from '../../sim/index.js';
 import { privateDir } from '../../fake-kms/sockets.js';
 import { CloudCore } from '../core/cloud-core.js';
+import type { FrontOptions } from '../core/front-options.js';
 import type { IdentityNaming } from '../core/identities.js';
 import { randomDigits, randomText } from '../core/ids.js';
 import { serveCloudControl } from '../control-api.js';
@@ -13,20 +14,8 @@ import type { AlibabaCore, AlibabaFront } from './kms-api.js';
 import { AlibabaServer } from './server.js';
 import { writePrivate } from '../private-file.js';
 
-export interface AlibabaEmulatorOptions {
-  /** Keys, identities, grants and the CA persist here (0700); none: in memory, and a restart forgets everything. */
-  stateDir?: string;
-  region?: string;
-  /** 0 (default): the port used last time in this state dir, else any free port. */
-  port?: number;
-  /** Control API socket (0600); default `<stateDir>/control.sock`, required without a state dir. */
-  controlSocket?: string;
-  /** ActionTrail events as JSON lines (0600); default `<stateDir>/actiontrail.jsonl`. */
-  auditFile?: string;
-  /** Seed every id, secret and key from this (tests; never for anything real). */
-  seed?: string;
-  now?: () => number;
-}
+/** AlibabaEmulatorOptions: region default cn-hangzhou; ActionTrail events in `<stateDir>/actiontrail.jsonl`. */
+export type AlibabaEmulatorOptions = FrontOptions;
 
 /** AlibabaConnection is what any Alibaba Cloud SDK client (or ack-kms-plugin) needs to use the emulator. */
 export interface AlibabaConnection {

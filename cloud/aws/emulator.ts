@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { seededRandom, systemRandom, type Random } from '../../sim/index.js';
 import { privateDir } from '../../fake-kms/sockets.js';
 import { CloudCore } from '../core/cloud-core.js';
+import type { FrontOptions } from '../core/front-options.js';
 import type { IdentityNaming } from '../core/identities.js';
 import { randomDigits, randomText } from '../core/ids.js';
 import { serveCloudControl } from '../control-api.js';
@@ -16,17 +17,11 @@ import { LocalKms } from './local-kms.js';
 import { AwsServer } from './server.js';
 import { issueWebIdentityToken } from './web-identity.js';
 
-export interface AwsEmulatorOptions {
-  /** Keys, identities, grants, the CA and local-kms's key store persist here (0700); none: a temp dir, removed on close. */
-  stateDir?: string;
-  /** Default us-east-1. */
-  region?: string;
-  /** 0 (default): the port used last time in this state dir, else any free port. */
-  port?: number;
-  /** Control API socket (0600); default `<stateDir>/control.sock`, required without a state dir. */
-  controlSocket?: string;
-  /** CloudTrail events as JSON lines (0600); default `<stateDir>/cloudtrail.jsonl`. */
-  auditFile?: string;
+/**
+ * AwsEmulatorOptions: region default us-east-1; CloudTrail events in `<stateDir>/cloudtrail.jsonl`; without a state
+ * dir, a temp dir removed on close (local-kms needs a directory).
+ */
+export interface AwsEmulatorOptions extends FrontOptions {
   /**
    * Where key material lives: `local-kms` (default; github.com/nsmithuk/local-kms, built by `kmslab build --tools`)
    * or `core` (the emulator's own store, no extra process). Fixed when the state is first made.
@@ -36,9 +31,6 @@ export interface AwsEmulatorOptions {
   localKmsBinary?: string;
   /** The subject of the web identity tokens (an IRSA ServiceAccount); default the kube-system plugin's. */
   webIdentitySubject?: string;
-  /** Seed every id, secret and key from this (tests; never for anything real). */
-  seed?: string;
-  now?: () => number;
 }
 
 /** AwsConnection is what an AWS SDK client (or aws-encryption-provider) needs to use the emulator. */
