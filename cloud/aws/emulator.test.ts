@@ -423,7 +423,11 @@ describe('AWS KMS front (in process, key material in the core)', () => {
       readOnly: true,
       eventCategory: 'Management',
       recipientAccountId: c.accountId,
-      requestParameters: { keyId: c.alias, encryptionContext: { cluster: 'c1' } },
+      requestParameters: {
+        keyId: c.alias,
+        encryptionAlgorithm: 'SYMMETRIC_DEFAULT',
+        encryptionContext: { cluster: 'c1' },
+      },
       responseElements: null,
       resources: [{ accountId: c.accountId, type: 'AWS::KMS::Key', ARN: c.keyArn }],
       requestID: expect.any(String),

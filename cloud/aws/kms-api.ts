@@ -492,9 +492,13 @@ async function setAlias(call: KmsCall, alias: string, keyId: string): Promise<vo
   });
 }
 
-/** trailParameters is what CloudTrail records of a KMS request: names and settings, never data (an allow-list). */
-export function trailParameters(body: Record<string, unknown>): Record<string, unknown> | null {
-  const out: Record<string, unknown> = {};
+/**
+ * trailParameters is what CloudTrail records of a KMS request: names and settings, never data (an allow-list). As in
+ * AWS's examples, Encrypt and Decrypt record the algorithm they used, also when the request left it to the default.
+ */
+export function trailParameters(action: string, body: Record<string, unknown>): Record<string, unknown> | null {
+  const out: Record<string, unknown> =
+    action === 'Encrypt' || action === 'Decrypt' ? { encryptionAlgorithm: ALGORITHM } : {};
   const names: [string, string][] = [
     ['KeyId', 'keyId'],
     ['EncryptionAlgorithm', 'encryptionAlgorithm'],

@@ -248,7 +248,7 @@ export class AwsServer {
       res.writeHead(status, { 'content-type': 'application/json', 'x-amzn-requestid': requestId });
       res.end(JSON.stringify(body));
     };
-    if (req.headers.authorization !== core.front.credentialsToken)
+    if (!sameSignature(String(req.headers.authorization ?? ''), core.front.credentialsToken))
       return answer(403, { code: 'AccessDenied', message: 'the authorization token is missing or wrong' });
     const s = await core.mutate(() =>
       core.identities.assumeRole(core.front.clusterUser, core.front.role, 'container-credentials', 3600),
@@ -297,7 +297,7 @@ export class AwsServer {
       sourceIPAddress: req.socket.remoteAddress ?? '',
       userAgent: String(req.headers['user-agent'] ?? '').slice(0, 256),
       ...(error ? { errorCode: error.trailCode, errorMessage: error.message } : {}),
-      requestParameters: r.service === 'sts' ? trailStsParameters(r.params) : trailParameters(r.json),
+      requestParameters: r.service === 'sts' ? trailStsParameters(r.params) : trailParameters(r.action, r.json),
       responseElements: error ? null : ((result as KmsResult | StsResult | undefined)?.responseElements ?? null),
       ...(effects.faultIds.length ? { additionalEventData: { kmslabFaults: effects.faultIds } } : {}),
       requestID: requestId,
