@@ -83,15 +83,18 @@ export function cloudCommands(program: Command): void {
     .option('--control <socket>', 'control API socket (default <state dir>/control.sock)')
     .option('--audit <file>', 'audit events as JSON lines (default <state dir>/actiontrail.jsonl or cloudtrail.jsonl)')
     .addOption(
-      new Option('--crypto <where>', 'aws: where key material lives (local-kms is built by kmslab build --tools)')
-        .choices(['local-kms', 'core'] as const)
-        .default('local-kms' as const),
+      new Option(
+        '--crypto <where>',
+        'aws: where key material lives (default local-kms, built by kmslab build --tools)',
+      ).choices(['local-kms', 'core'] as const),
     )
     .option('--seed <seed>', 'derive every id, secret and key from this seed (tests only)')
     .option('--json', 'print the connection (endpoint, CA file, region, access keys, role ARN …) as JSON on stdout')
     .action(async (which, o) => {
       if (o.ephemeral && !o.control)
         throw new KmslabError('usage', '--ephemeral needs --control <socket> (there is no state dir to put it in)');
+      if (o.crypto && which !== 'aws')
+        throw new KmslabError('usage', `--crypto is for aws only; the ${which} emulator keeps its keys itself`);
       const common = {
         ...(o.ephemeral ? {} : { stateDir: o.stateDir ?? join(kmslabHome(), 'cloud', which) }),
         ...(o.region ? { region: o.region } : {}),
@@ -102,7 +105,9 @@ export function cloudCommands(program: Command): void {
       };
       const emulator =
         which === 'aws'
-          ? await (await import('../../cloud/aws/emulator.js')).AwsEmulator.start({ ...common, crypto: o.crypto })
+          ? await (
+              await import('../../cloud/aws/emulator.js')
+            ).AwsEmulator.start({ ...common, crypto: o.crypto ?? 'local-kms' })
           : await (await import('../../cloud/alibaba/emulator.js')).AlibabaEmulator.start(common);
       const c = emulator.connection;
       if (o.json) printJson(c);
