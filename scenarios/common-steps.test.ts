@@ -1,8 +1,10 @@
 import { expect, test } from 'vitest';
 import { labOptionsFor, startLab } from '../harness/index.js';
+import type { LabApiserver } from '../harness/lab.js';
 import { SCENARIOS } from './catalog.js';
-import type { RunEvent } from './model.js';
-import { runScenarios } from './runner.js';
+import { LIVEZ_HOLD, restartEach } from './common-steps.js';
+import type { RunEvent, Scenario } from './model.js';
+import { runScenario, runScenarios } from './runner.js';
 
 test('a restart the KMS holds back reports a countdown with the reason while it waits', async () => {
   const events: RunEvent[] = [];
@@ -27,5 +29,32 @@ test('a restart the KMS holds back reports a countdown with the reason while it 
     // Counting down to about when the hold ends.
     expect(waits[0]!.remainingMs).toBeLessThanOrEqual(70_000);
     expect(waits.at(-1)!.remainingMs).toBeLessThan(waits[0]!.remainingMs);
+  }
+});
+
+test("a restart that fails while its countdown runs fails the step with the restart's own error", async () => {
+  const lab = await startLab({ backend: 'sim', seed: 'exit' });
+  const [apiserver] = lab.apiservers;
+  const dying = Object.assign(Object.create(apiserver!) as LabApiserver, {
+    restart: async () => {
+      await lab.clock.sleep(5_000);
+      throw new Error('kube-apiserver exited (exit code 255)');
+    },
+  });
+  const scenario: Scenario = {
+    name: 'dying',
+    summary: 's',
+    proves: 'p',
+    tags: [],
+    needs: {},
+    run: (l, ctx) => ctx.step('restart', () => restartEach(ctx, [dying], 'live', LIVEZ_HOLD)),
+  };
+  try {
+    const result = await runScenario(scenario, lab, { artifactsDir: '/tmp/kmslab-common-steps-test' });
+    expect(result.steps[0]!.outcome).toBe('failed');
+    expect(result.steps[0]!.error?.message).toBe('kube-apiserver exited (exit code 255)');
+    expect(result.error).not.toMatch(/unhandled/);
+  } finally {
+    await lab.close();
   }
 });

@@ -81,8 +81,13 @@ export async function restartEach(
 ): Promise<void> {
   const path = wait === 'live' ? '/livez' : '/readyz';
   for (const a of apiservers) {
+    // The outcome is caught at once (a rejection nobody awaits yet counts as unhandled) and rethrown below.
+    const outcome = a.restart(wait).then(
+      () => undefined,
+      (error: unknown) => ({ error }),
+    );
     let settled = false;
-    const restarting = a.restart(wait).finally(() => (settled = true));
+    void outcome.then(() => (settled = true));
     // The restart has its own limit (and its error, with the log tail, is the one reported): these only show progress.
     const phases = delay
       ? [
@@ -96,6 +101,7 @@ export async function restartEach(
         .wait(phase.what, async () => settled || undefined, { timeoutMs: phase.ms, intervalMs: 250 })
         .catch(() => undefined);
     }
-    await restarting;
+    const failed = await outcome;
+    if (failed) throw failed.error;
   }
 }

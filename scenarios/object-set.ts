@@ -25,7 +25,7 @@ export class ObjectSet extends StoredSet {
 
   /** canWrite says whether kmslab knows how to write objects of this resource. */
   static canWrite(target: EncryptedResource): boolean {
-    return sampleBody(target) !== undefined;
+    return sampleBody(target, 'default') !== undefined;
   }
 
   etcdKeyOf(ref: ObjectRef): string {
@@ -35,7 +35,7 @@ export class ObjectSet extends StoredSet {
   protected async write(api: LabApi, ref: ObjectRef, size: number): Promise<Payload> {
     const payload = payloadFor(ref, size, 'text');
     await new RestObjects(api).create(this.target, {
-      ...sampleBody(this.target),
+      ...sampleBody(this.target, ref.namespace),
       metadata: { name: ref.name, namespace: ref.namespace, annotations: { [PAYLOAD]: payload.toString('latin1') } },
     });
     return payload;

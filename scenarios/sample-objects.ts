@@ -1,6 +1,6 @@
 import type { KubeObject } from '../harness/kube/rest-objects.js';
 
-/** The bare minimum each sample object needs besides its name, namespace and payload. */
+/** The bare minimum each sample object needs besides its name and payload, given its namespace. */
 type Body = Omit<KubeObject, 'metadata' | 'apiVersion' | 'kind'>;
 
 const labels = { app: 'kmslab-sample' };
@@ -12,14 +12,14 @@ const jobTemplate = { spec: { template: { spec: { restartPolicy: 'Never', contai
 /**
  * Namespaced kinds kmslab can write samples of, keyed `group/resource`: enough to put data under every resource a
  * config commonly encrypts. Custom resources (any fields) are handled apart; other resources are proved on the
- * objects the cluster already has.
+ * objects the cluster already has (Pods are left out: admission wants the namespace's default ServiceAccount, which
+ * only kube-controller-manager makes).
  */
-const BODIES: Record<string, Body> = {
+const BODIES: Record<string, Body | ((namespace: string) => Body)> = {
   '/configmaps': { data: { note: 'kmslab sample' } },
   '/serviceaccounts': {},
   '/services': { spec: { ports: [{ port: 80 }] } },
   '/endpoints': { subsets: [] },
-  '/pods': { spec: { containers: [container] } },
   '/podtemplates': { template },
   '/replicationcontrollers': { spec: { replicas: 1, selector: labels, template } },
   '/limitranges': { spec: { limits: [{ type: 'Container', max: { cpu: '1' } }] } },
@@ -27,7 +27,12 @@ const BODIES: Record<string, Body> = {
   '/persistentvolumeclaims': {
     spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } },
   },
-  '/events': { involvedObject: { kind: 'ConfigMap', name: 'sample' }, reason: 'Sample', message: 'kmslab sample' },
+  // An event's object must be in the event's own namespace.
+  '/events': (namespace) => ({
+    involvedObject: { kind: 'ConfigMap', namespace, name: 'sample' },
+    reason: 'Sample',
+    message: 'kmslab sample',
+  }),
   'apps/deployments': { spec: { replicas: 1, selector: { matchLabels: labels }, template } },
   'apps/replicasets': { spec: { replicas: 1, selector: { matchLabels: labels }, template } },
   'apps/statefulsets': { spec: { serviceName: 'sample', selector: { matchLabels: labels }, template } },
@@ -52,14 +57,12 @@ const BODIES: Record<string, Body> = {
  * sampleBody is what a sample object of a resource holds besides its metadata, or undefined when kmslab does not
  * know how to write one (a custom resource takes any fields: it gets a small spec).
  */
-export function sampleBody(r: {
-  group: string;
-  resource: string;
-  custom: boolean;
-  namespaced: boolean;
-}): Body | undefined {
+export function sampleBody(
+  r: { group: string; resource: string; custom: boolean; namespaced: boolean },
+  namespace: string,
+): Body | undefined {
   if (!r.namespaced) return undefined;
   if (r.custom) return { spec: { sample: true } };
   const body = BODIES[`${r.group}/${r.resource}`];
-  return body && structuredClone(body);
+  return typeof body === 'function' ? body(namespace) : body && structuredClone(body);
 }

@@ -1,7 +1,7 @@
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { beforeAll, describe, expect, test } from 'vitest';
 import { labOptionsFor, startLab, type Lab, type LabApi } from '../harness/index.js';
 import { lintEncryptionConfig, type UserEncryption } from '../harness/kube/encryption-config-lint.js';
-import { SCENARIOS, runScenario, runScenarios, type ScenarioResult } from '../scenarios/index.js';
+import { SCENARIOS, runScenario, type ScenarioResult } from '../scenarios/index.js';
 import type { CoverageSummary } from '../harness/inspect/index.js';
 import { isolateHome, uniqueName } from './support/env.js';
 
@@ -15,7 +15,7 @@ const config = (entries: Array<[string[], string]>) =>
     'kind: EncryptionConfiguration',
     'resources:',
     ...entries.flatMap(([resources, name]) => [
-      `  - resources: [${resources.join(', ')}]`,
+      `  - resources: [${resources.map((r) => `'${r}'`).join(', ')}]`,
       '    providers:',
       `      - kms: {apiVersion: v2, name: ${name}, endpoint: unix:///run/kms/${name}.sock}`,
       '      - identity: {}',
@@ -67,27 +67,40 @@ const lint = (yaml: string): UserEncryption => {
 const results = new Map<string, ScenarioResult>();
 const params = { secrets: 4 };
 
+// A migration that leaves one resource out (its PUTs quietly do nothing) must fail, naming that resource.
+const SKIPPING = [
+  { c: CASES[0]!, skip: /\/configmaps\//, resource: 'configmaps' },
+  { c: CASES[2]!, skip: /\/deployments\//, resource: 'deployments.apps' },
+];
+
+// Every run in one pool, four labs at a time, so the long waits (reload poll, /livez hold) overlap.
 beforeAll(async () => {
-  const jobs = CASES.flatMap((c) => [
-    ...MIGRATING.map((name) => ({ c, name })),
-    ...(c === CASES[1] ? [{ c, name: 'ha-rotation-rollout' }] : []),
-  ]);
+  const jobs: Array<{ key: string; c: Case; name: string; skip?: RegExp }> = [
+    ...CASES.flatMap((c) => [
+      ...MIGRATING.map((name) => ({ key: `${c.title}/${name}`, c, name })),
+      ...(c === CASES[1] ? [{ key: `${c.title}/ha-rotation-rollout`, c, name: 'ha-rotation-rollout' }] : []),
+    ]),
+    ...SKIPPING.map(({ c, skip, resource }) => ({ key: `skip ${resource}`, c, name: 'rotate', skip })),
+  ];
+  // The longest first (the /livez hold, the reload poll), so the pool ends together.
+  const LONGEST = ['key-disabled-before-migration', 'enable-existing', 'ha-rotation-rollout', 'rotate'];
+  jobs.sort((a, b) => LONGEST.indexOf(a.name) - LONGEST.indexOf(b.name));
   let next = 0;
   const worker = async () => {
     while (next < jobs.length) {
-      const { c, name } = jobs[next++]!;
+      const { key, c, name, skip } = jobs[next++]!;
       const scenario = SCENARIOS.find((s) => s.name === name)!;
-      const report = await runScenarios(
-        [scenario],
-        (s) =>
-          startLab({
-            name: uniqueName(s.name.slice(0, 10)),
-            removeOnClose: true,
-            ...labOptionsFor(s.needs, lint(c.yaml)),
-          }),
-        { params, artifactsDir: 'reports/artifacts' },
-      );
-      results.set(`${c.title}/${name}`, report.scenarios[0]!);
+      const lab = await startLab({
+        name: uniqueName(name.slice(0, 10)),
+        removeOnClose: true,
+        ...labOptionsFor(scenario.needs, lint(c.yaml)),
+      });
+      try {
+        const target = skip ? skipping(lab, skip) : lab;
+        results.set(key, await runScenario(scenario, target, { params, artifactsDir: 'reports/artifacts' }));
+      } finally {
+        await lab.close();
+      }
     }
   };
   await Promise.all([worker(), worker(), worker(), worker()]);
@@ -132,33 +145,14 @@ test('ha-rotation-rollout moves every encrypted resource to the new providers', 
   }
 });
 
-// A migration that leaves one resource out (its PUTs quietly do nothing) must fail, naming that resource.
 describe('a migration that skips one resource fails naming it', () => {
-  const labs: Lab[] = [];
-  afterAll(async () => {
-    for (const lab of labs) await lab.close().catch(() => undefined);
+  test.each(SKIPPING)('rotate on $c.title, skipping $resource', ({ resource }) => {
+    const r = results.get(`skip ${resource}`)!;
+    const failed = r.steps.find((s) => s.outcome === 'failed');
+    expect(r.outcome).toBe('failed');
+    expect(failed?.name).toMatch(/^raw etcd: 100% of .* on key B$/);
+    expect(failed?.error?.message).toMatch(new RegExp(`^${resource.replace('.', '\\.')}: expected all \\d+ values`));
   });
-  test.each([
-    { c: CASES[0]!, skip: /\/configmaps\//, resource: 'configmaps' },
-    { c: CASES[2]!, skip: /\/deployments\//, resource: 'deployments.apps' },
-  ])(
-    'rotate on $c.title, skipping $resource',
-    async ({ c, skip, resource }) => {
-      const scenario = SCENARIOS.find((s) => s.name === 'rotate')!;
-      const lab = await startLab({
-        name: uniqueName('skip'),
-        removeOnClose: true,
-        ...labOptionsFor(scenario.needs, lint(c.yaml)),
-      });
-      labs.push(lab);
-      const r = await runScenario(scenario, skipping(lab, skip), { params, artifactsDir: 'reports/artifacts' });
-      const failed = r.steps.find((s) => s.outcome === 'failed');
-      expect(r.outcome).toBe('failed');
-      expect(failed?.name).toMatch(/^raw etcd: 100% of .* on key B$/);
-      expect(failed?.error?.message).toMatch(new RegExp(`^${resource.replace('.', '\\.')}: expected all \\d+ values`));
-    },
-    240_000,
-  );
 });
 
 /** skipping is the lab with PUTs to paths matching `path` answered by a GET: the object is never written again. */
