@@ -1,4 +1,8 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { packageRoot } from '../harness/common/paths.js';
 import { kmsThenIdentity, readLab, startLab, type Lab } from '../harness/index.js';
 import { kmslab } from './support/cli.js';
 import { isolateHome, uniqueName } from './support/env.js';
@@ -33,6 +37,42 @@ describe('kmslab inspect as a gate', () => {
     expect(r.stdout).not.toContain('/registry/secrets/app/a');
     const keys = await inspect('--keys');
     expect(keys.stdout).toContain('/registry/secrets/app/a');
+  });
+
+  test('the README’s real-cluster example passes on this correctly encrypted cluster; unscoped, it would not', async () => {
+    // The example as the README writes it, pointed at the lab's etcd (plain http: no TLS files).
+    const readme = readFileSync(join(packageRoot, 'README.md'), 'utf8');
+    const example =
+      /`kmslab inspect --etcd https:\/\/10\.0\.0\.5:2379 --cacert ca\.crt --cert client\.crt --key client\.key\s+([^`]+)`/.exec(
+        readme,
+      );
+    expect(example, 'the README has no real-cluster inspect example').not.toBeNull();
+    const dir = mkdtempSync(join(tmpdir(), 'kmslab-gate-'));
+    try {
+      const args = example![1]!
+        .trim()
+        .split(/\s+/)
+        .map((a) => (a === 'inspect.xml' ? join(dir, a) : a));
+      const r = await kmslab(['inspect', '--etcd', etcdUrl, ...args]);
+      expect(r.exitCode, `${args.join(' ')}: ${String(r.stdout)}${String(r.stderr)}`).toBe(0);
+      if (args.includes('--junit')) {
+        const xml = readFileSync(join(dir, 'inspect.xml'), 'utf8');
+        expect(xml).toMatch(/<testcase classname="kmslab\.inspect\.plaintext" name="secrets"/);
+        expect(xml).not.toMatch(/<failure/);
+      }
+      // Without its scope the same gate fails on every cluster: ClusterRoles and the like are never encrypted.
+      const scope = args.indexOf('--resource');
+      expect(scope, 'the example is not scoped with --resource').toBeGreaterThanOrEqual(0);
+      const unscoped = args.filter(
+        (_, i) => i !== scope && i !== scope + 1 && args[i - 1] !== '--junit' && args[i] !== '--junit',
+      );
+      const everything = await kmslab(['inspect', '--etcd', etcdUrl, ...unscoped]);
+      expect(everything.exitCode).toBe(1);
+      expect(everything.stdout).toMatch(/^clusterroles +\d+ +plaintext \d+ \(100\.0%\)$/m);
+      expect(everything.stdout).toMatch(/^ {2}\/registry\/(?!secrets\/)\S+ {2}plaintext$/m);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('a plaintext Secret fails --fail-on plaintext and not-key-id, naming it; the etcdctl variables work too', async () => {
