@@ -77,7 +77,7 @@ test('the chaos timeline draws in a real browser: every fault band in its color,
     };
     expect(count('#74c476')).toBeGreaterThan(5_000); // healthy lanes
     expect(count('#2ca02c')).toBeGreaterThan(500); // request ticks
-    expect(await page.locator('tr.holds, tr.violated').count()).toBe(report.invariants.length);
+    expect(await page.locator('tr.holds, tr.violated, tr.undecided').count()).toBe(report.invariants.length);
     expect(requests.filter((u) => !u.startsWith('file://'))).toEqual([]); // nothing fetched from anywhere
     writeFileSync(join(dir, 'chaos.png'), PNG.sync.write(png));
   } finally {
