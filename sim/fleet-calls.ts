@@ -15,6 +15,9 @@ interface Run {
   perMs: number;
   total: number;
   billed: boolean;
+  /** In the peak meter: counted in its running rate, and taken out again. */
+  started?: boolean;
+  left?: boolean;
 }
 
 const perMethod = (): Record<FleetMethod, number> => ({ Status: 0, Encrypt: 0, Decrypt: 0 });
@@ -34,7 +37,8 @@ export class FleetCalls {
   unfinishedBursts = 0;
   private readonly seconds: number;
   private readonly meter = new PeakMeter();
-  private runs: Run[] = [];
+  /** Bursts not yet counted (a cancel counts one at once; the rest are counted at the end). */
+  private readonly open = new Set<Run>();
 
   constructor(private readonly durationMs: number) {
     this.seconds = Math.max(1, Math.ceil(durationMs / 1000));
@@ -60,13 +64,14 @@ export class FleetCalls {
       billed: false,
     };
     if (n > 0) {
-      this.runs.push(run);
+      this.open.add(run);
       this.meter.addRun(run);
     }
     return {
       cancel: (atMs) => {
         if (run.billed || atMs >= run.endMs) return;
         run.endMs = Math.max(run.startMs, atMs);
+        this.meter.moveEnd(run);
         this.bill(run);
       },
     };
@@ -93,17 +98,16 @@ export class FleetCalls {
 
   /** finish ends the period: bursts are counted up to its end, what they had left is unfinished. */
   finish(): void {
-    for (const run of this.runs) {
-      if (run.billed) continue;
+    for (const run of this.open) {
       if (run.endMs > this.durationMs) {
         const made = Math.min(run.total, run.perMs * Math.max(0, this.durationMs - run.startMs));
         this.unfinished[run.method] += run.total - made;
         this.unfinishedBursts++;
         run.endMs = this.durationMs;
+        this.meter.moveEnd(run);
       }
       this.bill(run);
     }
-    this.runs = [];
     this.meter.settle(this.seconds);
   }
 
@@ -114,6 +118,7 @@ export class FleetCalls {
 
   private bill(run: Run): void {
     run.billed = true;
+    this.open.delete(run);
     this.answered[run.method] += Math.min(run.total, run.perMs * (run.endMs - run.startMs));
   }
 
@@ -124,8 +129,10 @@ export class FleetCalls {
 
 /**
  * PeakMeter keeps per-second call counts only for the seconds not yet final (a window that moves forward as time
- * is settled), and the fullest final second: memory stays small however long the period. Bursts are summed into
- * each second as it is settled, so a cancel shortens them until then.
+ * is settled), and the fullest final second: memory stays small however long the period. Bursts are not spread
+ * into seconds: the meter keeps the rate of those running and adds it to each second as it is settled, working
+ * only at the seconds where a burst starts or ends (or where calls were recorded), so a thousand LISTs running for
+ * a day cost no more than one. A cancel moves a burst's end earlier.
  */
 class PeakMeter {
   peak = 0;
@@ -133,7 +140,12 @@ class PeakMeter {
   private base = 0;
   private top = -1;
   private buffer = new Float64Array(4096);
-  private runs: Run[] = [];
+  /** Bursts by start, not yet counted in `rate`. */
+  private readonly starting = new RunHeap();
+  /** Bursts counted in `rate`, by end (an entry whose run has moved its end is stale: skipped). */
+  private readonly ending = new RunHeap();
+  /** Calls per ms of the bursts running through the whole of the second being settled. */
+  private rate = 0;
 
   add(second: number, n: number): void {
     // Late records land in the first open second (the runner records in order; this only guards rounding).
@@ -144,30 +156,64 @@ class PeakMeter {
   }
 
   addRun(run: Run): void {
-    this.runs.push(run);
+    this.starting.push(run, run.startMs);
+  }
+
+  moveEnd(run: Run): void {
+    // Not started yet: it joins with its new end when it starts.
+    if (run.started && !run.left) this.ending.push(run, run.endMs);
   }
 
   settle(upTo: number): void {
-    for (let s = this.base; s < upTo; s++) {
-      if (s > this.top && this.runs.length === 0) break;
+    for (let s = this.base; s < upTo;) {
+      const from = s * 1000;
+      const to = from + 1000;
+      // A stretch of seconds with no recorded calls and no burst starting or ending: each holds the same count.
+      const quiet = Math.min(upTo, this.nextBoundarySecond(), s > this.top ? upTo : s);
+      if (quiet > s) {
+        this.consider(this.rate * 1000, s);
+        s = quiet;
+        continue;
+      }
       const i = s % this.buffer.length;
       let calls = this.buffer[i]!;
       this.buffer[i] = 0;
-      if (this.runs.length > 0) {
-        const from = s * 1000;
-        const to = from + 1000;
-        for (const run of this.runs) {
-          const overlap = Math.min(to, run.endMs) - Math.max(from, run.startMs);
-          if (overlap > 0) calls += run.perMs * overlap;
-        }
-        if (this.runs.some((run) => run.endMs <= to)) this.runs = this.runs.filter((run) => run.endMs > to);
+      // Bursts that start in this second join; those that end in it leave; either way they count for their part.
+      for (let r = this.starting.peek(); r && r.startMs < to; r = this.starting.peek()) {
+        this.starting.pop();
+        if (r.endMs <= r.startMs) continue;
+        calls -= r.perMs * Math.max(0, r.startMs - from);
+        this.rate += r.perMs;
+        r.started = true;
+        this.ending.push(r, r.endMs);
       }
-      if (calls > this.peak) {
-        this.peak = calls;
-        this.peakAt = s;
+      calls += this.rate * 1000;
+      for (let e = this.ending.peekEntry(); e && e.at < to; e = this.ending.peekEntry()) {
+        this.ending.pop();
+        if (e.run.endMs !== e.at || e.run.left) continue;
+        e.run.left = true;
+        calls -= e.run.perMs * (to - Math.max(from, e.at));
+        this.rate -= e.run.perMs;
       }
+      if (this.rate < 1e-12) this.rate = 0;
+      this.consider(calls, s);
+      s++;
     }
     this.base = Math.max(this.base, upTo);
+  }
+
+  private consider(calls: number, second: number): void {
+    if (calls > this.peak) {
+      this.peak = calls;
+      this.peakAt = second;
+    }
+  }
+
+  // The first second in which a burst starts or ends.
+  private nextBoundarySecond(): number {
+    const start = this.starting.peek()?.startMs ?? Infinity;
+    const end = this.ending.peekEntry()?.at ?? Infinity;
+    return Math.floor(Math.min(start, end) / 1000);
   }
 
   // A larger ring, the open seconds kept at their places (index = second modulo the length).
@@ -177,5 +223,46 @@ class PeakMeter {
     const next = new Float64Array(length);
     for (let s = this.base; s <= this.top; s++) next[s % length] = this.buffer[s % this.buffer.length]!;
     this.buffer = next;
+  }
+}
+
+/** A binary min-heap of bursts by a time: their start, or their end when pushed. */
+class RunHeap {
+  private readonly entries: Array<{ at: number; run: Run }> = [];
+
+  push(run: Run, at: number): void {
+    const h = this.entries;
+    h.push({ at, run });
+    for (let i = h.length - 1; i > 0;) {
+      const parent = (i - 1) >> 1;
+      if (h[parent]!.at <= h[i]!.at) break;
+      [h[i], h[parent]] = [h[parent]!, h[i]!];
+      i = parent;
+    }
+  }
+
+  peek(): Run | undefined {
+    return this.entries[0]?.run;
+  }
+
+  peekEntry(): { at: number; run: Run } | undefined {
+    return this.entries[0];
+  }
+
+  pop(): void {
+    const h = this.entries;
+    const last = h.pop();
+    if (h.length === 0 || !last) return;
+    h[0] = last;
+    for (let i = 0; ;) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let min = i;
+      if (l < h.length && h[l]!.at < h[min]!.at) min = l;
+      if (r < h.length && h[r]!.at < h[min]!.at) min = r;
+      if (min === i) break;
+      [h[i], h[min]] = [h[min]!, h[i]!];
+      i = min;
+    }
   }
 }

@@ -105,19 +105,23 @@ export class FleetKmsV1 implements FleetKmsModel {
     return Infinity; // no write key to expire: each write asks the KMS
   }
 
-  write(i: number, from: number, to: number, count: number, fresh: boolean): void {
-    if (fresh) this.objects += count;
-    this.deks += count;
-    this.calls.spread(from, to, 'Encrypt', count);
+  write(apiservers: number[], from: number, to: number, count: number, fresh: boolean): void {
+    const writes = count * apiservers.length;
+    if (fresh) this.objects += writes;
+    this.deks += writes;
+    this.calls.spread(from, to, 'Encrypt', writes);
     // Every other running apiserver's watch cache decodes the new value: a DEK it has never seen.
-    const self = this.members[i];
-    const others = this.listed - (self?.running && self.listPendingSince === undefined ? 1 : 0);
-    this.calls.spread(from, to, 'Decrypt', count * others);
+    let decodes = 0;
+    for (const i of apiservers) {
+      const self = this.members[i];
+      decodes += count * (this.listed - (self?.running && self.listPendingSince === undefined ? 1 : 0));
+    }
+    this.calls.spread(from, to, 'Decrypt', decodes);
   }
 
-  read(_i: number, from: number, to: number, count: number): void {
+  read(apiservers: number[], from: number, to: number, count: number): void {
     const miss = this.objects > 0 ? Math.max(0, 1 - this.ctx.spec.v1CacheSize / this.objects) : 0;
-    this.calls.spread(from, to, 'Decrypt', count * miss);
+    this.calls.spread(from, to, 'Decrypt', count * apiservers.length * miss);
   }
 
   private probe(i: number, t: number): boolean {

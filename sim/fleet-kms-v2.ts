@@ -2,7 +2,7 @@ import { KMS_V2_TIMING } from './apiserver/kms-v2-provider.js';
 import type { Burst, FleetCalls } from './fleet-calls.js';
 import { healthProbeDelay, type FleetKmsModel, type FleetModelContext } from './fleet-model.js';
 
-// A DEK source still holds objects while its expected object count is at least half an object.
+// A DEK source is in etcd once its expected object count reaches half an object.
 const PRESENT = 0.5;
 // The Secret watch cache retries a failed LIST about four times a second (as in the sim apiserver).
 const LIST_RETRY_MS = 250;
@@ -16,12 +16,24 @@ interface Member {
   expiresAt: number;
   /** The KMS check's last result (what /readyz reports). */
   healthy: boolean;
-  /** DEK sources this process holds in its cache (its own seeds and every one it decrypted). */
-  known: Set<number>;
-  /** The watch cache's LIST: pending until every stored object has been decrypted once; since when. */
+  /**
+   * The watch cache's LIST: pending until every stored object has been decrypted once; since when. A process
+   * whose LIST is done knows every source in etcd (it decrypts each new one as its watch sees it arrive).
+   */
   listPendingSince: number | undefined;
+  /** While the LIST is pending: the sources that arrived up to this one (in arrival order) are known already. */
+  knownUpTo: number;
   /** The LIST's Decrypts while they are being made (a restart ends them). */
   list: Burst | undefined;
+}
+
+/** A DEK source: its expected objects (divided by the model's `scale`), who made it, and when it arrived in etcd. */
+interface Source {
+  stored: number;
+  maker: number;
+  generation: number;
+  /** Its place in the order sources arrived in etcd (reached half an object); undefined before. */
+  arrival: number | undefined;
 }
 
 /**
@@ -32,8 +44,12 @@ interface Member {
  * later write, whoever made it; the first objects a LIST decodes together all miss the cache, as the real DEK
  * cache has no single-flight). Writes and reads never call the KMS otherwise. Objects are not simulated one by
  * one: each DEK source has an expected object count, and rewrites move objects between sources in proportion.
- * A source that no apiserver writes with any more and that holds less than half an object is forgotten (it can never
- * be decrypted again), so memory follows the sources still stored, not every seed ever made.
+ *
+ * What each process knows is not kept per source: a source arrives in etcd once (a seed's count only grows while
+ * it is written with, and only shrinks after), so a process whose LIST is done knows every source that arrived, and
+ * one whose LIST is pending knows those up to an arrival. A source that no apiserver writes with any more and that
+ * holds less than half an object is forgotten (it can never be decrypted again), so memory and time follow the
+ * sources still stored, not every seed ever made or every apiserver that saw it.
  */
 export class FleetKmsV2 implements FleetKmsModel {
   readonly calls: FleetCalls;
@@ -43,19 +59,26 @@ export class FleetKmsV2 implements FleetKmsModel {
   private seeds = 0;
   private objects: number;
   /**
-   * Expected objects per DEK source, divided by `scale`; source -1 is whatever wrote the Secrets before the run.
-   * Rewrites take objects from every source in the same proportion, so they multiply `scale` instead of each count.
+   * Every source still stored, by seed; -1 is whatever wrote the Secrets before the run. Counts are divided by
+   * `scale`: rewrites take objects from every source in the same proportion, so they multiply `scale` instead.
    */
-  private readonly sources = new Map<number, number>();
+  private readonly sources = new Map<number, Source>();
   private scale = 1;
   /** Sources no apiserver writes with any more, least objects first: they only lose objects from now on. */
   private readonly retired = new MinHeap();
+  /** Sources in etcd, in arrival order (forgotten ones are skipped, and compacted away now and then). */
+  private arrived: number[] = [];
+  private arrivals = 0;
+  private present = 0;
+  /** Running apiservers whose LIST is done: each decrypts a new source as it arrives. */
+  private listed = 0;
 
   constructor(private readonly ctx: FleetModelContext) {
     this.calls = ctx.calls;
     this.objects = ctx.spec.objects;
     if (this.objects > 0) {
-      this.sources.set(-1, this.objects);
+      this.sources.set(-1, { stored: this.objects, maker: -1, generation: 0, arrival: undefined });
+      if (this.objects >= PRESENT) this.arrive(-1);
       this.retired.push(this.objects, -1);
     }
   }
@@ -72,13 +95,13 @@ export class FleetKmsV2 implements FleetKmsModel {
       seedKeyId: -1,
       expiresAt: 0,
       healthy: false,
-      known: new Set(),
       listPendingSince: undefined,
+      knownUpTo: 0,
       list: undefined,
     });
     if (m.running) return;
     this.ctx.touch(t);
-    Object.assign(m, { running: true, seed: undefined, seedKeyId: -1, expiresAt: 0, healthy: false, known: new Set() });
+    Object.assign(m, { running: true, seed: undefined, seedKeyId: -1, expiresAt: 0, healthy: false, knownUpTo: 0 });
     const generation = ++m.generation;
     // Config load: the inline probe (Status, then Encrypt of the first seed). The Status loop waits one interval.
     const ok = this.status(i, t);
@@ -106,9 +129,9 @@ export class FleetKmsV2 implements FleetKmsModel {
     const m = this.members[i];
     if (!m?.running) return;
     this.ctx.touch(t);
+    if (m.listPendingSince === undefined) this.listed--;
     m.running = false;
     m.generation++;
-    m.known = new Set();
     this.retire(m.seed);
     m.seed = undefined;
     m.list?.cancel(t);
@@ -135,20 +158,32 @@ export class FleetKmsV2 implements FleetKmsModel {
     return this.members[i]?.expiresAt ?? 0;
   }
 
-  write(i: number, from: number, to: number, count: number, fresh: boolean): void {
-    const m = this.members[i]!;
-    if (!fresh) this.overwrite(count);
-    else this.objects += count;
-    const before = this.count(m.seed!);
-    this.sources.set(m.seed!, (before + count) / this.scale);
-    // Every other running apiserver's watch cache decodes the write; a seed it has not seen costs one Decrypt.
-    if (before < PRESENT && before + count >= PRESENT) {
-      // The write that brings the seed into etcd, at its place in the interval.
+  write(apiservers: number[], from: number, to: number, count: number, fresh: boolean): void {
+    if (!fresh) this.overwrite(count * apiservers.length);
+    else this.objects += count * apiservers.length;
+    for (const i of apiservers) {
+      const source = this.sources.get(this.members[i]!.seed!)!;
+      const before = source.stored * this.scale;
+      source.stored = (before + count) / this.scale;
+      if (source.arrival !== undefined || before + count < PRESENT) continue;
+      // The write that brings the seed into etcd, at its place in the interval: every other running apiserver's
+      // watch cache decodes it, one Decrypt each.
+      this.arrive(this.members[i]!.seed!);
       const at = from + ((PRESENT - before) / count) * (to - from);
+      if (this.kmsUp) {
+        const self = this.members[i]!;
+        this.calls.at(at, 'Decrypt', this.listed - (self.running && self.listPendingSince === undefined ? 1 : 0));
+        continue;
+      }
+      // The KMS is down: each of those Decrypts fails, the watch breaks, and that watch cache LISTs again (retried
+      // until the KMS answers); it knew every source before this one.
       for (let j = 0; j < this.members.length; j++) {
         const other = this.members[j]!;
-        if (j === i || !other.running || other.listPendingSince !== undefined || other.known.has(m.seed!)) continue;
-        this.decrypt(j, at, m.seed!);
+        if (j === i || !other.running || other.listPendingSince !== undefined) continue;
+        this.calls.at(at, 'Decrypt', 1, false);
+        other.listPendingSince = at;
+        other.knownUpTo = this.arrivals - 1;
+        this.listed--;
       }
     }
   }
@@ -175,7 +210,7 @@ export class FleetKmsV2 implements FleetKmsModel {
       this.retire(m.seed);
       m.seed = this.seeds++;
       m.seedKeyId = this.keyId;
-      m.known.add(m.seed);
+      this.sources.set(m.seed, { stored: 0, maker: i, generation: m.generation, arrival: undefined });
     }
     m.expiresAt = t + KMS_V2_TIMING.writeKeyTtl;
     m.healthy = true;
@@ -188,32 +223,47 @@ export class FleetKmsV2 implements FleetKmsModel {
     const m = this.members[i]!;
     if (m.listPendingSince === undefined || !this.kmsUp) return;
     this.ctx.touch(t);
-    const missing: Array<[number, number]> = [];
-    for (const [source, stored] of this.sources) {
-      const n = stored * this.scale;
-      if (n >= PRESENT && !m.known.has(source)) missing.push([source, n]);
-    }
+    const { missing, objects } = this.unknownTo(i);
     const retries = Math.floor((t - m.listPendingSince) / LIST_RETRY_MS);
-    if (retries > 0 && missing.length > 0) this.calls.at(t, 'Decrypt', retries * missing.length, false);
+    if (retries > 0 && missing > 0) this.calls.at(t, 'Decrypt', retries * missing, false);
     // One Decrypt per missing source, except that the first objects decoded together all miss the cache.
-    const objects = missing.reduce((sum, [, n]) => sum + Math.round(n), 0);
-    const decrypts = Math.max(missing.length, Math.min(this.ctx.spec.listDecodeConcurrency, objects));
+    const decrypts = Math.max(missing, Math.min(this.ctx.spec.listDecodeConcurrency, objects));
     m.list = this.calls.burst(t, 'Decrypt', decrypts, 1000 / this.ctx.spec.kmsLatencyMs);
-    for (const [source] of missing) m.known.add(source);
     m.listPendingSince = undefined;
+    this.listed++;
   }
 
-  // A watch event carrying a seed this process has not seen: one Decrypt. If the KMS is down it fails, the watch
-  // breaks and the watch cache LISTs again (retried until the KMS answers).
-  private decrypt(j: number, t: number, seed: number): void {
-    const m = this.members[j]!;
-    if (!this.kmsUp) {
-      this.calls.at(t, 'Decrypt', 1, false);
-      m.listPendingSince = t;
-      return;
+  // The sources in etcd this process has not seen (those that arrived after what it knew, not its own), and their
+  // objects counted only as far as a LIST's concurrent decodes need (at most K).
+  private unknownTo(i: number): { missing: number; objects: number } {
+    const m = this.members[i]!;
+    const K = this.ctx.spec.listDecodeConcurrency;
+    let objects = 0;
+    if (m.knownUpTo === 0) {
+      // Nothing known yet (a fresh process): every source in etcd, and none of them its own (its seed is new).
+      // Newest first: forgotten sources are old ones, so this stops after about K live ones.
+      for (let k = this.arrived.length - 1; k >= 0 && objects < K; k--) {
+        const source = this.sources.get(this.arrived[k]!);
+        if (source?.arrival !== undefined) objects += Math.round(source.stored * this.scale);
+      }
+      return { missing: this.present, objects };
     }
-    this.calls.at(t, 'Decrypt');
-    m.known.add(seed);
+    let missing = 0;
+    for (let k = this.arrived.length - 1; k >= 0; k--) {
+      const source = this.sources.get(this.arrived[k]!);
+      if (source?.arrival === undefined) continue;
+      if (source.arrival <= m.knownUpTo) break;
+      if (source.maker === i && source.generation === m.generation) continue;
+      missing++;
+      if (objects < K) objects += Math.round(source.stored * this.scale);
+    }
+    return { missing, objects };
+  }
+
+  private arrive(seed: number): void {
+    this.sources.get(seed)!.arrival = ++this.arrivals;
+    this.arrived.push(seed);
+    this.present++;
   }
 
   // Rewrites pick stored objects at random: each source loses its share, exp(−rewrites / objects) of it kept (the
@@ -223,37 +273,35 @@ export class FleetKmsV2 implements FleetKmsModel {
     if (total <= 0) return;
     this.scale *= Math.exp(-count / total);
     if (this.scale < 1e-100) {
-      for (const [source, stored] of this.sources) this.sources.set(source, stored * this.scale);
+      for (const source of this.sources.values()) source.stored *= this.scale;
       this.retired.multiply(this.scale);
       this.scale = 1;
     }
-    this.forgetEmpty();
-  }
-
-  private count(source: number): number {
-    return (this.sources.get(source) ?? 0) * this.scale;
-  }
-
-  // A seed no apiserver writes with any more: forgotten at once if it holds less than half an object, else when it
-  // gets there.
-  private retire(seed: number | undefined): void {
-    if (seed === undefined) return;
-    const stored = this.sources.get(seed);
-    if (stored === undefined || stored * this.scale < PRESENT) this.forget(seed);
-    else this.retired.push(stored, seed);
-  }
-
-  private forgetEmpty(): void {
     for (let top = this.retired.peek(); top && top.key * this.scale < PRESENT; top = this.retired.peek()) {
       this.retired.pop();
       this.forget(top.value);
     }
   }
 
-  // No LIST can decrypt it again and no write crosses it into etcd again: nobody needs to remember it.
-  private forget(source: number): void {
-    this.sources.delete(source);
-    for (const m of this.members) m.known.delete(source);
+  // A seed no apiserver writes with any more: forgotten at once if it holds less than half an object, else when it
+  // gets there.
+  private retire(seed: number | undefined): void {
+    if (seed === undefined) return;
+    const source = this.sources.get(seed);
+    if (!source) return;
+    if (source.stored * this.scale < PRESENT) this.forget(seed);
+    else this.retired.push(source.stored, seed);
+  }
+
+  // No LIST can decrypt it again and no write brings it back into etcd: nobody needs to remember it.
+  private forget(seed: number): void {
+    const source = this.sources.get(seed);
+    if (!source) return;
+    this.sources.delete(seed);
+    if (source.arrival === undefined) return;
+    this.present--;
+    if (this.arrived.length > 2 * this.present + 1024)
+      this.arrived = this.arrived.filter((s) => this.sources.get(s)?.arrival !== undefined);
   }
 }
 

@@ -21,8 +21,10 @@ export interface FleetKmsModel {
   ready(apiserver: number, atMs: number): boolean;
   /** readyUntil is when a ready apiserver stops taking writes if nothing happens first (its write key expires). */
   readyUntil(apiserver: number): number;
-  write(apiserver: number, fromMs: number, toMs: number, count: number, fresh: boolean): void;
-  read(apiserver: number, fromMs: number, toMs: number, count: number): void;
+  /** write: each of these apiservers takes `count` writes over the interval (all at once: a span costs O(apiservers)). */
+  write(apiservers: number[], fromMs: number, toMs: number, count: number, fresh: boolean): void;
+  /** read: each of these apiservers serves `count` reads from etcd over the interval. */
+  read(apiservers: number[], fromMs: number, toMs: number, count: number): void;
   /** dekSources: DEK seeds made (v2), or DEKs made (v1: one per write). */
   readonly dekSources: number;
 }

@@ -92,10 +92,8 @@ export function* fleetRun(
       const writes = (spec.writesPerSecond * span) / 1000;
       const reads = (spec.readsPerSecond * span) / 1000;
       if (ready.length === 0) failedWrites += writes;
-      for (const i of ready) {
-        if (writes > 0) model.write(i, now, to, writes / ready.length, false);
-        if (reads > 0) model.read(i, now, to, reads / ready.length);
-      }
+      if (writes > 0 && ready.length > 0) model.write(ready, now, to, writes / ready.length, false);
+      if (reads > 0 && ready.length > 0) model.read(ready, now, to, reads / ready.length);
       now = to;
     }
     flowing = false;
@@ -122,7 +120,7 @@ export function* fleetRun(
         return;
       case 'writes':
         flow(t);
-        if (model.ready(e.apiserver, t)) model.write(e.apiserver, t, t, e.count, e.fresh);
+        if (model.ready(e.apiserver, t)) model.write([e.apiserver], t, t, e.count, e.fresh);
         else failedWrites += e.count;
         return;
     }

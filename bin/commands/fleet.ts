@@ -36,7 +36,7 @@ export function fleetCommand(program: Command): void {
     .description(
       'model the KMS calls, peak rate, DEK seeds and cost of a fleet of apiservers over a period, KMS v1 against v2',
     )
-    .requiredOption('--apiservers <n>', 'kube-apiservers in the fleet (at most 1,000)', count('--apiservers'))
+    .requiredOption('--apiservers <n>', 'kube-apiservers in the cluster (at most 100)', count('--apiservers'))
     .requiredOption('--objects <n>', 'Secrets stored at the start (at most 10^9)', count('--objects'))
     .requiredOption(
       '--duration <d>',
@@ -49,10 +49,10 @@ export function fleetCommand(program: Command): void {
         'v2',
       ] as const),
     )
-    .option('--rotate-every <d>', 'the KMS key_id changes this often (at least 1m)', duration('--rotate-every'))
+    .option('--rotate-every <d>', 'the KMS key_id changes this often (at least 10m)', duration('--rotate-every'))
     .option(
       '--restart-every <d>',
-      'each apiserver restarts this often, staggered across the fleet (at least 1m)',
+      'each apiserver restarts this often, staggered across the fleet (at least 10m)',
       duration('--restart-every'),
     )
     .option(
