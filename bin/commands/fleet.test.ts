@@ -43,5 +43,6 @@ describe('kmslab fleet', () => {
     expect(performance.now() - signalled).toBeLessThan(2_000);
     expect(r.exitCode).toBe(130);
     expect(stderr + String(r.stderr)).toMatch(/stopped by SIGINT before the model finished/);
+    expect(String(r.stdout)).toBe('');
   });
 });

@@ -97,6 +97,14 @@ export function fleetCommand(program: Command): void {
       0.03,
     )
     .option('--json', 'print as JSON')
+    .addHelpText(
+      'after',
+      `
+Exit codes:
+  0    modelled (model figures, not measurements)
+  2    usage: a flag not understood, or an input outside the model's limits (the limit is named)
+  130  stopped by Ctrl-C (143: by SIGTERM) before the model finished; nothing is printed on stdout`,
+    )
     .action(async (o) => {
       const spec: FleetSpec = {
         apiservers: o.apiservers,
@@ -124,7 +132,8 @@ export function fleetCommand(program: Command): void {
         const result = await runSliced(fleetRun(spec, v));
         if ('stopped' in result) {
           say(`kmslab: fleet stopped by ${result.stopped} before the model finished; nothing to report`);
-          process.exitCode = 130;
+          // As every kmslab command: 128 + the signal's number.
+          process.exitCode = result.stopped === 'SIGTERM' ? 143 : 130;
           return;
         }
         results.push(result);
@@ -147,7 +156,7 @@ export function fleetCommand(program: Command): void {
 
 /**
  * runSliced drives one model run in slices of about SLICE_MS, letting the event loop turn between them: Ctrl-C
- * (or SIGTERM) stops the run within a slice (exit 130), and a run longer than a second shows its progress on stderr
+ * (or SIGTERM) stops the run within a slice (exit 130, or 143), and a run longer than a second shows its progress on stderr
  * (rewritten in place on a terminal, a line every 10 s otherwise).
  */
 async function runSliced(
