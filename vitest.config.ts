@@ -15,7 +15,7 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: [
-            '{sim,fake-kms,proxy,conformance,chaos,cloud,harness,scenarios,bin,proto}/**/*.test.ts',
+            '{sim,fake-kms,proxy,conformance,chaos,cloud,verify,harness,scenarios,bin,proto}/**/*.test.ts',
             'examples/vitest/*.test.ts',
           ],
         },

@@ -10,6 +10,7 @@ import { fakeKmsCommands, proxyCommands } from './commands/fake-kms.js';
 import { fleetCommand } from './commands/fleet.js';
 import { engineCommands } from './commands/engine.js';
 import { inspectCommand } from './commands/inspect.js';
+import { verifyCommand } from './commands/verify.js';
 import { kindCommands } from './commands/kind.js';
 import { kmsCommands } from './commands/kms.js';
 import { labCommands } from './commands/lab.js';
@@ -27,6 +28,7 @@ export function buildProgram(): Command {
   fakeKmsCommands(program);
   proxyCommands(program);
   inspectCommand(program);
+  verifyCommand(program);
   buildCommand(program);
   kmsCommands(program);
   runCommands(program);

@@ -180,13 +180,13 @@ export function inspectCommand(program: Command): void {
 }
 
 // A timeout flag: a duration (2s, 500ms, 1m) or, as before, a bare number of seconds.
-function timeoutFlag(flag: string, maxMs: number) {
+export function timeoutFlag(flag: string, maxMs: number) {
   return (text: string): number =>
     /^\d+$/.test(text) ? parseDuration(`${text}s`, { what: flag, maxMs }) : parseDuration(text, { what: flag, maxMs });
 }
 
 // Where to read: explicit URLs (flags, then etcdctl's environment), else the lab's own etcd.
-async function target(o: {
+export async function target(o: {
   name: string;
   etcd?: string;
   cacert?: string;

@@ -57,7 +57,10 @@ const shown = (text: string) => `"${printable(text, ECHO_CHARS)}"`;
  * validation of k8s.io/apiserver validation_encryption.go, the masking rules of encryptionconfig/config.go), plus
  * what kmslab needs: Secrets written with a KMS v2 provider. Each problem carries its line.
  */
-export function lintEncryptionConfig(text: string): UserEncryption {
+export function lintEncryptionConfig(text: string, options: { forLab?: boolean } = {}): UserEncryption {
+  // A config to run a lab with must suit kmslab (Secrets on KMS v2, names it can show); one read to audit a cluster
+  // (kmslab verify --config) is taken as the apiserver takes it, KMS v1 included.
+  const forLab = options.forLab ?? true;
   const problems: LintProblem[] = [];
   const rules: EncryptionRule[] = [];
   let providerName = '';
@@ -182,8 +185,15 @@ export function lintEncryptionConfig(text: string): UserEncryption {
         if (isMap(body) && body.items.length) unknownFields(body, [], `${at}.identity`, error);
         providers.push({ identity: {} });
       } else if (kindName === 'kms') {
-        const kms = lintKms(src, body, at, kmsNames, error);
-        if (kms) providers.push({ kms });
+        const kms = lintKms(src, body, at, kmsNames, error, forLab);
+        if (kms && !forLab && kms.version !== 'v2')
+          providers.push({
+            kmsV1: { name: kms.name, socket: kms.socket, ...(kms.timeout ? { timeout: kms.timeout } : {}) },
+          });
+        else if (kms)
+          providers.push({
+            kms: { name: kms.name, socket: kms.socket, ...(kms.timeout ? { timeout: kms.timeout } : {}) },
+          });
       } else {
         providers.push({ [kindName]: { keys: lintKeys(src, body, kindName, at, error) } } as ProviderSpec);
       }
@@ -199,6 +209,7 @@ export function lintEncryptionConfig(text: string): UserEncryption {
     rules.push({ resources, providers });
   });
 
+  if (!forLab) return { rules, providerName, problems: problems.sort((a, b) => a.line - b.line) };
   // What kmslab proves is about Secrets: they must be written by a KMS v2 provider.
   const secretsRule = rules.find((r) => r.resources.some((x) => x === 'secrets' || x === '*.' || x === '*.*'));
   const writer = secretsRule?.providers[0];
@@ -227,7 +238,8 @@ function lintKms(
   at: string,
   names: Set<string>,
   error: Report,
-): { name: string; socket: string; timeout?: string } | undefined {
+  forLab: boolean,
+): { name: string; socket: string; timeout?: string; version?: string | null } | undefined {
   if (!isMap(body)) {
     error(body as Node, `${at}.kms must be a mapping with apiVersion, name, endpoint`);
     return undefined;
@@ -241,7 +253,9 @@ function lintKms(
   const timeout = field('timeout');
   const nameNode = body.get('name', true) as Node | undefined;
   const called = `kms provider ${shown(name)}`;
-  if (version === undefined)
+  if (!forLab && (version === undefined || version === 'v1')) {
+    // KMS v1 (the default apiVersion): the apiserver runs it behind --feature-gates=KMSv1=true.
+  } else if (version === undefined)
     error(
       body,
       `${called} has no apiVersion: it defaults to v1 (KMS v1, off by default since 1.29); add apiVersion: v2`,
@@ -258,7 +272,7 @@ function lintKms(
   } else if (!name) error(body, 'name is a mandatory field for a provider');
   else if (name.includes(':')) error(nameNode, `invalid KMS provider name ${shown(name)}, must not contain ':'`);
   else if (names.has(name)) error(nameNode, `duplicate KMS provider name ${shown(name)}, names must be unique`);
-  else if (!usableByKmslab(name))
+  else if (forLab && !usableByKmslab(name))
     error(
       nameNode,
       `KMS provider name ${shown(name)} cannot be used with kmslab: it needs lower-case letters, digits, '-' and '.', starting and ending with a letter or digit, at most 63 — the name is in every stored value's prefix, which kmslab shows and matches byte for byte (kube-apiserver itself only forbids ':')`,
@@ -278,9 +292,9 @@ function lintKms(
       error(body.get('timeout', true) as Node, `${e.message} (a positive Go duration such as 3s)`);
     }
   }
-  if (body.has('cachesize') && version !== 'v1')
+  if (body.has('cachesize') && version !== 'v1' && (forLab || version !== undefined))
     error(body.get('cachesize', true) as Node, 'cachesize is not supported in v2');
-  return { name, socket: endpoint.replace(/^unix:\/\//, ''), ...(timeout ? { timeout } : {}) };
+  return { name, socket: endpoint.replace(/^unix:\/\//, ''), ...(timeout ? { timeout } : {}), version };
 }
 
 // kmslab's own rule for provider names (the lab refuses any other), asked here so the problem carries its line.
