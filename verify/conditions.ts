@@ -1,55 +1,24 @@
 import { KmslabError } from '../harness/common/errors.js';
 import { printable } from '../harness/common/printable.js';
+import { describeFailOn, failOnOf, FAIL_ON_HELP, meets, type FailOn } from '../harness/inspect/fail-on.js';
 import type { StoredAs } from './stored-as.js';
-import { prefixOf } from './stored-as.js';
 
 /** Source is where a piece of evidence comes from. */
 export type Source = 'etcd' | 'metrics' | 'health' | 'canary' | 'cloud-audit' | 'config';
 
-/** Condition is one --fail-on condition of `kmslab verify` (and the per-value ones of `kmslab inspect`). */
+/** Condition is one --fail-on condition of `kmslab verify`: inspect's per-value ones, and conditions on the cluster. */
 export type Condition =
-  | { kind: 'plaintext' | 'unknown' | 'invalid' | 'kms-v1' | 'aescbc' | 'aesgcm' | 'secretbox' }
-  | { kind: 'key-id' | 'not-key-id'; keyId: string }
-  | { kind: 'not-prefix'; prefix: string }
-  | { kind: 'provider-not'; provider: string }
+  | FailOn
   | { kind: 'coverage'; resource: string; min: number }
   | { kind: 'stale-seeds'; max: number }
   | { kind: 'unhealthy' | 'denied-calls' | 'config' };
 
-/** Conditions on how each stored value is stored: raw etcd decides them value by value. */
-export type ValueCondition = Extract<
-  Condition,
-  {
-    kind:
-      | 'plaintext'
-      | 'unknown'
-      | 'invalid'
-      | 'kms-v1'
-      | 'aescbc'
-      | 'aesgcm'
-      | 'secretbox'
-      | 'key-id'
-      | 'not-key-id'
-      | 'not-prefix'
-      | 'provider-not';
-  }
->;
+/** Conditions on how each stored value is stored (`kmslab inspect`'s): raw etcd decides them value by value. */
+export type ValueCondition = FailOn;
 
-export const CONDITION_HELP =
-  'plaintext, unknown, invalid, key-id=ID, not-key-id=ID, not-prefix=PREFIX (e.g. k8s:enc:kms:v2:), kms-v1, aescbc, aesgcm, secretbox, provider!=NAME (a value not written by KMS v2 provider NAME), coverage:RESOURCE<PERCENT (less than that share of RESOURCE on KMS v2), stale-seeds>N (more than N DEK seeds cached besides the current one), unhealthy, denied-calls (the cloud refused KMS calls), config (resources --config encrypts but that are stored otherwise), or none';
+export const CONDITION_HELP = `${FAIL_ON_HELP.replace(/, or none$/, '')}, coverage:RESOURCE<PERCENT (less than that share of RESOURCE on KMS v2), stale-seeds>N (more than N DEK seeds cached besides the current one), unhealthy, denied-calls (the cloud refused KMS calls), config (resources --config encrypts but that are stored otherwise), or none`;
 
-const SIMPLE = [
-  'plaintext',
-  'unknown',
-  'invalid',
-  'kms-v1',
-  'aescbc',
-  'aesgcm',
-  'secretbox',
-  'unhealthy',
-  'denied-calls',
-  'config',
-] as const;
+const CLUSTER = ['unhealthy', 'denied-calls', 'config'] as const;
 
 /** parseConditions reads --fail-on values; `none` alone turns every condition off. Bad ones are usage errors. */
 export function parseConditions(values: string[]): Condition[] {
@@ -58,14 +27,10 @@ export function parseConditions(values: string[]): Condition[] {
 }
 
 function parseCondition(v: string): Condition {
-  if ((SIMPLE as readonly string[]).includes(v)) return { kind: v as (typeof SIMPLE)[number] };
-  let m = /^(key-id|not-key-id)=(.+)$/s.exec(v);
-  if (m) return { kind: m[1] as 'key-id' | 'not-key-id', keyId: m[2]! };
-  m = /^not-prefix=(.+)$/s.exec(v);
-  if (m) return { kind: 'not-prefix', prefix: m[1]! };
-  m = /^provider!=(.+)$/s.exec(v);
-  if (m) return { kind: 'provider-not', provider: m[1]! };
-  m = /^coverage:([a-z0-9.*-]+)<(\d+(?:\.\d+)?)%?$/.exec(v);
+  const perValue = failOnOf(v);
+  if (perValue) return perValue;
+  if ((CLUSTER as readonly string[]).includes(v)) return { kind: v as (typeof CLUSTER)[number] };
+  let m = /^coverage:([a-z0-9.*-]+)<(\d+(?:\.\d+)?)%?$/.exec(v);
   if (m) {
     const min = Number(m[2]);
     if (min <= 0 || min > 100)
@@ -83,19 +48,16 @@ const usage = (message: string) => new KmslabError('usage', message);
 /** describeCondition writes a condition back as --fail-on spells it. */
 export function describeCondition(c: Condition): string {
   switch (c.kind) {
-    case 'key-id':
-    case 'not-key-id':
-      return `${c.kind}=${c.keyId}`;
-    case 'not-prefix':
-      return `not-prefix=${c.prefix}`;
-    case 'provider-not':
-      return `provider!=${c.provider}`;
     case 'coverage':
       return `coverage:${c.resource}<${c.min}`;
     case 'stale-seeds':
       return `stale-seeds>${c.max}`;
-    default:
+    case 'unhealthy':
+    case 'denied-calls':
+    case 'config':
       return c.kind;
+    default:
+      return describeFailOn(c);
   }
 }
 
@@ -104,33 +66,8 @@ export function isValueCondition(c: Condition): c is ValueCondition {
   return !['coverage', 'stale-seeds', 'unhealthy', 'denied-calls', 'config'].includes(c.kind);
 }
 
-/**
- * meetsValue says whether one stored value meets a per-value condition. `keyId` is known only for values read from
- * etcd: a metric names the provider, never the key_id, so key_id conditions on metrics go through key_id hashes.
- */
-export function meetsValue(s: StoredAs, c: ValueCondition): boolean {
-  switch (c.kind) {
-    case 'plaintext':
-      return s.class === 'identity';
-    case 'unknown':
-    case 'invalid':
-    case 'kms-v1':
-    case 'aescbc':
-    case 'aesgcm':
-    case 'secretbox':
-      return s.class === c.kind;
-    case 'key-id':
-      return s.class === 'kms-v2' && s.keyId === c.keyId;
-    case 'not-key-id':
-      return !(s.class === 'kms-v2' && s.keyId === c.keyId);
-    case 'not-prefix': {
-      const prefix = prefixOf(s);
-      return prefix === undefined || !prefix.startsWith(c.prefix);
-    }
-    case 'provider-not':
-      return !(s.class === 'kms-v2' && s.name === c.provider);
-  }
-}
+/** meetsValue says whether one stored value meets a per-value condition (inspect's rule, one for both commands). */
+export const meetsValue = (s: StoredAs, c: ValueCondition): boolean => meets(s, c);
 
 /** The sources that can decide each kind of condition, strongest first (the docs' table says how strong each is). */
 export const DECIDED_BY: Record<Condition['kind'], Source[]> = {

@@ -1,4 +1,5 @@
 import { printable } from '../harness/common/printable.js';
+import type { RowCheck } from '../harness/inspect/index.js';
 import type { EncryptionRule, ProviderSpec } from '../harness/kube/encryption-config.js';
 import { etcdPrefixOf } from '../harness/kube/etcd-prefix.js';
 import { formatGroupResource, parseGroupResource, writerFor } from '../harness/kube/group-resource.js';
@@ -71,4 +72,25 @@ export function judgeConfig(rules: EncryptionRule[], etcd?: EtcdFacts, metrics?:
     'pass',
     `${[...checked].map((r) => printable(r)).join(', ')}: stored as the config claims (${etcd ? 'every value in etcd now' : 'every value this apiserver read or wrote since it started'})`,
   );
+}
+
+/**
+ * configCheck is `--fail-on config` for raw etcd rows (`kmslab inspect --config`): a value under a resource the
+ * config names, encrypted by its entry's first provider, that is stored otherwise. Resources named only through a
+ * wildcard (`*.apps`, `*.*`) are not checked: their etcd paths need the apiserver's discovery.
+ */
+export function configCheck(rules: EncryptionRule[]): RowCheck {
+  const claims = namedResources(rules).flatMap((n) => {
+    const writer = writerFor(rules, parseGroupResource(n.resource));
+    if (!writer || 'identity' in writer.provider) return [];
+    return [{ prefix: n.prefix, writes: writesAs(writer.provider) }];
+  });
+  return {
+    kind: 'check',
+    name: 'config',
+    meets: (row) => {
+      const claim = claims.find((c) => row.key.startsWith(c.prefix));
+      return claim !== undefined && !(row.class === claim.writes.class && row.name === claim.writes.name);
+    },
+  };
 }

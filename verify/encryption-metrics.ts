@@ -39,6 +39,11 @@ export interface EncryptionMetrics {
   configHash?: string;
   /** The apiserver identities these metrics name (one per process behind the endpoint that answered). */
   apiserverIdHashes: string[];
+  /**
+   * Objects stored per resource (GroupResource string) at the apiserver's last count, once a minute:
+   * apiserver_resource_objects, or the older apiserver_storage_objects; -1 when counting failed.
+   */
+  storedObjects: Record<string, number>;
   /** process_start_time_seconds: counters start over when the process does. */
   startedSeconds?: number;
 }
@@ -56,7 +61,9 @@ export function encryptionMetrics(samples: Sample[]): EncryptionMetrics {
     kmsCalls: [],
     reloads: [],
     apiserverIdHashes: [],
+    storedObjects: Object.create(null) as Record<string, number>,
   };
+  const oldCounts = Object.create(null) as Record<string, number>;
   const ids = new Set<string>();
   const lastUse = new Map<string, number>();
   const l = (s: Sample, k: string) => s.labels[k] ?? '';
@@ -112,6 +119,14 @@ export function encryptionMetrics(samples: Sample[]): EncryptionMetrics {
       case 'apiserver_encryption_config_controller_last_config_info':
         m.configHash = l(s, 'hash');
         break;
+      case 'apiserver_resource_objects': {
+        const group = l(s, 'group');
+        m.storedObjects[group ? `${l(s, 'resource')}.${group}` : l(s, 'resource')] = s.value;
+        break;
+      }
+      case 'apiserver_storage_objects':
+        oldCounts[l(s, 'resource')] = s.value;
+        break;
       case 'process_start_time_seconds':
         m.startedSeconds = s.value;
         break;
@@ -122,6 +137,8 @@ export function encryptionMetrics(samples: Sample[]): EncryptionMetrics {
     if (last !== undefined) use.lastSeconds = last;
   }
   m.apiserverIdHashes = [...ids].sort();
+  for (const [resource, n] of Object.entries(oldCounts))
+    if (!(resource in m.storedObjects)) m.storedObjects[resource] = n;
   return m;
 }
 

@@ -48,7 +48,7 @@ export async function readEtcd(
       ...(target.dialTimeoutMs ? { dialTimeoutMs: target.dialTimeoutMs } : {}),
       onRow: (row, rawKey) => {
         const s = storedAsRow(row);
-        const id = `${s.class}\0${s.name ?? ''}\0${s.keyId ?? ''}`;
+        const id = `${s.class}\0${s.name ?? ''}\0${s.kmsV2?.keyId ?? ''}`;
         const entry = counts.get(id) ?? { ...s, count: 0 };
         entry.count++;
         counts.set(id, entry);
@@ -72,6 +72,6 @@ export function storedAsRow(row: InspectRow): StoredAs {
   return {
     class: row.class,
     ...(row.name !== undefined ? { name: row.name } : {}),
-    ...(row.kmsV2 ? { keyId: row.kmsV2.keyId } : {}),
+    ...(row.kmsV2 ? { kmsV2: { keyId: row.kmsV2.keyId } } : {}),
   };
 }

@@ -1,14 +1,12 @@
 import { printable } from '../harness/common/printable.js';
+import type { Stored } from '../harness/inspect/index.js';
 import type { StorageClass } from '../sim/envelope.js';
 
-/** StoredAs is how one value is stored, whether seen in etcd or named by a metric's transformer prefix. */
-export interface StoredAs {
-  class: StorageClass;
-  /** The KMS provider name, or the aes/secretbox key name, from the prefix. */
-  name?: string;
-  /** KMS v2 values read from etcd: their key_id. */
-  keyId?: string;
-}
+/**
+ * StoredAs is how one value is stored, whether seen in etcd or named by a metric's transformer prefix: its class,
+ * the provider (or key) name in its prefix, and for KMS v2 values read from etcd their key_id.
+ */
+export type StoredAs = Stored;
 
 const PREFIX = /^k8s:enc:(kms:v2|kms:v1|aescbc:v1|aesgcm:v1|secretbox:v1):([^:]*):$/;
 const CLASS: Record<string, StorageClass> = {
@@ -27,13 +25,6 @@ export function storedAsPrefix(prefix: string): StoredAs {
   if (prefix === 'identity' || prefix === '') return { class: 'identity' };
   const m = PREFIX.exec(prefix);
   return m ? { class: CLASS[m[1]!]!, name: m[2]! } : { class: 'unknown' };
-}
-
-/** prefixOf spells the prefix a stored value starts with ('' for a plaintext object, unknown for the rest). */
-export function prefixOf(s: StoredAs): string | undefined {
-  const kind = Object.entries(CLASS).find(([, c]) => c === s.class)?.[0];
-  if (kind) return `k8s:enc:${kind}:${s.name ?? ''}:`;
-  return s.class === 'identity' ? '' : undefined;
 }
 
 /**

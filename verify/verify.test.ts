@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, test } from 'vitest';
 import { encodeKmsV2Value, EncryptedDEKSourceType } from '../sim/envelope.js';
 import type { RangeSource } from '../harness/inspect/index.js';
@@ -270,5 +271,47 @@ describe('--fail-on', () => {
     expect(parseConditions(['none'])).toEqual([]);
     expect(() => parseConditions(['coverage:secrets<0'])).toThrow(/above 0 and at most 100/);
     expect(() => parseConditions(['plain\x1btext'])).toThrow(/"plain\\x1btext" is not a condition; use plaintext/);
+  });
+});
+
+describe('what a real kube-apiserver (v1.37.2) wrote', () => {
+  const real = (name: string) => readFileSync(new URL(`./fixtures/${name}`, import.meta.url), 'utf8');
+  const api = (body: string): ClusterApi => cluster(body);
+
+  test('identity writes are labelled with an empty prefix, identity reads with "identity": both are plaintext', async () => {
+    const r = await verify({
+      api: api(real('metrics-v1.37.2-reloaded.txt')),
+      conditions: parseConditions(['plaintext', 'kms-v1']),
+    });
+    expect(r.results[0]!.decisions[0]!.reason).toMatch(
+      /read 4 secrets stored as plaintext; wrote 3 secrets stored as plaintext/,
+    );
+    expect(r.results.map((x) => x.outcome)).toEqual(['fail', 'pass']);
+  });
+
+  test('after a restart the watch cache has read every stored Secret: 3 plaintext, 2 on KMS v2, one seed cached', async () => {
+    const r = await verify({
+      api: api(real('metrics-v1.37.2-restarted.txt')),
+      conditions: parseConditions(['plaintext', 'stale-seeds>0', 'stale-seeds>1']),
+    });
+    expect(r.results[0]!.decisions[0]!.reason).toMatch(/read 3 secrets stored as plaintext/);
+    expect(r.results.map((x) => x.outcome)).toEqual(['fail', 'fail', 'pass']);
+  });
+
+  test('Secrets no encryption entry covers: stored, never transformed — plaintext', async () => {
+    const body =
+      'apiserver_storage_objects{resource="secrets"} 12\napiserver_resource_objects{group="",resource="secrets"} 12\n';
+    const r = await verify({
+      api: api(body),
+      conditions: parseConditions(['plaintext', 'not-prefix=k8s:enc:kms:v2:', 'kms-v1']),
+    });
+    expect(r.results.map((x) => x.outcome)).toEqual(['fail', 'fail', 'undecided']);
+    expect(r.results[0]!.decisions[0]!.reason).toMatch(
+      /12 secrets stored.*no EncryptionConfiguration entry covers secrets/,
+    );
+    const none = 'apiserver_resource_objects{group="",resource="secrets"} 0\n';
+    expect((await verify({ api: api(none), conditions: parseConditions(['plaintext']) })).results[0]!.outcome).toBe(
+      'undecided',
+    );
   });
 });

@@ -59,14 +59,31 @@ export function inspectCommand(program: Command): void {
     )
     .option(
       '--fail-on <condition>',
-      `exit 1 and list the offending keys when a value matches; repeatable: ${FAIL_ON_HELP} (default: invalid, unknown)`,
+      `exit 1 and list the offending keys when a value matches; repeatable: ${FAIL_ON_HELP.replace(/, or none$/, ', config (with --config), or none')} (default: invalid, unknown)`,
       (v: string, prev: string[] | undefined) => [...(prev ?? []), v],
+    )
+    .option(
+      '--config <file>',
+      'the EncryptionConfiguration the cluster should run: adds --fail-on config (a value under a resource it names and encrypts, stored otherwise)',
     )
     .option('--json', 'print as one JSON object')
     .option('--junit <file>', 'also write JUnit XML: a testcase per --fail-on condition and resource')
     .addHelpText('after', EXIT_HELP)
     .action(async (o) => {
-      const failOn = parseFailOn(o.failOn ?? ['invalid', 'unknown']);
+      const values = o.failOn ?? ['invalid', 'unknown'];
+      if (values.includes('config') && !o.config)
+        throw new KmslabError(
+          'usage',
+          '--fail-on config compares with an EncryptionConfiguration: add --config <file>',
+        );
+      const failOn = parseFailOn(values.filter((v) => v !== 'config'));
+      const checks = o.config
+        ? [
+            (await import('../../verify/config-claims.js')).configCheck(
+              (await (await import('./verify.js')).readConfig(o.config)).rules,
+            ),
+          ]
+        : [];
       const { urls, tls } = await target(o);
       const prefix = o.resource ? `/registry/${o.resource}/` : o.prefix;
       // Rows are kept only for output that shows them: --json (every key) or --keys.
@@ -74,7 +91,7 @@ export function inspectCommand(program: Command): void {
       const rows: Array<InspectRow & { keyBase64: string }> = [];
       const { inspectEtcd } = await import('../../harness/inspect/inspect.js');
       const { Gate } = await import('../../harness/inspect/gate.js');
-      const gate = new Gate(failOn, {
+      const gate = new Gate([...failOn, ...checks], {
         offenders: o.json ? Infinity : SHOWN_OFFENDERS,
         perCase: o.junit ? JUNIT_KEYS : 0,
       });
@@ -120,7 +137,7 @@ export function inspectCommand(program: Command): void {
         printJson({
           etcd: urls,
           ...report,
-          failOn: failOn.map(describeFailOn),
+          failOn: [...failOn.map(describeFailOn), ...checks.map((c) => c.name)],
           offending: gate.offending,
           offenders: gate.offenders,
           ...(keepRows ? { rows } : {}),
@@ -168,7 +185,9 @@ export function inspectCommand(program: Command): void {
         console.log(table([['KEY_ID', 'VALUES'], ...Object.entries(keyIds).map(([k, n]) => [show(k), String(n)])]));
       }
       if (gate.failed) {
-        console.log(`\n${gate.offending} value(s) match --fail-on ${failOn.map(describeFailOn).join(', ')}:`);
+        console.log(
+          `\n${gate.offending} value(s) match --fail-on ${[...failOn.map(describeFailOn), ...checks.map((c) => c.name)].join(', ')}:`,
+        );
         for (const x of gate.offenders)
           console.log(
             `  ${printable(Buffer.from(x.keyBase64, 'base64'))}  ${show(x.condition)}${x.reason ? ` (${show(x.reason)})` : ''}`,

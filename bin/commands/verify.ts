@@ -73,6 +73,8 @@ export function verifyCommand(program: Command): void {
     .action(async (o) => {
       const { parseConditions } = await import('../../verify/conditions.js');
       const conditions = parseConditions(o.failOn ?? DEFAULT_FAIL_ON);
+      // --config is there to be compared with: it adds the condition that does so.
+      if (o.config && !conditions.some((c) => c.kind === 'config')) conditions.push({ kind: 'config' });
       const kubeconfig = o.kubeconfig?.split(':')[0] || undefined;
       if (!kubeconfig && !o.etcd)
         throw new KmslabError(
@@ -141,7 +143,8 @@ function pick<T extends object, K extends keyof T>(o: T, keys: K[]): Partial<Pic
   return out;
 }
 
-async function readConfig(file: string) {
+/** readConfig reads --config as kube-apiserver would load it (KMS v1 and any provider order allowed); shared with inspect. */
+export async function readConfig(file: string) {
   const { readUserFile } = await import('../../harness/common/user-file.js');
   const { MAX_ENCRYPTION_CONFIG_BYTES } = await import('../lab-options.js');
   const bytes = await readUserFile(file, { what: '--config', maxBytes: MAX_ENCRYPTION_CONFIG_BYTES });

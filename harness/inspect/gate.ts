@@ -1,6 +1,13 @@
 import type { InspectRow } from './coverage.js';
 import { describeFailOn, meets, type FailOn } from './fail-on.js';
 
+/** RowCheck is a condition given as a test of its own (e.g. `config`: stored otherwise than a config claims). */
+export interface RowCheck {
+  kind: 'check';
+  name: string;
+  meets(row: InspectRow): boolean;
+}
+
 /** OffendingKey is a value that meets a --fail-on condition: its key exactly (base64) and as UTF-8 text. */
 export interface OffendingKey {
   /** The key read as UTF-8 (bytes that are not UTF-8 become U+FFFD): for reading, not for finding the key. */
@@ -30,14 +37,14 @@ export interface GateCase {
 export class Gate {
   offending = 0;
   readonly offenders: OffendingKey[] = [];
-  private readonly byCondition: Array<{ name: string; condition: FailOn; resources: Map<string, GateCase> }>;
+  private readonly byCondition: Array<{ name: string; condition: FailOn | RowCheck; resources: Map<string, GateCase> }>;
 
   constructor(
-    conditions: FailOn[],
+    conditions: Array<FailOn | RowCheck>,
     private readonly keep: { offenders: number; perCase: number },
   ) {
     this.byCondition = conditions.map((condition) => ({
-      name: describeFailOn(condition),
+      name: condition.kind === 'check' ? condition.name : describeFailOn(condition),
       condition,
       resources: new Map(),
     }));
@@ -57,7 +64,7 @@ export class Gate {
         c.resources.set(row.resource, tally);
       }
       tally.values++;
-      if (!meets(row, c.condition)) continue;
+      if (!(c.condition.kind === 'check' ? c.condition.meets(row) : meets(row, c.condition))) continue;
       tally.offending++;
       const offender = first ?? offendingKey(row, rawKey, c.name);
       first ??= offender;

@@ -4,6 +4,15 @@ export { scanPrefix, type EtcdEntry, type EtcdPage, type RangeSource } from './e
 export { prefixEnd } from './scan-window.js';
 export { openEtcd, etcd3Range } from './etcd-client.js';
 export { EtcdRange, type EtcdTls } from './etcd-range.js';
-export { parseFailOn, describeFailOn, meets, FAIL_ON_HELP, type FailOn } from './fail-on.js';
-export { Gate, type GateCase, type OffendingKey } from './gate.js';
+export {
+  parseFailOn,
+  failOnOf,
+  describeFailOn,
+  meets,
+  prefixOf,
+  FAIL_ON_HELP,
+  type FailOn,
+  type Stored,
+} from './fail-on.js';
+export { Gate, type GateCase, type OffendingKey, type RowCheck } from './gate.js';
 export { inspectJUnit, type InspectJUnitInput } from './junit.js';

@@ -198,7 +198,7 @@ export function lintEncryptionConfig(text: string, options: { forLab?: boolean }
         providers.push({ [kindName]: { keys: lintKeys(src, body, kindName, at, error) } } as ProviderSpec);
       }
     });
-    const firstKms = providers.findIndex((p) => 'kms' in p);
+    const firstKms = providers.findIndex((p) => 'kms' in p || 'kmsV1' in p);
     const identity = providers.findIndex((p) => 'identity' in p);
     if (firstKms > 0 && identity >= 0 && identity < firstKms) {
       warn(
