@@ -76,10 +76,10 @@ export function verifyCommand(program: Command): void {
       // --config is there to be compared with: it adds the condition that does so.
       if (o.config && !conditions.some((c) => c.kind === 'config')) conditions.push({ kind: 'config' });
       const kubeconfig = o.kubeconfig?.split(':')[0] || undefined;
-      if (!kubeconfig && !o.etcd)
+      if (!kubeconfig && !o.etcd && !o.cloudAudit)
         throw new KmslabError(
           'usage',
-          'verify needs a cluster: --kubeconfig FILE (or $KUBECONFIG), and/or --etcd URLS',
+          'verify needs something to look at: --kubeconfig FILE (or $KUBECONFIG), --etcd URLS, or --cloud-audit FILE',
         );
       if ((o.expectKey || o.expectIdentity) && !o.cloudAudit)
         throw new KmslabError('usage', '--expect-key and --expect-identity judge a --cloud-audit FILE: give one');
@@ -98,7 +98,11 @@ export function verifyCommand(program: Command): void {
       const etcd = o.etcd ? await target({ name: '', etcd: o.etcd, ...pick(o, ['cacert', 'cert', 'key']) }) : undefined;
       const { kubeconfigApi } = await import('../../verify/kubeconfig-api.js');
       const api = kubeconfig ? await kubeconfigApi(kubeconfig, o.context, o.timeout) : undefined;
-      const where = api ? `${api.server} (context ${api.context})` : `etcd ${etcd!.urls.join(',')}`;
+      const where = api
+        ? `${api.server} (context ${api.context})`
+        : etcd
+          ? `etcd ${etcd.urls.join(',')}`
+          : `cloud audit export ${o.cloudAudit}`;
       const { verify } = await import('../../verify/verify.js');
       const { ClusterUnreadable } = await import('../../verify/cluster-api.js');
       let report: Awaited<ReturnType<typeof verify>>;
