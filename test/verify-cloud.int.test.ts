@@ -36,6 +36,14 @@ const statuses = async (client: ReturnType<typeof kmsClient>, n: number) => {
   for (let i = 0; i < n; i++) await client.status().catch(() => undefined);
 };
 
+// Four Status calls answered, and the trail as it stood then, kept under its own name.
+async function healthyTrail(client: ReturnType<typeof kmsClient>, trail: string, name: string): Promise<string> {
+  await statuses(client, 4);
+  const copy = join(dir, name);
+  copyFileSync(trail, copy);
+  return copy;
+}
+
 // The CLI on an export: the verdict and what it printed.
 const verifyCli = (file: string, key: string, identity: string) =>
   execa(
@@ -75,9 +83,7 @@ describe('verify --cloud-audit on the emulators’ own exports', () => {
           ACK_KMS_REGION_ID: c.region,
         },
       );
-      await statuses(client, 4);
-      const healthy = join(dir, 'actiontrail-healthy.jsonl');
-      copyFileSync(c.auditFile!, healthy);
+      const healthy = await healthyTrail(client, c.auditFile!, 'actiontrail-healthy.jsonl');
       const ok = await verifyCli(healthy, c.keyId, 'kmslab-cluster');
       expect(ok.exitCode, ok.stdout + ok.stderr).toBe(0);
       const audit = readCloudAudit(readFileSync(healthy));
@@ -115,9 +121,7 @@ describe('verify --cloud-audit on the emulators’ own exports', () => {
         AWS_ENDPOINT_URL_KMS: c.endpoint,
         AWS_ENDPOINT_URL_STS: c.endpoint,
       });
-      await statuses(client, 4);
-      const healthy = join(dir, 'cloudtrail-healthy.jsonl');
-      copyFileSync(c.auditFile!, healthy);
+      const healthy = await healthyTrail(client, c.auditFile!, 'cloudtrail-healthy.jsonl');
       const audit = readCloudAudit(readFileSync(healthy));
       expect(audit.calls.filter((x) => x.action === 'Encrypt').length).toBeGreaterThanOrEqual(1);
       const ok = await verifyCli(healthy, c.keyId, 'kmslab-cluster');
