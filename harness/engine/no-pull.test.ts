@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -19,7 +19,6 @@ const log = join(dir, 'plugin.log');
 let stop: () => void;
 
 beforeAll(async () => {
-  const { openSync } = await import('node:fs');
   const out = openSync(log, 'a');
   const child = spawn(await buildOwnProgram('no-pull', NO_PULL_PLUGIN), [socket, trapFile], {
     stdio: ['ignore', out, out],
