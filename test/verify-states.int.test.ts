@@ -15,6 +15,7 @@ import { isolateHome, uniqueName } from './support/env.js';
 // one local lab walked through the states where the truth is known: plaintext and KMS v1 values left before a
 // migration, everything encrypted, a key_id rotation half migrated, identity listed first, the plugin down. The
 // lab runs with --feature-gates=KMSv1=true so that KMS v1 values can be written (test/support/kms-v1-plugin.ts).
+// KMSLAB_VERIFY_K8S=v1.34.4 runs the same walk on another kube-apiserver version.
 isolateHome();
 const dir = mkdtempSync(join(tmpdir(), 'verify-states-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -32,6 +33,8 @@ describe('kmslab verify on a lab, against raw etcd', () => {
         name: uniqueName('verify'),
         removeOnClose: true,
         apiserverArgs: ['--feature-gates=KMSv1=true'],
+        // Another served version on demand (built on first use): KMSLAB_VERIFY_K8S=v1.34.4.
+        ...(process.env.KMSLAB_VERIFY_K8S ? { k8sVersion: process.env.KMSLAB_VERIFY_K8S } : {}),
         // No entry for Secrets: the apiserver stores them through a transformer that records no metric at all.
         encryption: (): EncryptionRule[] => [{ resources: ['configmaps'], providers: [{ identity: {} }] }],
       })) as LocalLab;

@@ -1,6 +1,7 @@
 import { request, type RequestOptions } from 'node:https';
 import { request as httpRequest } from 'node:http';
 import { KmslabError } from '../harness/common/errors.js';
+import { printable } from '../harness/common/printable.js';
 import type { ClusterApi } from './cluster-api.js';
 
 /** The largest answer verify reads (a big cluster's /metrics is a few MiB). */
@@ -20,7 +21,9 @@ export async function kubeconfigApi(
   try {
     kc.loadFromFile(file);
   } catch (error) {
-    throw new KmslabError('usage', `--kubeconfig ${file}: ${(error as Error).message}`);
+    // The parser's first line only: the lines after it quote the file, which holds credentials.
+    const why = printable((error as Error).message.split('\n')[0] ?? '', 200);
+    throw new KmslabError('usage', `--kubeconfig ${file}: not a kubeconfig kmslab can read (${why})`);
   }
   if (context) {
     if (!kc.getContexts().some((c) => c.name === context))
