@@ -277,7 +277,11 @@ function metricsDetail(m: EncryptionMetrics): string {
   const ids = m.apiserverIdHashes.length
     ? ` (apiserver ${m.apiserverIdHashes.map((h) => printable(h.slice(0, 19))).join(', ')})`
     : '';
-  return `one apiserver's counters${since}${ids}`;
+  const failed = m.transformations.filter((t) => t.status !== 'OK' && t.count > 0);
+  const failures = failed.length
+    ? `; failed transformations: ${failed.map((t) => `${t.count} ${t.type} of ${printable(t.resource) || '?'} (${printable(t.status)})`).join(', ')}`
+    : '';
+  return `one apiserver's counters${since}${ids}${failures}`;
 }
 
 function canaryDetail(k: CanaryFacts): string {
