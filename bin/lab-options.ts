@@ -1,7 +1,7 @@
 import { isUtf8 } from 'node:buffer';
 import type { Command } from '@commander-js/extra-typings';
 import type { UserEncryption } from '../harness/kube/encryption-config-lint.js';
-import { checkExternalPlugin, type ExternalPlugin } from '../harness/backends/common/plugin-spec.js';
+import type { ExternalPlugin, PluginFlags } from '../harness/kms/index.js';
 import { KmslabError } from '../harness/common/errors.js';
 
 /** The flags that put the user's KMS v2 plugin behind the proxy, on every command that starts labs. */
@@ -22,41 +22,11 @@ export function pluginOptions<C extends Command>(command: C): C {
     .option('--destroy-cmd <cmd>', 'destroys key_id {keyId} for good') as C;
 }
 
-export interface PluginFlags {
-  pluginCmd?: string;
-  pluginSocket?: string;
-  restartCmd?: string;
-  rotateCmd?: string;
-  disableCmd?: string;
-  enableCmd?: string;
-  destroyCmd?: string;
-}
+export type { PluginFlags } from '../harness/kms/index.js';
 
-/** pluginFrom turns the flags into an ExternalPlugin, or undefined for the fake KMS. */
-export function pluginFrom(o: PluginFlags): ExternalPlugin | undefined {
-  const hooks = {
-    ...(o.rotateCmd ? { rotate: o.rotateCmd } : {}),
-    ...(o.disableCmd ? { disable: o.disableCmd } : {}),
-    ...(o.enableCmd ? { enable: o.enableCmd } : {}),
-    ...(o.destroyCmd ? { destroy: o.destroyCmd } : {}),
-  };
-  if (!o.pluginCmd && !o.pluginSocket) {
-    if (Object.keys(hooks).length || o.restartCmd) {
-      throw new KmslabError(
-        'usage',
-        'hooks (--rotate-cmd, --disable-cmd, --enable-cmd, --destroy-cmd, --restart-cmd) are for an external plugin: add --plugin-cmd or --plugin-socket',
-      );
-    }
-    return undefined;
-  }
-  const plugin: ExternalPlugin = {
-    ...(o.pluginCmd ? { command: o.pluginCmd } : {}),
-    ...(o.pluginSocket ? { socket: o.pluginSocket } : {}),
-    ...(o.restartCmd ? { restartCommand: o.restartCmd } : {}),
-    hooks,
-  };
-  checkExternalPlugin(plugin);
-  return plugin;
+/** pluginFrom turns the flags into an ExternalPlugin, or undefined for the fake KMS (loading harness/kms only now). */
+export async function pluginFrom(o: PluginFlags): Promise<ExternalPlugin | undefined> {
+  return (await import('../harness/kms/index.js')).externalPluginFrom(o);
 }
 
 /** The flag that runs labs with the user's own EncryptionConfiguration. */

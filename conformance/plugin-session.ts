@@ -1,11 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import {
-  ExternalPluginProcess,
-  pluginAnswers,
-  runHook,
-  type ExternalPlugin,
-} from '../harness/backends/common/external-plugin.js';
+import { ExternalPluginProcess, pluginAnswers, runHook, type ExternalPlugin } from '../harness/kms/index.js';
 import { sleep, poll } from '../harness/common/wait.js';
 import { logTail } from '../harness/process/managed-process.js';
 import { isTransportFailure, UpstreamPlugin } from '../proxy/index.js';

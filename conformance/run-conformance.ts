@@ -1,8 +1,7 @@
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { externalLacks } from '../harness/backends/common/control-kms.js';
-import { checkExternalPlugin, type ExternalPlugin } from '../harness/backends/common/external-plugin.js';
+import { checkExternalPlugin, externalLacks, type ExternalPlugin } from '../harness/kms/index.js';
 import { runScenarios, type LabFactory, type RunReport, type Scenario } from '../scenarios/index.js';
 import { runChecks, type CheckResult } from './check-runner.js';
 import { ExternalPluginSession } from './plugin-session.js';

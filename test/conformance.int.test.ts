@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { describe, expect, test } from 'vitest';
 import { runConformance, type CheckResult, type ConformanceReport } from '../conformance/index.js';
-import type { ExternalPlugin } from '../harness/backends/common/external-plugin.js';
+import type { ExternalPlugin } from '../harness/kms/index.js';
 import { packageRoot } from '../harness/common/paths.js';
 import { MUTATIONS, type Mutation } from './support/broken-plugin.js';
 import { kmslab } from './support/cli.js';

@@ -2,7 +2,7 @@ import { Command, Option } from '@commander-js/extra-typings';
 import { FAULT_KINDS, type FaultEvent, type FaultKind } from '../../chaos/fault-kinds.js';
 import type { ChaosEvent, ChaosOptions, ChaosReport } from '../../chaos/index.js';
 import { CHAOS_LIMITS, checkApiservers } from '../../chaos/limits.js';
-import { shellQuote } from '../../harness/backends/common/plugin-spec.js';
+import { shellQuote } from '../../harness/common/shell-quote.js';
 import { formatDuration, parseDuration } from '../../harness/common/duration.js';
 import { KmslabError } from '../../harness/common/errors.js';
 import type { Lab } from '../../harness/lab.js';
@@ -64,7 +64,7 @@ export function chaosCommand(program: Command): void {
       } catch (error) {
         throw new KmslabError('usage', `--schedule: ${(error as Error).message}`);
       }
-      const plugin = pluginFrom(o);
+      const plugin = await pluginFrom(o);
       if (sim && plugin) throw new KmslabError('usage', 'an external plugin needs --backend local');
       if (o.simPlugin && (!sim || o.simPlugin !== 'forgets-keys-on-restart')) {
         throw new KmslabError('usage', '--sim-plugin takes forgets-keys-on-restart, with --backend sim');

@@ -49,7 +49,7 @@ export function conformanceCommand(program: Command): void {
         await import('../../conformance/index.js');
       const { labOptionsFor, startLab } = await import('../../harness/start-lab.js');
       const { selectScenarios } = await import('../../scenarios/index.js');
-      const plugin = pluginFrom(o);
+      const plugin = await pluginFrom(o);
       if (!plugin)
         throw new KmslabError(
           'usage',

@@ -1,9 +1,8 @@
 import { Argument, Command, Option } from '@commander-js/extra-typings';
-import { KmsControlClient } from '../../fake-kms/control-client.js';
+import type { KmsControlClient } from '../../fake-kms/control-client.js';
 import type { FaultSpec } from '../../fake-kms/index.js';
 import { GRPC_ERROR_CODES, KMS_METHODS } from '../../fake-kms/names.js';
 import { KmslabError } from '../../harness/common/errors.js';
-import type { LabKms } from '../../harness/lab.js';
 import { printJson, say, table } from '../output.js';
 import { positiveInt } from './lab.js';
 
@@ -25,26 +24,9 @@ async function client(o: Target): Promise<KmsControlClient> {
   return (await target(o)).client;
 }
 
-// What drives the keys: a lab's KMS as its record says (the fake KMS, or hooks for an external plugin), else the
-// standalone fake KMS on --control.
-async function target(o: Target): Promise<{ client: KmsControlClient; kms: LabKms; kubeconfig?: string }> {
-  const { controlKms } = await import('../../harness/backends/common/control-kms.js');
-  const { kmsOfRecord } = await import('../../harness/backends/common/kms-side.js');
-  const { readLab } = await import('../../harness/labs/registry.js');
-  const noRestart = async () => undefined;
-  if (o.control) {
-    const c = new KmsControlClient(o.control);
-    return { client: c, kms: controlKms(c, noRestart) };
-  }
-  const lab = await readLab(o.name);
-  if (!lab)
-    throw new KmslabError('not-found', `no lab named "${o.name}"; pass --control <socket> for a standalone plugin`);
-  const c = new KmsControlClient(
-    lab.kms.control,
-    undefined,
-    `the KMS of lab "${o.name}" is not running: kmslab restart kms --name ${o.name} starts it again on its state`,
-  );
-  return { client: c, kms: kmsOfRecord(lab, c), kubeconfig: lab.kubeconfig };
+// What drives the keys: a lab's KMS as its record says, else the standalone fake KMS on --control.
+async function target(o: Target) {
+  return (await import('../../harness/kms/index.js')).kmsTarget(o);
 }
 
 const targetOptions = (c: Command) =>

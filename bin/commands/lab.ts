@@ -8,7 +8,7 @@ import {
   readEncryptionConfig,
   type PluginFlags,
 } from '../lab-options.js';
-import type { ExternalPlugin } from '../../harness/backends/common/plugin-spec.js';
+import type { ExternalPlugin } from '../../harness/kms/index.js';
 import { buildProgress, printJson, say, table } from '../output.js';
 
 // How `up --encryption` configures Secrets; the rule builders are loaded only when a lab starts.
@@ -78,7 +78,7 @@ export function labCommands(program: Command): void {
         providerName: o.provider,
         encryption: await encryptionFor(o.encryption),
         ...(user ? labOptionsFor({ encryption: 'kms', apiservers: o.apiservers }, user) : {}),
-        ...withPlugin(o as PluginFlags),
+        ...(await withPlugin(o as PluginFlags)),
         onProgress: (m) => say(`▸ ${m}`),
         onBuildProgress: buildProgress(),
         ...(o.image ? { image: o.image } : {}),
@@ -249,7 +249,7 @@ export function positiveInt(value: string): number {
 }
 
 /** withPlugin is the start option for an external plugin, when the flags name one. */
-export function withPlugin(o: PluginFlags): { plugin?: ExternalPlugin } {
-  const plugin = pluginFrom(o);
+export async function withPlugin(o: PluginFlags): Promise<{ plugin?: ExternalPlugin }> {
+  const plugin = await pluginFrom(o);
   return plugin ? { plugin } : {};
 }

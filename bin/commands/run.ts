@@ -80,7 +80,7 @@ export function runCommands(program: Command): void {
     .action(async (names, o) => {
       const { renderConsole, runHtml, runScenarios, toJUnit } = await import('../../scenarios/index.js');
       const { labOptionsFor, startLab } = await import('../../harness/start-lab.js');
-      const { externalLacks } = await import('../../harness/backends/common/control-kms.js');
+      const { externalLacks } = await import('../../harness/kms/index.js');
       const scenarios = await pickScenarios(names, o.tag);
       // Ctrl-C (or SIGTERM) ends every scenario in flight at once and stops the labs; the report shows what ran.
       const interrupt = new AbortController();
@@ -99,7 +99,7 @@ export function runCommands(program: Command): void {
       if (o.k8sVersion && (o.backend === 'sim' || o.backend === 'compose')) {
         throw new KmslabError('usage', `--k8s-version picks the apiserver of local and kind labs, not of ${o.backend}`);
       }
-      const plugin = withPlugin(o as PluginFlags);
+      const plugin = await withPlugin(o as PluginFlags);
       if (plugin.plugin && o.backend === 'sim') {
         throw new KmslabError('usage', 'the sim backend models the fake KMS; an external plugin needs --backend local');
       }

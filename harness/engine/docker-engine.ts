@@ -158,10 +158,12 @@ export async function startEngine(say: (m: string) => void = () => undefined): P
   const pluginSocket = join(PLUGIN_DIR, `${NO_PULL_PLUGIN}.sock`);
   const pluginLog = join(dir, `${NO_PULL_PLUGIN}.log`);
   const trapFile = join(dir, 'trap-address');
+  // A socket or trap file left by an engine that died (or a machine that rebooted) must not pass for the new plugin's.
   await rm(trapFile, { force: true });
+  await rm(pluginSocket, { force: true });
   const plugin = spawnDetached(noPull, [pluginSocket, trapFile], pluginLog, { PATH: path });
   const socketDeadline = Date.now() + 10_000;
-  while (!existsSync(pluginSocket)) {
+  while (!existsSync(pluginSocket) || !existsSync(trapFile)) {
     if (!isRunning(plugin) || Date.now() > socketDeadline) {
       await terminate(plugin, 5_000);
       throw new KmslabError(

@@ -5,7 +5,7 @@ import { tryLock } from '../common/file-lock.js';
 import { kmslabHome } from '../common/paths.js';
 import { isRunning, type ProcessIdentity } from '../process/process-identity.js';
 import type { ProcessRecord } from '../process/managed-process.js';
-import type { ExternalPlugin } from '../backends/common/external-plugin.js';
+import type { ExternalPlugin } from '../kms/index.js';
 
 /** LabRecord is a lab as kept in `$KMSLAB_HOME/labs/<name>/lab.json`: enough to find, use and stop it from any process. */
 export interface LabRecord {

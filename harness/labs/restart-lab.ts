@@ -6,7 +6,7 @@ import { ManagedProcess, stopRecorded, type ProcessRecord } from '../process/man
 import { isRunning } from '../process/process-identity.js';
 import { readToken } from './lab-status.js';
 import { probes } from './probes.js';
-import { pluginAnswers } from '../backends/common/external-plugin.js';
+import { pluginAnswers } from '../kms/index.js';
 import { readLab, writeLab, type LabRecord } from './registry.js';
 
 /**

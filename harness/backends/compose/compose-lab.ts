@@ -27,7 +27,7 @@ import { identify } from '../../process/process-identity.js';
 import { runCommand } from '../../process/run-command.js';
 import { KmsControlClient } from '../../../fake-kms/index.js';
 import { KubeApi } from '../common/kube-api.js';
-import { controlKms } from '../common/control-kms.js';
+import { controlKms } from '../../kms/index.js';
 import { RawEtcd } from '../common/raw-etcd.js';
 import { composeBinary, composeDown } from './compose-project.js';
 

@@ -11,9 +11,7 @@ import { claimLab, labKmsFiles, writeLab, type LabRecord } from '../../labs/regi
 import { identify } from '../../process/process-identity.js';
 import { ApiserverMember } from './apiserver-member.js';
 import { EtcdMember } from './etcd-member.js';
-import { KmsPluginProcess } from '../common/kms-plugin-process.js';
-import { kmsSide, type KmsMember } from '../common/kms-side.js';
-import type { ExternalPlugin } from '../common/external-plugin.js';
+import { KmsPluginProcess, kmsSide, type ExternalPlugin, type KmsMember } from '../../kms/index.js';
 import { RawEtcd } from '../common/raw-etcd.js';
 
 export interface LocalLabOptions {

@@ -3,14 +3,13 @@ import { createConnection } from 'node:net';
 import { appendFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { status as GrpcStatus } from '@grpc/grpc-js';
-import { KmsCallError } from '../../../fake-kms/index.js';
-import { isTransportFailure, UpstreamPlugin } from '../../../proxy/index.js';
-import { KmslabError } from '../../common/errors.js';
-import { ManagedProcess } from '../../process/managed-process.js';
-import { runCommand } from '../../process/run-command.js';
-import { shellQuote, type Hook } from './plugin-spec.js';
-
-export { HOOKS, checkExternalPlugin, shellQuote, type ExternalPlugin, type Hook } from './plugin-spec.js';
+import { KmsCallError } from '../../fake-kms/index.js';
+import { isTransportFailure, UpstreamPlugin } from '../../proxy/index.js';
+import { KmslabError } from '../common/errors.js';
+import { ManagedProcess } from '../process/managed-process.js';
+import { runCommand } from '../process/run-command.js';
+import { shellQuote } from '../common/shell-quote.js';
+import type { Hook } from './plugin-spec.js';
 
 /** ExternalPluginProcess runs a `--plugin-cmd` in its own process group and knows when it serves. */
 export class ExternalPluginProcess {

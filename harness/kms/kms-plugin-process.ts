@@ -1,8 +1,8 @@
 import { join } from 'node:path';
-import { KmsControlClient } from '../../../fake-kms/index.js';
-import { packageRoot } from '../../common/paths.js';
-import { probes } from '../../labs/probes.js';
-import { ManagedProcess } from '../../process/managed-process.js';
+import { KmsControlClient } from '../../fake-kms/index.js';
+import { packageRoot } from '../common/paths.js';
+import { probes } from '../labs/probes.js';
+import { ManagedProcess } from '../process/managed-process.js';
 
 export interface KmsPluginPaths {
   socket: string;

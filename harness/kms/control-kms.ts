@@ -1,9 +1,10 @@
-import { KmsControlClient, type FaultSpec } from '../../../fake-kms/index.js';
-import type { ProxyStatus } from '../../../proxy/index.js';
-import { KmslabError } from '../../common/errors.js';
-import { poll } from '../../common/wait.js';
-import { KMS_CAPABILITIES, type KmsCapability, type LabKms, type LabKmsStatus } from '../../lab.js';
-import { runHook, type ExternalPlugin, type Hook } from './external-plugin.js';
+import { KmsControlClient, type FaultSpec } from '../../fake-kms/index.js';
+import type { ProxyStatus } from '../../proxy/index.js';
+import { KmslabError } from '../common/errors.js';
+import { poll } from '../common/wait.js';
+import { KMS_CAPABILITIES, type KmsCapability, type LabKms, type LabKmsStatus } from '../lab.js';
+import { runHook } from './external-plugin.js';
+import type { ExternalPlugin, Hook } from './plugin-spec.js';
 
 /** controlKms is LabKms over a fake KMS's control socket: it can do everything; `restart` is the backend's way. */
 export function controlKms(c: KmsControlClient, restart: () => Promise<void>): LabKms {

@@ -1,5 +1,5 @@
 import { isAbsolute } from 'node:path';
-import { KmslabError } from '../../common/errors.js';
+import { KmslabError } from '../common/errors.js';
 
 /** The key lifecycle a user can hand kmslab as shell commands, for a plugin kmslab does not own. */
 export const HOOKS = ['rotate', 'disable', 'enable', 'destroy'] as const;
@@ -43,7 +43,40 @@ export function checkExternalPlugin(p: ExternalPlugin): void {
   }
 }
 
-/** shellQuote makes a value safe to put into a shell command line. */
-export function shellQuote(value: string): string {
-  return /^[\w./:@%+=,-]+$/.test(value) ? value : `'${value.replaceAll("'", `'\\''`)}'`;
+/** PluginFlags are the command-line flags that describe an external plugin (every command that starts labs has them). */
+export interface PluginFlags {
+  pluginCmd?: string;
+  pluginSocket?: string;
+  restartCmd?: string;
+  rotateCmd?: string;
+  disableCmd?: string;
+  enableCmd?: string;
+  destroyCmd?: string;
+}
+
+/** externalPluginFrom turns the flags into an ExternalPlugin, or undefined for the fake KMS; refuses what cannot work. */
+export function externalPluginFrom(o: PluginFlags): ExternalPlugin | undefined {
+  const hooks = {
+    ...(o.rotateCmd ? { rotate: o.rotateCmd } : {}),
+    ...(o.disableCmd ? { disable: o.disableCmd } : {}),
+    ...(o.enableCmd ? { enable: o.enableCmd } : {}),
+    ...(o.destroyCmd ? { destroy: o.destroyCmd } : {}),
+  };
+  if (!o.pluginCmd && !o.pluginSocket) {
+    if (Object.keys(hooks).length || o.restartCmd) {
+      throw new KmslabError(
+        'usage',
+        'hooks (--rotate-cmd, --disable-cmd, --enable-cmd, --destroy-cmd, --restart-cmd) are for an external plugin: add --plugin-cmd or --plugin-socket',
+      );
+    }
+    return undefined;
+  }
+  const plugin: ExternalPlugin = {
+    ...(o.pluginCmd ? { command: o.pluginCmd } : {}),
+    ...(o.pluginSocket ? { socket: o.pluginSocket } : {}),
+    ...(o.restartCmd ? { restartCommand: o.restartCmd } : {}),
+    hooks,
+  };
+  checkExternalPlugin(plugin);
+  return plugin;
 }

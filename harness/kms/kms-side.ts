@@ -1,17 +1,14 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { KmsControlClient } from '../../../fake-kms/index.js';
-import { poll } from '../../common/wait.js';
-import type { LabKms } from '../../lab.js';
-import type { ManagedProcess } from '../../process/managed-process.js';
+import { KmsControlClient } from '../../fake-kms/index.js';
+import { KmslabError } from '../common/errors.js';
+import { poll } from '../common/wait.js';
+import type { LabKms } from '../lab.js';
+import { readLab } from '../labs/registry.js';
+import type { ManagedProcess } from '../process/managed-process.js';
 import { controlKms, hookedKms } from './control-kms.js';
-import {
-  checkExternalPlugin,
-  ExternalPluginProcess,
-  pluginAnswers,
-  runHook,
-  type ExternalPlugin,
-} from './external-plugin.js';
+import { ExternalPluginProcess, pluginAnswers, runHook } from './external-plugin.js';
+import { checkExternalPlugin, type ExternalPlugin } from './plugin-spec.js';
 import { KmsPluginProcess, type KmsPluginPaths } from './kms-plugin-process.js';
 
 /** A process of the KMS side, as the lab starts, records and stops it. */
@@ -100,4 +97,33 @@ export function kmsOfRecord(
   return record.kms.plugin
     ? hookedKms(control, record.kms.plugin, join(record.dir, 'logs', 'kms-hooks.log'), cannotRestart)
     : controlKms(control, cannotRestart);
+}
+
+/** KmsTarget is the KMS a command drives, with its control client (for what only the fake KMS or proxy offers). */
+export interface KmsTarget {
+  client: KmsControlClient;
+  kms: LabKms;
+  /** The lab's kubeconfig, when the target is a lab. */
+  kubeconfig?: string;
+}
+
+/**
+ * kmsTarget finds the KMS to drive: a standalone fake KMS on `control`, else lab `name`'s KMS as its record says (the
+ * fake KMS, or hooks for an external plugin).
+ */
+export async function kmsTarget(o: { name: string; control?: string }): Promise<KmsTarget> {
+  const noRestart = async () => undefined;
+  if (o.control) {
+    const c = new KmsControlClient(o.control);
+    return { client: c, kms: controlKms(c, noRestart) };
+  }
+  const lab = await readLab(o.name);
+  if (!lab)
+    throw new KmslabError('not-found', `no lab named "${o.name}"; pass --control <socket> for a standalone plugin`);
+  const c = new KmsControlClient(
+    lab.kms.control,
+    undefined,
+    `the KMS of lab "${o.name}" is not running: kmslab restart kms --name ${o.name} starts it again on its state`,
+  );
+  return { client: c, kms: kmsOfRecord(lab, c), kubeconfig: lab.kubeconfig };
 }
