@@ -6,6 +6,7 @@ import { KeyringError } from '../sim/index.js';
 import { FaultSpec, KMS_METHODS } from './faults.js';
 import type { Keyring } from '../sim/index.js';
 import type { DisabledKeyStatus } from './keyring-plugin.js';
+import { HEALTH_STYLES, healthStyleNamed } from './names.js';
 import type { KmsService } from './service.js';
 
 /**
@@ -30,7 +31,14 @@ export interface KeyControl {
 
 const KeyName = z.strictObject({ name: z.string().min(1) });
 const RotateBody = z.strictObject({ key: z.string().min(1).optional() });
-const Settings = z.strictObject({ disabledKeyStatus: z.enum(['unhealthy', 'error']) });
+// A style by its name or its first name (unhealthy, error), stored under its name.
+const Settings = z.strictObject({
+  disabledKeyStatus: z.string().transform((name, ctx) => {
+    const style = healthStyleNamed(name);
+    if (!style) ctx.addIssue({ code: 'custom', message: `use one of ${HEALTH_STYLES.join(', ')}` });
+    return style ?? z.NEVER;
+  }),
+});
 const AuditQuery = z.strictObject({
   afterSeq: z.coerce.number().int().min(0).optional(),
   since: z.iso.datetime().optional(),

@@ -134,10 +134,21 @@ describe('key lifecycle', () => {
     expect(await grpcCode(grpc.encrypt({ plaintext: seed(), uid: uid() }))).toBe('FAILED_PRECONDITION');
   });
 
-  test('primary disabled with disabledKeyStatus=error: Status itself fails with FAILED_PRECONDITION', async () => {
-    await control.setDisabledKeyStatus('error');
+  test('primary disabled with health style fail-rpc: Status itself fails with FAILED_PRECONDITION', async () => {
+    await control.setDisabledKeyStatus('fail-rpc');
     await control.disable((await grpc.status()).keyId);
     expect(await grpcCode(grpc.status())).toBe('FAILED_PRECONDITION');
+  });
+
+  test('health style by its first name: error is fail-rpc, unhealthy is not-ok-keep-key-id; others refused', async () => {
+    expect((await control.setDisabledKeyStatus('error' as never)).disabledKeyStatus).toBe('fail-rpc');
+    expect((await control.setDisabledKeyStatus('unhealthy' as never)).disabledKeyStatus).toBe('not-ok-keep-key-id');
+    await expect(control.setDisabledKeyStatus('toString' as never)).rejects.toThrow(/not-ok-keep-key-id, fail-rpc/);
+    await control.setDisabledKeyStatus('fail-rpc');
+    await control.disable((await grpc.status()).keyId);
+    expect(await grpcCode(grpc.status())).toBe('FAILED_PRECONDITION');
+    await control.setDisabledKeyStatus('not-ok-keep-key-id');
+    expect((await grpc.status()).healthz).toContain('disabled');
   });
 
   test('destroy is irrecoverable', async () => {

@@ -17,7 +17,7 @@ export interface FakeKmsOptions {
   stateDir?: string;
   /** JSONL audit file (0600); none when unset (the in-memory trail still answers queries). */
   auditFile?: string;
-  /** See DisabledKeyStatus. Default `unhealthy`. */
+  /** The health style: what Status says once the key is disabled (HEALTH_STYLES). Default `not-ok-keep-key-id`. */
   disabledKeyStatus?: DisabledKeyStatus;
   /** Bounds on the gRPC socket's clients (connections, idle time, request size). */
   limits?: Partial<ListenerLimits>;

@@ -2,6 +2,7 @@ export { startFakeKms, FakeKms, type FakeKmsOptions, type FakeKmsStatus } from '
 export { KmsService, type KmsServiceOptions } from './service.js';
 export { KmsCallError, type KmsPlugin, type CallOptions } from './plugin.js';
 export { KeyringPlugin, REQUEST_LIMITS, type DisabledKeyStatus } from './keyring-plugin.js';
+export { HEALTH_STYLES, DEFAULT_HEALTH_STYLE, healthStyleNamed, type HealthStyle } from './names.js';
 export { GrpcListener, type ListenerLimits } from './grpc-server.js';
 export { Faults, FaultSpec, KMS_METHODS, type KmsMethod, type ActiveFault } from './faults.js';
 export { AuditTrail, type AuditRecord, type AuditQuery, type AuditTrailOptions } from './audit.js';

@@ -7,15 +7,11 @@ import type {
   EncryptResponse,
   StatusResponse,
 } from '../gen/kms/v2/service.js';
+import { DEFAULT_HEALTH_STYLE, type HealthStyle } from './names.js';
 import { KmsCallError, type KmsPlugin } from './plugin.js';
 
-/**
- * How Status answers when the active key's primary version is disabled or destroyed:
- * - `unhealthy`: a response with healthz naming the problem and the same key_id. The apiserver keeps extending
- *   its write key on such a Status, so writes go on (kubernetes/kubernetes#138950) — what most cloud plugins do.
- * - `error`: a FAILED_PRECONDITION gRPC error, so the apiserver's write key expires after 3 minutes.
- */
-export type DisabledKeyStatus = 'unhealthy' | 'error';
+/** DisabledKeyStatus is the health style under its first name (the setting is still called disabledKeyStatus). */
+export type DisabledKeyStatus = HealthStyle;
 
 /**
  * What one request may carry. The apiserver sends a UUID as uid, a 32-byte DEK seed to Encrypt and at most 1 KiB of
@@ -40,7 +36,7 @@ export class KeyringPlugin implements KmsPlugin {
 
   constructor(options: { keyring: Keyring; disabledKeyStatus?: DisabledKeyStatus }) {
     this.keyring = options.keyring;
-    this.disabledKeyStatus = options.disabledKeyStatus ?? 'unhealthy';
+    this.disabledKeyStatus = options.disabledKeyStatus ?? DEFAULT_HEALTH_STYLE;
   }
 
   status(): Promise<StatusResponse> {
@@ -49,7 +45,7 @@ export class KeyringPlugin implements KmsPlugin {
       let healthz = 'ok';
       if (primary.state !== 'enabled') {
         const problem = `key_id ${primary.keyId} is ${primary.state}`;
-        if (this.disabledKeyStatus === 'error') throw new KmsCallError(GrpcStatus.FAILED_PRECONDITION, problem);
+        if (this.disabledKeyStatus === 'fail-rpc') throw new KmsCallError(GrpcStatus.FAILED_PRECONDITION, problem);
         healthz = problem;
       }
       return { version: 'v2', healthz, keyId: primary.keyId };

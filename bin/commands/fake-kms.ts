@@ -1,5 +1,6 @@
 import { Command, Option } from '@commander-js/extra-typings';
 import { KmslabError } from '../../harness/common/errors.js';
+import { HEALTH_STYLES, OLD_HEALTH_STYLE_NAMES, healthStyleNamed } from '../../fake-kms/names.js';
 import { say } from '../output.js';
 import { positiveInt } from './lab.js';
 
@@ -15,10 +16,15 @@ export function fakeKmsCommands(program: Command): void {
     .option('--audit <file>', 'append the audit trail (JSONL) to this file')
     .option('--idle-seconds <n>', 'close a client connection that sends nothing for this long', positiveInt, 120)
     .addOption(
-      new Option('--disabled-key-status <mode>', 'Status when the primary key is disabled').choices([
-        'unhealthy',
-        'error',
-      ] as const),
+      new Option(
+        '--health-style <style>',
+        'what Status does once the primary key is disabled: not-ok-keep-key-id (default) or fail-rpc',
+      ).choices(HEALTH_STYLES),
+    )
+    .addOption(
+      new Option('--disabled-key-status <mode>', 'the first name of --health-style (unhealthy, error)')
+        .choices([...HEALTH_STYLES, ...Object.keys(OLD_HEALTH_STYLE_NAMES)])
+        .hideHelp(),
     )
     .action(async (o) => {
       if (!o.stateDir && !o.ephemeral) {
@@ -28,6 +34,9 @@ export function fakeKmsCommands(program: Command): void {
         );
       }
       if (o.stateDir && o.ephemeral) throw new KmslabError('usage', '--state-dir and --ephemeral exclude each other');
+      if (o.healthStyle && o.disabledKeyStatus)
+        throw new KmslabError('usage', '--health-style and --disabled-key-status are one option: give one');
+      const style = o.healthStyle ?? (o.disabledKeyStatus ? healthStyleNamed(o.disabledKeyStatus) : undefined);
       const control = o.control ?? o.socket.replace(/[^/]*$/, 'control.sock');
       const { startFakeKms } = await import('../../fake-kms/index.js');
       const kms = await startFakeKms({
@@ -35,7 +44,7 @@ export function fakeKmsCommands(program: Command): void {
         controlSocketPath: control,
         ...(o.stateDir ? { stateDir: o.stateDir } : {}),
         ...(o.audit ? { auditFile: o.audit } : {}),
-        ...(o.disabledKeyStatus ? { disabledKeyStatus: o.disabledKeyStatus } : {}),
+        ...(style ? { disabledKeyStatus: style } : {}),
         limits: { idleMs: o.idleSeconds * 1000 },
       });
       const status = kms.describe();

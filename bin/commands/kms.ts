@@ -1,7 +1,13 @@
 import { Argument, Command, Option } from '@commander-js/extra-typings';
 import type { KmsControlClient } from '../../fake-kms/control-client.js';
 import type { FaultSpec } from '../../fake-kms/index.js';
-import { GRPC_ERROR_CODES, KMS_METHODS } from '../../fake-kms/names.js';
+import {
+  GRPC_ERROR_CODES,
+  HEALTH_STYLES,
+  KMS_METHODS,
+  OLD_HEALTH_STYLE_NAMES,
+  healthStyleNamed,
+} from '../../fake-kms/names.js';
 import { KmslabError } from '../../harness/common/errors.js';
 import { printJson, say, table } from '../output.js';
 import { positiveInt } from './lab.js';
@@ -60,7 +66,7 @@ export function kmsCommands(program: Command): void {
           `plugin ${s.listening ? 'listening' : 'STOPPED'} on ${s.socket}; active key ${s.activeKey}, key_id ${s.keyId}`,
         );
         console.log(
-          `Status when the primary is disabled: ${s.disabledKeyStatus}${s.ephemeral ? '; ephemeral (nothing persisted)' : ''}`,
+          `health style (Status once the primary is disabled): ${s.disabledKeyStatus}${s.ephemeral ? '; ephemeral (nothing persisted)' : ''}`,
         );
         console.log(
           table([
@@ -97,9 +103,12 @@ export function kmsCommands(program: Command): void {
     show(await (await client(o)).stopPlugin()),
   );
   sub('start', 'bring the plugin socket back').action(async (o: Target) => show(await (await client(o)).startPlugin()));
-  sub('disabled-key-status', 'what Status says when the primary is disabled: unhealthy (default) or error')
-    .addArgument(new Argument('<mode>').choices(['unhealthy', 'error'] as const))
-    .action(async (mode: 'unhealthy' | 'error', o: Target) => show(await (await client(o)).setDisabledKeyStatus(mode)));
+  sub('health-style', 'what Status does once the primary is disabled: not-ok-keep-key-id (default) or fail-rpc')
+    .alias('disabled-key-status')
+    .addArgument(new Argument('<style>').choices([...HEALTH_STYLES, ...Object.keys(OLD_HEALTH_STYLE_NAMES)]))
+    .action(async (style: string, o: Target) =>
+      show(await (await client(o)).setDisabledKeyStatus(healthStyleNamed(style)!)),
+    );
 
   sub('fault', 'inject a fault: error, latency, hang, healthz, key-id, version, annotations')
     .addArgument(

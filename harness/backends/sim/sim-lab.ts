@@ -1,6 +1,13 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { AuditTrail, Faults, KeyringPlugin, KmsService, type FakeKmsStatus } from '../../../fake-kms/index.js';
+import {
+  AuditTrail,
+  DEFAULT_HEALTH_STYLE,
+  Faults,
+  KeyringPlugin,
+  KmsService,
+  type FakeKmsStatus,
+} from '../../../fake-kms/index.js';
 import {
   Keyring,
   MemoryEtcd,
@@ -202,7 +209,7 @@ export class SimLab implements Lab {
       // A restarted plugin keeps its keys (persisted) and audit trail (its file), and forgets faults and settings.
       restart: async () => {
         this.service.faults.clear();
-        this.keyring.disabledKeyStatus = 'unhealthy';
+        this.keyring.disabledKeyStatus = DEFAULT_HEALTH_STYLE;
         this.reachable = true;
         if (this.brokenPlugin === 'forgets-keys-on-restart') {
           this.keyring.keyring = Keyring.create({ random: this.forgetful, now: () => this.virtual.now() });
