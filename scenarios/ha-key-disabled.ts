@@ -1,5 +1,6 @@
 import { LIVEZ_HOLD, restartEach } from './common-steps.js';
 import { ScenarioFailure, errorClass } from './error-class.js';
+import { DisabledKey } from './disabled-key.js';
 import type { Scenario } from './model.js';
 import { SecretSet } from './secret-set.js';
 
@@ -23,40 +24,41 @@ export const haKeyDisabled: Scenario = {
       ev.created = set.size;
       for (const a of [warm, cold]) ev[a.name] = await set.verifyAll(a.api);
     });
-    const keyId = await ctx.step('disable the key', async (ev) => {
-      const { keyId } = await lab.kms.status();
-      await lab.kms.disable(keyId);
-      ev.keyId = keyId;
-      return keyId;
-    });
-    await ctx.step(`restart ${cold.name} only`, async (ev) => {
-      const t = lab.clock.now();
-      await restartEach(ctx, [cold], 'live', LIVEZ_HOLD);
-      ev.secondsToLive = (lab.clock.now() - t) / 1000;
-    });
-    await ctx.step(`${warm.name} serves every Secret and writes; ${cold.name} serves none`, async (ev) => {
-      ev.readOnWarm = await set.verifyAll(warm.api);
-      await set.create(warm.api, 'written-while-disabled', 1);
-      ev.writeOnWarm = 'ok';
-      const failure = await set.expectAllUnreadable(cold.api);
-      ev.coldErrorClass = errorClass(failure);
-      if (ev.coldErrorClass !== 'kms-not-primed')
-        throw new ScenarioFailure(`${cold.name} failed with ${failure.message}`);
-    });
-    await ctx.step('re-enable the key: both serve every Secret', async (ev) => {
-      await lab.kms.enable(keyId);
-      await ctx.wait(
-        `${cold.name} to read again`,
-        async () =>
-          (await cold.api.readSecret(set.refs[0]!).then(
-            () => true,
-            () => undefined,
-          ))
-            ? true
-            : undefined,
-        { timeoutMs: 90_000 },
-      );
-      for (const a of [warm, cold]) ev[a.name] = await set.verifyAll(a.api);
+    const key = new DisabledKey(lab, (await lab.kms.status()).keyId);
+    await key.whileDisabled(async () => {
+      await ctx.step('disable the key', async (ev) => {
+        await key.disable();
+        ev.keyId = key.keyId;
+      });
+      await ctx.step(`restart ${cold.name} only`, async (ev) => {
+        const t = lab.clock.now();
+        await restartEach(ctx, [cold], 'live', LIVEZ_HOLD);
+        ev.secondsToLive = (lab.clock.now() - t) / 1000;
+      });
+      await ctx.step(`${warm.name} serves every Secret and writes; ${cold.name} serves none`, async (ev) => {
+        ev.readOnWarm = await set.verifyAll(warm.api);
+        await set.create(warm.api, 'written-while-disabled', 1);
+        ev.writeOnWarm = 'ok';
+        const failure = await set.expectAllUnreadable(cold.api);
+        ev.coldErrorClass = errorClass(failure);
+        if (ev.coldErrorClass !== 'kms-not-primed')
+          throw new ScenarioFailure(`${cold.name} failed with ${failure.message}`);
+      });
+      await ctx.step('re-enable the key: both serve every Secret', async (ev) => {
+        await key.enable();
+        await ctx.wait(
+          `${cold.name} to read again`,
+          async () =>
+            (await cold.api.readSecret(set.refs[0]!).then(
+              () => true,
+              () => undefined,
+            ))
+              ? true
+              : undefined,
+          { timeoutMs: 90_000 },
+        );
+        for (const a of [warm, cold]) ev[a.name] = await set.verifyAll(a.api);
+      });
     });
   },
 };

@@ -2,7 +2,9 @@ import { auditMark } from './audit-mark.js';
 import { ScenarioFailure, errorClass } from './error-class.js';
 import { expectFailure, succeeds } from './expect-failure.js';
 import { createSecrets, kmsHealthFails, LIVEZ_HOLD, restartEach } from './common-steps.js';
-import type { Scenario } from './model.js';
+import type { Lab } from '../harness/lab.js';
+import { DisabledKey, healthStyleSeen, STYLE_MEANS, type SeenHealthStyle } from './disabled-key.js';
+import type { Evidence, Scenario } from './model.js';
 import { SecretSet } from './secret-set.js';
 
 export const keyDisabled: Scenario = {
@@ -15,58 +17,96 @@ export const keyDisabled: Scenario = {
   async run(lab, ctx) {
     const set = new SecretSet(ctx.namespace);
     await createSecrets(lab, ctx, set);
-    const keyId = await ctx.step('disable the key they use', async (ev) => {
-      const { keyId } = await lab.kms.status();
-      await lab.kms.disable(keyId);
-      ev.keyId = keyId;
-      return keyId;
-    });
-    await ctx.step('/healthz/kms-providers reports the disabled key', async (ev) => {
-      // The apiserver repeats the plugin's own healthz text: the fake KMS names the key_id, other plugins may not.
-      ev.namesKeyId = (await kmsHealthFails(lab, ctx, ev)).includes(keyId);
-    });
-    await ctx.step('until a restart, cached DEKs keep reads and writes working', async (ev) => {
-      ev.read = await set.verifyAll(lab.api);
-      await set.create(lab.api, 'while-disabled', 1);
-      ev.write = 'ok';
-    });
-    const restartMark = await ctx.step('restart the apiserver: every Secret read and write fails', async (ev) => {
-      const mark = await auditMark(lab);
-      const t = lab.clock.now();
-      await restartEach(ctx, lab.apiservers, 'live', LIVEZ_HOLD);
-      ev.secondsToLive = (lab.clock.now() - t) / 1000;
-      const read = await set.expectAllUnreadable(lab.api);
-      ev.readError = read.message;
-      ev.readErrorClass = errorClass(read);
-      if (ev.readErrorClass !== 'kms-not-primed') throw new ScenarioFailure(`reads failed with ${read.message}`);
-      ev.writeError = (await expectFailure(set.create(lab.api, 'after-restart', 1), 'kms-not-primed')).message;
-      return mark;
-    });
-    await ctx.step('the audit trail shows the KMS refusing the disabled key', async (ev) => {
-      // Whatever code the plugin refuses a disabled key with (the fake KMS: FAILED_PRECONDITION).
-      const refused = (await lab.kms.audit({ afterSeq: restartMark })).filter(
-        (r) => r.method !== 'Status' && r.code !== 'OK',
-      );
-      ev.refused = refused.length;
-      ev.methods = [...new Set(refused.map((r) => r.method))];
-      ev.refusedCodes = [...new Set(refused.map((r) => r.code))];
-      if (refused.length === 0) throw new ScenarioFailure('no refused Encrypt or Decrypt in the audit trail');
-      if (refused.some((r) => r.keyId !== keyId))
-        throw new ScenarioFailure(`refusals name other key_ids than ${keyId}`);
-    });
-    await ctx.step('re-enable the key: every Secret reads back byte-identical', async (ev) => {
-      const t = lab.clock.now();
-      await lab.kms.enable(keyId);
-      await ctx.wait(
-        'Secrets to read again',
-        async () => ((await succeeds(lab.api.readSecret(set.refs[0]!))) ? true : undefined),
-        {
-          timeoutMs: 90_000,
-        },
-      );
-      ev.recoverySeconds = (lab.clock.now() - t) / 1000;
-      ev.read = await set.verifyAll(lab.api);
-      await set.create(lab.api, 'after-enable', 1);
+    const key = new DisabledKey(lab, (await lab.kms.status()).keyId);
+    const keyId = key.keyId;
+    await key.whileDisabled(async () => {
+      const disabledMark = await ctx.step('disable the key they use', async (ev) => {
+        const mark = await auditMark(lab);
+        await key.disable();
+        ev.keyId = keyId;
+        return mark;
+      });
+      const style = await ctx.step('/healthz/kms-providers reports the disabled key', async (ev) => {
+        // The apiserver repeats the plugin's own healthz text: the fake KMS names the key_id, other plugins may not.
+        ev.namesKeyId = (await kmsHealthFails(lab, ctx, ev)).includes(keyId);
+        const seen = await healthStyleSeen(lab, disabledMark, keyId);
+        ev.healthStyle = seen.style;
+        ev.statusSaid = seen.said;
+        ev.styleMeans = STYLE_MEANS[seen.style];
+        return seen.style;
+      });
+      await ctx.step('until a restart, cached DEKs keep reads and writes working', async (ev) => {
+        ev.read = await set.verifyAll(lab.api);
+        await set.create(lab.api, 'while-disabled', 1);
+        ev.write = 'ok';
+      });
+      const restartMark = await ctx.step('restart the apiserver: every Secret read and write fails', async (ev) => {
+        const mark = await auditMark(lab);
+        const t = lab.clock.now();
+        await restartEach(ctx, lab.apiservers, 'live', LIVEZ_HOLD);
+        ev.secondsToLive = (lab.clock.now() - t) / 1000;
+        const read = await set.expectAllUnreadable(lab.api);
+        ev.readError = read.message;
+        ev.readErrorClass = errorClass(read);
+        if (ev.readErrorClass !== 'kms-not-primed') throw new ScenarioFailure(`reads failed with ${read.message}`);
+        ev.writeError = (await expectFailure(set.create(lab.api, 'after-restart', 1), 'kms-not-primed')).message;
+        return mark;
+      });
+      await ctx.step('the audit trail shows the KMS refusing the disabled key', async (ev) => {
+        ev.healthStyle = style;
+        Object.assign(ev, await refusalsAfterRestart(lab, restartMark, keyId, style));
+      });
+      await ctx.step('re-enable the key: every Secret reads back byte-identical', async (ev) => {
+        const t = lab.clock.now();
+        await key.enable();
+        await ctx.wait(
+          'Secrets to read again',
+          async () => ((await succeeds(lab.api.readSecret(set.refs[0]!))) ? true : undefined),
+          {
+            timeoutMs: 90_000,
+          },
+        );
+        ev.recoverySeconds = (lab.clock.now() - t) / 1000;
+        ev.read = await set.verifyAll(lab.api);
+        await set.create(lab.api, 'after-enable', 1);
+      });
     });
   },
 };
+
+/**
+ * refusalsAfterRestart checks what a restarted apiserver asked of the plugin while the key was disabled, by the
+ * plugin's health style: with `not-ok-keep-key-id` it asks for a DEK seed (Encrypt) and is refused; with `fail-rpc`
+ * its Status fails, so it never asks for a seed (config.go only rotates after a Status answer) and the refusals are
+ * the Status calls themselves. Whatever code the plugin refuses with (the fake KMS: FAILED_PRECONDITION).
+ */
+export async function refusalsAfterRestart(
+  lab: Lab,
+  afterSeq: number,
+  keyId: string,
+  style: SeenHealthStyle,
+): Promise<Evidence> {
+  const calls = await lab.kms.audit({ afterSeq });
+  const refused = calls.filter((r) => r.code !== 'OK');
+  const byMethod = (m: string) => refused.filter((r) => r.method === m).length;
+  const ev: Evidence = {
+    refused: refused.length,
+    refusedByMethod: { Status: byMethod('Status'), Encrypt: byMethod('Encrypt'), Decrypt: byMethod('Decrypt') },
+    refusedCodes: [...new Set(refused.map((r) => r.code))],
+  };
+  if (style === 'fail-rpc') {
+    const encrypts = calls.filter((r) => r.method === 'Encrypt').length;
+    ev.encryptCalls = encrypts;
+    if (byMethod('Status') === 0) throw new ScenarioFailure('no refused Status call in the audit trail');
+    if (encrypts > 0)
+      throw new ScenarioFailure(
+        `${encrypts} Encrypt calls after the restart: an apiserver whose Status fails should never ask for a DEK seed`,
+      );
+    return ev;
+  }
+  const keyRefusals = refused.filter((r) => r.method !== 'Status');
+  if (keyRefusals.length === 0) throw new ScenarioFailure('no refused Encrypt or Decrypt in the audit trail');
+  if (keyRefusals.some((r) => r.keyId !== keyId))
+    throw new ScenarioFailure(`refusals name other key_ids than ${keyId}`);
+  return ev;
+}
