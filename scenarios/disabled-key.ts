@@ -1,5 +1,7 @@
 import type { AuditRecord } from '../fake-kms/index.js';
 import type { Lab } from '../harness/lab.js';
+import { ScenarioFailure } from './error-class.js';
+import type { Evidence } from './model.js';
 
 /**
  * What a plugin's Status did once its key was disabled, seen in its audit trail: the two styles real plugins use
@@ -104,4 +106,41 @@ export class RestoreFailed extends Error {
     super(`${first}enabling key_id ${keyId} again failed (enable it by hand): ${why}`, { cause });
     this.name = 'RestoreFailed';
   }
+}
+
+/**
+ * refusalsAfterRestart checks what a restarted apiserver asked of the plugin while the key was disabled, by the
+ * plugin's health style: with `not-ok-keep-key-id` it asks for a DEK seed (Encrypt) and is refused; with `fail-rpc`
+ * its Status fails, so it never asks for a seed (config.go only rotates after a Status answer) and the refusals are
+ * the Status calls themselves. Whatever code the plugin refuses with (the fake KMS: FAILED_PRECONDITION).
+ */
+export async function refusalsAfterRestart(
+  lab: Lab,
+  afterSeq: number,
+  keyId: string,
+  style: SeenHealthStyle,
+): Promise<Evidence> {
+  const calls = await lab.kms.audit({ afterSeq });
+  const refused = calls.filter((r) => r.code !== 'OK');
+  const byMethod = (m: string) => refused.filter((r) => r.method === m).length;
+  const ev: Evidence = {
+    refused: refused.length,
+    refusedByMethod: { Status: byMethod('Status'), Encrypt: byMethod('Encrypt'), Decrypt: byMethod('Decrypt') },
+    refusedCodes: [...new Set(refused.map((r) => r.code))],
+  };
+  if (style === 'fail-rpc') {
+    const encrypts = calls.filter((r) => r.method === 'Encrypt').length;
+    ev.encryptCalls = encrypts;
+    if (byMethod('Status') === 0) throw new ScenarioFailure('no refused Status call in the audit trail');
+    if (encrypts > 0)
+      throw new ScenarioFailure(
+        `${encrypts} Encrypt calls after the restart: an apiserver whose Status fails should never ask for a DEK seed`,
+      );
+    return ev;
+  }
+  const keyRefusals = refused.filter((r) => r.method !== 'Status');
+  if (keyRefusals.length === 0) throw new ScenarioFailure('no refused Encrypt or Decrypt in the audit trail');
+  if (keyRefusals.some((r) => r.keyId !== keyId))
+    throw new ScenarioFailure(`refusals name other key_ids than ${keyId}`);
+  return ev;
 }

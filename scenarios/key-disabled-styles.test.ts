@@ -55,3 +55,104 @@ describe.each(HEALTH_STYLES)('key-disabled scenarios with a plugin of style %s',
     expect(versions.every((v) => v.state === 'enabled')).toBe(true);
   });
 });
+
+// What the plugin does once /healthz/kms-providers has turned red (after the scenario judged its style): a way to
+// make a style scenario's claim about writes false while its style check still passes.
+function onceHealthFails(lab: Lab, then: () => Promise<void>): Lab {
+  let fired = false;
+  const api = new Proxy(lab.api, {
+    get(target, prop) {
+      const value = Reflect.get(target, prop, target) as unknown;
+      if (prop !== 'request' || typeof value !== 'function') return value;
+      return async (...args: unknown[]) => {
+        const answer = await (value as (...a: unknown[]) => Promise<{ status: number }>).apply(target, args);
+        if (!fired && args[1] === '/healthz/kms-providers' && answer.status !== 200) {
+          fired = true;
+          await then();
+        }
+        return answer;
+      };
+    },
+  });
+  return new Proxy(lab, { get: (target, prop) => (prop === 'api' ? api : Reflect.get(target, prop, target)) });
+}
+
+describe('#138950 in both styles (sim: the model of v1.37.2, in virtual time)', () => {
+  async function run(name: string, prepare?: (lab: Lab) => Promise<Lab> | Lab) {
+    const s = scenario(name);
+    const lab = await startLab({ backend: 'sim', seed: `writes-${name}`, ...labOptionsFor(s.needs) });
+    try {
+      const result = await runScenario(s, prepare ? await prepare(lab) : lab, { params: { secrets: 4 } });
+      return { result, versions: (await lab.kms.status()).versions! };
+    } finally {
+      await lab.close();
+    }
+  }
+  const step = (r: Awaited<ReturnType<typeof run>>['result'], start: string) =>
+    r.steps.find((st) => st.name.startsWith(start))!;
+
+  test('not-ok-keep-key-id: writes go on past the expiry under the disabled key_id; a restart then serves nothing', async () => {
+    const { result, versions } = await run('disabled-key-writes-go-on');
+    expect(result.steps.find((st) => st.outcome === 'failed')?.error?.message).toBeUndefined();
+    const past = step(result, 'writes go on past the 180 s');
+    expect(past.evidence.secondsAfterLastHealthyStatus as number).toBeGreaterThanOrEqual(195);
+    expect(past.evidence.storedKeyId).toBe(versions[0]!.keyId);
+    expect(past.evidence.notOkStatusesMeanwhile as number).toBeGreaterThan(0);
+    expect(step(result, 'the audit trail').evidence.refusedByMethod).toMatchObject({ Status: 0 });
+    expect(versions.every((v) => v.state === 'enabled')).toBe(true);
+  });
+
+  test('fail-rpc: writes stop with the expiry error about 180 s after the last good Status; no Encrypt after a restart', async () => {
+    const { result } = await run('disabled-key-writes-stop');
+    expect(result.steps.find((st) => st.outcome === 'failed')?.error?.message).toBeUndefined();
+    const expiry = step(result, 'writes fail once the write key expires');
+    expect(expiry.evidence.errorClass).toBe('kms-write-key-expired');
+    expect(step(result, 'the audit trail').evidence.encryptCalls).toBe(0);
+  });
+
+  test('go-on fails when the plugin is of the other style, at the style check', async () => {
+    const { result, versions } = await run('disabled-key-writes-go-on', (lab) => sabotageStyle(lab, 'fail-rpc'));
+    const failed = result.steps.find((st) => st.outcome === 'failed')!;
+    expect(failed.name).toMatch(/^health style not-ok-keep-key-id/);
+    expect(failed.error).toMatchObject({ class: 'assertion', message: expect.stringMatching(/style fail-rpc/) });
+    expect(versions.every((v) => v.state === 'enabled')).toBe(true);
+  });
+
+  test('stop fails when the plugin is of the other style, at the style check', async () => {
+    const { result } = await run('disabled-key-writes-stop', (lab) => sabotageStyle(lab, 'not-ok-keep-key-id'));
+    const failed = result.steps.find((st) => st.outcome === 'failed')!;
+    expect(failed.name).toMatch(/^health style fail-rpc/);
+    expect(failed.error?.message).toMatch(/style not-ok-keep-key-id/);
+  });
+
+  test('go-on fails when Status starts failing after the style check: writes then stop at the expiry', async () => {
+    const { result, versions } = await run('disabled-key-writes-go-on', (lab) =>
+      onceHealthFails(lab, async () => void (await lab.kms.addFault({ kind: 'error', method: 'Status' }))),
+    );
+    const failed = result.steps.find((st) => st.outcome === 'failed')!;
+    expect(failed.name).toMatch(/^writes go on past the 180 s/);
+    expect(failed.error?.class).toBe('assertion');
+    expect(failed.evidence.writeErrorClass).toBe('kms-write-key-expired');
+    expect(versions.every((v) => v.state === 'enabled')).toBe(true);
+  });
+
+  test('stop fails when Status answers again after the style check: writes never stop', async () => {
+    const { result } = await run('disabled-key-writes-stop', (lab) =>
+      onceHealthFails(lab, () => lab.kms.setDisabledKeyStatus('not-ok-keep-key-id')),
+    );
+    const failed = result.steps.find((st) => st.outcome === 'failed')!;
+    expect(failed.name).toMatch(/^writes fail once the write key expires/);
+    expect(failed.error?.class).toBe('timeout');
+  });
+});
+
+// A plugin that is told one style and keeps the other.
+function sabotageStyle(lab: Lab, actual: (typeof HEALTH_STYLES)[number]): Lab {
+  const kms = new Proxy(lab.kms, {
+    get: (target, prop) =>
+      prop === 'setDisabledKeyStatus'
+        ? () => target.setDisabledKeyStatus(actual)
+        : (Reflect.get(target, prop, target) as unknown),
+  });
+  return new Proxy(lab, { get: (target, prop) => (prop === 'kms' ? kms : Reflect.get(target, prop, target)) });
+}

@@ -2,9 +2,8 @@ import { auditMark } from './audit-mark.js';
 import { ScenarioFailure, errorClass } from './error-class.js';
 import { expectFailure, succeeds } from './expect-failure.js';
 import { createSecrets, kmsHealthFails, LIVEZ_HOLD, restartEach } from './common-steps.js';
-import type { Lab } from '../harness/lab.js';
-import { DisabledKey, healthStyleSeen, STYLE_MEANS, type SeenHealthStyle } from './disabled-key.js';
-import type { Evidence, Scenario } from './model.js';
+import { DisabledKey, healthStyleSeen, refusalsAfterRestart, STYLE_MEANS } from './disabled-key.js';
+import type { Scenario } from './model.js';
 import { SecretSet } from './secret-set.js';
 
 export const keyDisabled: Scenario = {
@@ -73,40 +72,3 @@ export const keyDisabled: Scenario = {
     });
   },
 };
-
-/**
- * refusalsAfterRestart checks what a restarted apiserver asked of the plugin while the key was disabled, by the
- * plugin's health style: with `not-ok-keep-key-id` it asks for a DEK seed (Encrypt) and is refused; with `fail-rpc`
- * its Status fails, so it never asks for a seed (config.go only rotates after a Status answer) and the refusals are
- * the Status calls themselves. Whatever code the plugin refuses with (the fake KMS: FAILED_PRECONDITION).
- */
-export async function refusalsAfterRestart(
-  lab: Lab,
-  afterSeq: number,
-  keyId: string,
-  style: SeenHealthStyle,
-): Promise<Evidence> {
-  const calls = await lab.kms.audit({ afterSeq });
-  const refused = calls.filter((r) => r.code !== 'OK');
-  const byMethod = (m: string) => refused.filter((r) => r.method === m).length;
-  const ev: Evidence = {
-    refused: refused.length,
-    refusedByMethod: { Status: byMethod('Status'), Encrypt: byMethod('Encrypt'), Decrypt: byMethod('Decrypt') },
-    refusedCodes: [...new Set(refused.map((r) => r.code))],
-  };
-  if (style === 'fail-rpc') {
-    const encrypts = calls.filter((r) => r.method === 'Encrypt').length;
-    ev.encryptCalls = encrypts;
-    if (byMethod('Status') === 0) throw new ScenarioFailure('no refused Status call in the audit trail');
-    if (encrypts > 0)
-      throw new ScenarioFailure(
-        `${encrypts} Encrypt calls after the restart: an apiserver whose Status fails should never ask for a DEK seed`,
-      );
-    return ev;
-  }
-  const keyRefusals = refused.filter((r) => r.method !== 'Status');
-  if (keyRefusals.length === 0) throw new ScenarioFailure('no refused Encrypt or Decrypt in the audit trail');
-  if (keyRefusals.some((r) => r.keyId !== keyId))
-    throw new ScenarioFailure(`refusals name other key_ids than ${keyId}`);
-  return ev;
-}

@@ -1,10 +1,9 @@
-import { ScenarioFailure, errorClass } from './error-class.js';
+import { ScenarioFailure } from './error-class.js';
 import { succeeds } from './expect-failure.js';
 import { createSecrets, kmsHealthFails } from './common-steps.js';
 import type { Scenario } from './model.js';
 import { SecretSet } from './secret-set.js';
-
-const WRITE_KEY_TTL_S = 180;
+import { WRITE_KEY_TTL_S, writesStopAtExpiry } from './write-key-expiry.js';
 
 export const kmsOutage: Scenario = {
   name: 'kms-outage',
@@ -34,30 +33,7 @@ export const kmsOutage: Scenario = {
     await ctx.step(
       `writes fail once the write key expires (${WRITE_KEY_TTL_S} s after the last good Status)`,
       async (ev) => {
-        let attempt = 0;
-        const failure = await ctx.wait(
-          'the write key to expire',
-          async () => {
-            try {
-              await set.create(lab.api, `probe-${attempt++}`, 1);
-              return undefined;
-            } catch (error) {
-              return error as Error;
-            }
-          },
-          { timeoutMs: (WRITE_KEY_TTL_S + 90) * 1000, intervalMs: 2000 },
-        );
-        ev.secondsAfterLastGoodStatus = (lab.clock.now() - lastGoodStatus) / 1000;
-        ev.error = failure.message;
-        ev.errorClass = errorClass(failure);
-        if (ev.errorClass !== 'kms-write-key-expired')
-          throw new ScenarioFailure(`writes failed, but not with the expiry error: ${failure.message}`);
-        const after = ev.secondsAfterLastGoodStatus as number;
-        if (after < WRITE_KEY_TTL_S - 5 || after > WRITE_KEY_TTL_S + 20) {
-          throw new ScenarioFailure(
-            `writes stopped ${after} s after the last good Status, expected about ${WRITE_KEY_TTL_S} s`,
-          );
-        }
+        await writesStopAtExpiry(lab, ctx, set, lastGoodStatus, ev);
       },
     );
     await ctx.step('reads still work after the expiry', async (ev) => {
