@@ -1,7 +1,5 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { Command } from '@commander-js/extra-typings';
-import { packageRoot } from '../harness/common/paths.js';
+import { kmslabVersion } from '../harness/common/kmslab-version.js';
 import { buildCommand } from './commands/build.js';
 import { chaosCommand } from './commands/chaos.js';
 import { cloudCommands } from './commands/cloud.js';
@@ -14,13 +12,14 @@ import { verifyCommand } from './commands/verify.js';
 import { kindCommands } from './commands/kind.js';
 import { kmsCommands } from './commands/kms.js';
 import { labCommands } from './commands/lab.js';
+import { mergeCommand } from './commands/merge.js';
 import { runCommands } from './commands/run.js';
 
 /** buildProgram assembles the kmslab CLI; every (sub)command exits through the caller's handler. */
 export function buildProgram(): Command {
   const program = new Command('kmslab')
     .description('Prove what Kubernetes KMS v2 encryption at rest does, on a real kube-apiserver and etcd.')
-    .version(packageVersion(), '-V, --version', 'print the kmslab version')
+    .version(kmslabVersion(), '-V, --version', 'print the kmslab version')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
 
@@ -34,6 +33,7 @@ export function buildProgram(): Command {
   runCommands(program);
   conformanceCommand(program);
   chaosCommand(program);
+  mergeCommand(program);
   kindCommands(program);
   fleetCommand(program);
   engineCommands(program);
@@ -45,8 +45,4 @@ export function buildProgram(): Command {
   };
   program.commands.forEach((c) => override(c as unknown as Command));
   return program;
-}
-
-function packageVersion(): string {
-  return (JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string }).version;
 }

@@ -14,3 +14,11 @@ export { CHAOS_LIMITS, checkApiservers } from './limits.js';
 export { shrink, encodeSchedule, parseSchedule } from './shrink.js';
 export { chaosHtml } from './html.js';
 export { runWorkload } from './workload.js';
+export {
+  chaosSeedResult,
+  chaosSeedsReport,
+  renderChaosSeeds,
+  chaosSeedOf,
+  type ChaosSeedResult,
+  type ChaosSeedsReport,
+} from './report-seeds.js';

@@ -8,3 +8,11 @@ export {
 export { PROTOCOL_CHECKS, HOOK_CHECKS, ALL_CHECKS } from './checks.js';
 export type { Check, Verdict, PluginDeath } from './check.js';
 export { renderConformance, conformanceJUnit, checkLine } from './report.js';
+export { conformanceVerdict, type ConformanceVerdict } from './report-verdict.js';
+export {
+  mergeConformance,
+  conformanceCellOf,
+  conformanceContextOf,
+  type ConformanceCellResult,
+  type ConformanceShardContext,
+} from './report-merge.js';

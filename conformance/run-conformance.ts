@@ -3,7 +3,10 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { checkExternalPlugin, externalLacks, type ExternalPlugin } from '../harness/kms/index.js';
 import { runScenarios, type LabFactory, type RunReport, type Scenario } from '../scenarios/index.js';
+import type { Check } from './check.js';
 import { runChecks, type CheckResult } from './check-runner.js';
+import { HOOK_CHECKS, PROTOCOL_CHECKS } from './checks.js';
+import { conformanceVerdict, isFatal } from './report-verdict.js';
 import { ExternalPluginSession } from './plugin-session.js';
 
 export type { CheckResult } from './check-runner.js';
@@ -31,6 +34,11 @@ export interface ConformanceOptions {
   artifactsDir?: string;
   onResult?: (result: CheckResult) => void;
   signal?: AbortSignal;
+  /**
+   * Only these checks are reported — a shard's cells: check ids, and `scenario-<name>` for the scenarios (pass
+   * those in `scenarios`). The checks they build on (`after`) run first, unreported. Default: every check.
+   */
+  only?: ReadonlySet<string>;
 }
 
 export interface ConformanceReport {
@@ -50,9 +58,7 @@ export interface ConformanceReport {
   scenarios?: RunReport;
 }
 
-/** isFatal: a result that fails the run — a required check failed (or any, `strict`), or the plugin died in it. */
-export const isFatal = (r: CheckResult, strict: boolean) =>
-  r.outcome === 'failed' && (r.level === 'required' || strict || r.died !== undefined);
+export { isFatal };
 
 /**
  * runConformance holds a KMS v2 plugin to the rules: protocol checks on its own socket, lifecycle checks through
@@ -71,18 +77,30 @@ export async function runConformance(options: ConformanceOptions): Promise<Confo
   );
   await mkdir(artifacts, { recursive: true, mode: 0o700 });
   const results: CheckResult[] = [];
+  // Checks run only as groundwork for a shard's own: they gate what builds on them, and are not reported.
+  const groundwork: CheckResult[] = [];
+  const reported = (id: string) => !options.only || options.only.has(id);
   const record = (r: CheckResult) => {
+    if (!reported(r.id)) {
+      groundwork.push(r);
+      return;
+    }
     results.push(r);
     options.onResult?.(r);
   };
-  const stop = () => Boolean(options.signal?.aborted || (options.failFast && results.some((r) => isFatal(r, strict))));
+  const stop = () =>
+    Boolean(
+      options.signal?.aborted || (options.failFast && [...results, ...groundwork].some((r) => isFatal(r, strict))),
+    );
+  const phases = checksFor(reported);
 
   // The socket lives in a short private directory of its own (unix socket paths are limited to 108 bytes).
   const socketDir = await mkdtemp(join(tmpdir(), 'kmslab-conformance-'));
   const session = new ExternalPluginSession(plugin, { socketDir, logDir: artifacts });
   try {
-    await session.start();
+    if (phases.some(([, checks]) => checks.length)) await session.start();
     await runChecks(session, {
+      phases,
       lacks,
       settleMs: options.settleMs ?? 60_000,
       ...(options.signal ? { signal: options.signal } : {}),
@@ -124,18 +142,11 @@ export async function runConformance(options: ConformanceOptions): Promise<Confo
     });
   }
 
-  const tally = (level: CheckResult['level']) => {
-    const of = (outcome: CheckResult['outcome']) =>
-      results.filter((r) => r.level === level && r.outcome === outcome).length;
-    return { passed: of('passed'), failed: of('failed'), skipped: of('skipped'), 'not-run': of('not-run') };
-  };
-  const notChecked = results
-    .filter((r) => r.level === 'required' && (r.outcome === 'skipped' || r.outcome === 'not-run'))
-    .map((r) => ({ id: r.id, why: r.message ?? '' }));
-  const failed =
-    results.some((r) => isFatal(r, strict)) ||
-    Boolean(options.signal?.aborted) ||
-    Boolean(options.requireAll && notChecked.length);
+  const verdict = conformanceVerdict(results, {
+    strict,
+    requireAll: options.requireAll ?? false,
+    cutShort: Boolean(options.signal?.aborted),
+  });
   return {
     startedAt: new Date(started).toISOString(),
     durationMs: Date.now() - started,
@@ -146,12 +157,21 @@ export async function runConformance(options: ConformanceOptions): Promise<Confo
     },
     strict,
     requireAll: options.requireAll ?? false,
-    outcome: failed ? 'failed' : 'passed',
-    counts: { required: tally('required'), recommended: tally('recommended') },
-    notChecked,
+    ...verdict,
     artifacts,
     ...(session.pluginLog ? { pluginLog: session.pluginLog } : {}),
     checks: results,
     ...(scenarios ? { scenarios } : {}),
   };
+}
+
+/** checksFor: the phases' checks that are reported, and those they build on (transitively), in run order. */
+function checksFor(reported: (id: string) => boolean): Array<['protocol' | 'lifecycle', Check[]]> {
+  const all = [...PROTOCOL_CHECKS, ...HOOK_CHECKS];
+  const needed = new Set(all.filter((c) => reported(c.id)).map((c) => c.id));
+  for (const c of [...all].reverse()) if (needed.has(c.id)) c.after?.forEach((id) => needed.add(id));
+  return [
+    ['protocol', PROTOCOL_CHECKS.filter((c) => needed.has(c.id))],
+    ['lifecycle', HOOK_CHECKS.filter((c) => needed.has(c.id))],
+  ];
 }

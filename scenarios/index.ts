@@ -18,3 +18,4 @@ export { outline, type ScenarioOutline, type StepOutline } from './observable.js
 export { auditMark } from './audit-mark.js';
 export { htmlPage, esc, clockTime } from './reports/html-page.js';
 export { runHtml } from './reports/html.js';
+export { mergeRunReports, scenarioResultOf, runShardContextOf, type RunShardContext } from './reports/merge.js';
