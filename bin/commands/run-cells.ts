@@ -55,7 +55,7 @@ const runCell = (o: RunFlags, scenario: string, kms: { plugin?: object; cloud?: 
   unit: scenario,
   backend: o.backend,
   k8sVersion: k8sLabel(o.backend, o.k8sVersion),
-  plugin: kms.cloud ? `cloud-${kms.cloud}` : pluginLabel(kms.plugin),
+  plugin: pluginLabel(kms.plugin, kms.cloud),
   seed: o.seed ?? '',
 });
 

@@ -27,11 +27,16 @@ export const cellId = (c: Cell): string =>
   [c.command, c.unit, c.backend, c.k8sVersion, c.plugin, c.seed === '' ? '-' : c.seed].join(':');
 
 /**
- * pluginLabel names the plugin in cell ids: `fake-kms`, or a hash of the user's plugin description (its commands
- * and hooks may carry tokens, so they are never spelt out in ids, logs or result files).
+ * pluginLabel names the KMS in cell ids: `fake-kms`, `cloud-<name>` for kmslab's plugin of an emulated cloud, or a
+ * hash of the user's plugin description (its commands and hooks may carry tokens, so they are never spelt out in
+ * ids, logs or result files).
  */
-export const pluginLabel = (plugin: object | undefined): string =>
-  plugin === undefined ? 'fake-kms' : `plugin-${fingerprint(plugin).slice(0, 12)}`;
+export const pluginLabel = (plugin: object | undefined, cloud?: string): string =>
+  plugin === undefined
+    ? cloud
+      ? `cloud-${cloud}`
+      : 'fake-kms'
+    : `plugin-${fingerprint(cloud ? { plugin, cloud } : plugin).slice(0, 12)}`;
 
 /** fingerprint is a hex SHA-256 of a value's canonical JSON (object keys sorted): equal values, equal prints. */
 export const fingerprint = (value: unknown): string => createHash('sha256').update(canonicalJson(value)).digest('hex');
