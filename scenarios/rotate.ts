@@ -3,16 +3,18 @@ import { auditMark } from './audit-mark.js';
 import { expectAllKmsV2, keyIdOf } from './checks.js';
 import { findEncryptedStep } from './common-steps.js';
 import { ScenarioFailure } from './error-class.js';
+import { deltaOf, dekSources, expectDekCacheAfterRestart, expectKeyIdHashesMoved } from './metric-checks.js';
 import { expectEncrypted, migrate, migrationEvidence, readOthers } from './migration.js';
 import type { Scenario, ScenarioContext } from './model.js';
 import { type SecretSet, secretKey } from './secret-set.js';
+import { metricsDelta, scrapeMetrics, type MetricsScrape } from './step-metrics.js';
 import { Workload } from './workload.js';
 
 export const rotate: Scenario = {
   name: 'rotate',
   summary: 'Rotate the KMS key (key_id A → B), migrate every encrypted resource, then disable A',
   proves:
-    'each apiserver picks up the new key_id without a restart, new writes carry B, a rewrite moves 100% of every resource the config encrypts (Secrets, and ConfigMaps, custom resources… when it names them) to B, and with A disabled every object still reads — also after an apiserver restart empties the DEK cache',
+    'each apiserver picks up the new key_id without a restart, new writes carry B, a rewrite moves 100% of every resource the config encrypts (Secrets, and ConfigMaps, custom resources… when it names them) to B (the key_id hash metrics count the rewrites under B, none under A), and with A disabled every object still reads — also after an apiserver restart empties the DEK cache, which then holds one DEK source per distinct one in etcd',
   tags: ['core', 'plugin'],
   needs: { encryption: 'kms', kms: ['rotate', 'disable'] },
   async run(lab, ctx) {
@@ -45,8 +47,12 @@ export const rotate: Scenario = {
       ev.read = await data.verifyAll(lab.api);
     });
     const migration = await ctx.step(`migrate: rewrite ${encrypted.every}`, async (ev) => {
+      const before = await scrapeMetrics(lab);
       const m = await migrate(lab.api, encrypted);
       Object.assign(ev, migrationEvidence(m));
+      // What the apiserver that rewrote them counted: writes under B's key_id hash, none under A's.
+      const delta = deltaOf(metricsDelta(before, await scrapeMetrics(lab)), lab.apiservers[0]!.name);
+      ev.keyIdHashMetrics = expectKeyIdHashesMoved(lab, delta, a, b);
       return m;
     });
     await ctx.step(`raw etcd: 100% of ${encrypted.label} on key B`, async (ev) => {
@@ -61,9 +67,11 @@ export const rotate: Scenario = {
       `restart every apiserver (empty DEK cache); ${encrypted.every} still reads, only key B is asked`,
       async (ev) => {
         const mark = await auditMark(lab);
+        const before = await scrapeMetrics(lab);
         for (const apiserver of lab.apiservers) await apiserver.restart();
         ev.read = await data.verifyAll(lab.api);
         ev.othersRead = await readOthers(lab.api, migration, data);
+        ev.dekCache = await dekCacheMatchesEtcd(lab, ctx, before);
         const decrypts = await lab.kms.audit({ method: 'Decrypt', afterSeq: mark });
         ev.decrypts = decrypts.map((d) => `${d.keyId} ${d.code}`);
         const wrong = decrypts.filter((d) => d.keyId !== b || d.code !== 'OK');
@@ -73,6 +81,35 @@ export const rotate: Scenario = {
     );
   },
 };
+
+/**
+ * dekCacheMatchesEtcd checks each restarted apiserver's DEK source cache against the distinct DEK sources in etcd,
+ * waiting a little for the watch caches to have decrypted what they list at start.
+ */
+async function dekCacheMatchesEtcd(lab: Lab, ctx: ScenarioContext, before: MetricsScrape) {
+  const seen: Record<string, unknown> = {};
+  let problem: unknown;
+  const done = await ctx
+    .wait(
+      'each restarted apiserver to hold one DEK source per distinct one in etcd',
+      async () => {
+        const inEtcd = [...(await dekSources(lab, '/registry/')).values()].reduce((n, k) => n + k, 0);
+        const delta = metricsDelta(before, await scrapeMetrics(lab));
+        try {
+          for (const a of lab.apiservers)
+            seen[a.name] = expectDekCacheAfterRestart(deltaOf(delta, a.name), lab.providerName, inEtcd);
+          return true;
+        } catch (error) {
+          problem = error;
+          return undefined;
+        }
+      },
+      { timeoutMs: 15_000, intervalMs: 1000 },
+    )
+    .catch(() => false);
+  if (!done) throw problem;
+  return seen;
+}
 
 /**
  * waitForKeyId waits until a write through this apiserver is stored with key_id `want`. The apiserver asks the

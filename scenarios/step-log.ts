@@ -1,6 +1,7 @@
 import type { Lab } from '../harness/lab.js';
 import { auditMark } from './audit-mark.js';
 import type { Evidence, RunEvent, StepRecord } from './model.js';
+import { metricsDelta, scrapeMetrics, type MetricsScrape } from './step-metrics.js';
 
 /** KmsCalls counts the plugin's calls during a step, per method and code, or says why they are unknown. */
 export type KmsCalls = Record<string, Record<string, number>> | { unavailable: string };
@@ -9,11 +10,13 @@ interface OpenStep {
   name: string;
   started: number;
   mark: Promise<number | Error>;
+  metrics: Promise<MetricsScrape>;
 }
 
 /**
  * StepLog records a scenario's steps as its code begins and ends them (in this process or reported from the
- * scenario's own): timing, outcome, evidence, and the KMS calls made meanwhile. When the scenario is cut short
+ * scenario's own): timing, outcome, evidence, the KMS calls made meanwhile and what each apiserver's encryption
+ * metrics did (`metrics`: counter deltas, cache sizes). When the scenario is cut short
  * (a deadline, an interrupt, its process gone) the steps still open are closed as failed, with the reason; once
  * closed, the log takes no more steps, so code left running cannot add to a finished report.
  */
@@ -45,11 +48,13 @@ export class StepLog {
     const mark = auditMark(this.lab).catch(
       (e: unknown) => new Error(`audit trail unreadable: ${(e as Error)?.message ?? e}`),
     );
-    this.open.set(id, { name, started: this.lab.clock.now(), mark });
+    // Each apiserver's encryption metrics too, so the step's evidence says what they did during it.
+    const metrics = scrapeMetrics(this.lab);
+    this.open.set(id, { name, started: this.lab.clock.now(), mark, metrics });
     this.last = name;
     this.onProgress();
     this.emit({ type: 'step-start', scenario: this.scenario, step: name });
-    await mark;
+    await Promise.all([mark, metrics]);
     return id;
   }
 
@@ -62,11 +67,14 @@ export class StepLog {
   ): Promise<boolean> {
     const step = this.open.get(id);
     if (!step) return false;
-    const kmsCalls = await kmsCallsAfter(this.lab, await step.mark);
+    const [kmsCalls, metrics] = await Promise.all([
+      kmsCallsAfter(this.lab, await step.mark),
+      scrapeMetrics(this.lab).then(async (after) => metricsDelta(await step.metrics, after)),
+    ]);
     if (!this.open.delete(id)) return false;
     this.last = step.name;
     this.onProgress();
-    this.push(step, outcome, { ...evidence, kmsCalls }, error);
+    this.push(step, outcome, { ...evidence, kmsCalls, metrics }, error);
     return true;
   }
 

@@ -18,4 +18,7 @@ test('the run timeline has a band per step, KMS calls under them, and a line per
   expect(report.scenarios.filter((s) => s.outcome === 'skipped').length).toBeGreaterThan(0);
   expect(html).toContain('skipped: disable: needs --disable-cmd');
   expect(html).not.toMatch(/<script|https?:\/\/(?!www\.w3\.org)/);
+  // Each apiserver's encryption metrics, step by step (the sim models the DEK source cache).
+  expect(html.match(/<details class="metrics">/g)!.length).toBe(report.scenarios.filter((s) => s.steps.length).length);
+  expect(html).toMatch(/kube-apiserver: [^<]*DEK cache kmslab \d/);
 });

@@ -1,5 +1,7 @@
 import type { RunReport } from '../runner.js';
+import type { StepRecord } from '../model.js';
 import { clockTime, esc, htmlPage } from './html-page.js';
+import { metricsLines } from './metrics-text.js';
 
 const WIDTH = 1150;
 const LEFT = 230;
@@ -32,7 +34,10 @@ export function runHtml(r: RunReport): string {
       const fill = step.outcome === 'passed' ? '#74c476' : '#de2d26';
       rows.push(
         `<rect class="step ${step.outcome}" x="${x0.toFixed(1)}" y="${y + 2}" width="${w.toFixed(1)}" height="20" fill="${fill}" stroke="#fff" stroke-width="0.5"><title>${esc(
-          `${step.name} — ${step.outcome} in ${clockTime(step.durationMs)}${step.error ? `: ${step.error.message}` : ''}`,
+          [
+            `${step.name} — ${step.outcome} in ${clockTime(step.durationMs)}${step.error ? `: ${step.error.message}` : ''}`,
+            ...metricsLines(step.evidence),
+          ].join('\n'),
         )}</title></rect>`,
       );
       // KMS calls of the step, stacked by method, on a log scale so a storm and a single Encrypt both show.
@@ -65,7 +70,7 @@ export function runHtml(r: RunReport): string {
       const failed = s.steps.find((st) => st.outcome === 'failed');
       const detail =
         s.outcome === 'passed' ? s.proves : s.outcome === 'skipped' ? s.skipped : `at "${failed?.name ?? '—'}": ${failed?.error?.message ?? s.error}`;
-      return `<tr class="${s.outcome}"><td>${s.outcome}</td><td><b>${esc(s.name)}</b> (${clockTime(s.durationMs)})<br>${esc(detail ?? '')}</td></tr>`;
+      return `<tr class="${s.outcome}"><td>${s.outcome}</td><td><b>${esc(s.name)}</b> (${clockTime(s.durationMs)})<br>${esc(detail ?? '')}${metricsTable(s.steps)}</td></tr>`;
     })
     .join('');
   const passed = r.scenarios.filter((s) => s.outcome === 'passed').length;
@@ -80,4 +85,15 @@ ${svg}
 <table>${table}</table>`,
     WIDTH,
   );
+}
+
+// Each step's encryption-metric deltas, per apiserver, folded away under the scenario's row.
+function metricsTable(steps: StepRecord[]): string {
+  const rows = steps
+    .map((st) => [st.name, metricsLines(st.evidence)] as const)
+    .filter(([, lines]) => lines.length > 0)
+    .map(([name, lines]) => `<tr><td>${esc(name)}</td><td>${lines.map(esc).join('<br>')}</td></tr>`);
+  return rows.length
+    ? `<details class="metrics"><summary>apiserver encryption metrics, step by step</summary><table>${rows.join('')}</table></details>`
+    : '';
 }

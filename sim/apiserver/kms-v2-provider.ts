@@ -144,10 +144,8 @@ export class KmsV2Provider {
           annotations: r.annotations,
           expiresAt: returnedAt + KMS_V2_TIMING.writeKeyTtl,
         };
-        this.dekCache.set(
-          cacheKey(EncryptedDEKSourceType.HKDF_SHA256_XNONCE_AES_GCM_SEED, r.ciphertext, keyId, r.annotations),
-          seed,
-        );
+        // Not put in the read cache yet: the apiserver caches a seed on its first write with it (envelope.go
+        // TransformToStorage) or when it decrypts it, so a restarted apiserver that has not written counts none.
         return undefined;
       }
     } catch (error) {
