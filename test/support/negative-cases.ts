@@ -107,6 +107,23 @@ export const NEGATIVE_CASES: NegativeCase[] = [
     message: /still readable/,
   },
   {
+    scenario: 'disabled-key-writes-go-on',
+    title: 'a plugin told to answer not ok whose Status fails anyway',
+    prepare: (lab) => sabotage(lab, { kms: { setDisabledKeyStatus: () => lab.kms.setDisabledKeyStatus('fail-rpc') } }),
+    step: /^health style not-ok-keep-key-id/,
+    errorClass: 'assertion',
+    message: /shows style fail-rpc/,
+  },
+  {
+    scenario: 'disabled-key-writes-stop',
+    title: 'a plugin told to fail Status that answers not ok with its key_id',
+    prepare: (lab) =>
+      sabotage(lab, { kms: { setDisabledKeyStatus: () => lab.kms.setDisabledKeyStatus('not-ok-keep-key-id') } }),
+    step: /^health style fail-rpc/,
+    errorClass: 'assertion',
+    message: /shows style not-ok-keep-key-id/,
+  },
+  {
     scenario: 'ha-outage-restart',
     title: 'a plugin that does not really go away',
     prepare: (lab) => sabotage(lab, { kms: { stopPlugin: noop } }),
