@@ -47,6 +47,14 @@ export interface LabNeeds {
   apiservers?: number;
   /** What the scenario asks of the KMS beyond calls, faults and audit (a lab lacking one skips the scenario). */
   kms?: KmsCapability[];
+  /**
+   * What kind of apiserver the scenario needs (default either): `real` for what the sim does not model (RBAC, delete
+   * options, feature gates), `model` for spans of time only virtual time allows (its results are a model's). A lab
+   * of the other kind skips the scenario.
+   */
+  apiserver?: 'real' | 'model';
+  /** kube-apiserver feature gates to set (`--feature-gates`); only labs that take apiserver flags can. */
+  featureGates?: Record<string, boolean>;
 }
 
 export interface ObjectRef {
@@ -85,6 +93,11 @@ export interface RequestOptions {
   signal?: AbortSignal;
 }
 
+/** RawRequestOptions: `impersonate` makes the call as another user (the lab's admin may impersonate anyone). */
+export interface RawRequestOptions {
+  impersonate?: { user: string; groups?: string[] };
+}
+
 /** LabApi is the slice of the Kubernetes API the scenarios need. Failures throw ApiError. */
 export interface LabApi {
   ensureNamespace(name: string): Promise<void>;
@@ -95,8 +108,8 @@ export interface LabApi {
   updateSecret(ref: ObjectRef, data?: Record<string, Buffer | string>, options?: RequestOptions): Promise<StoredSecret>;
   deleteSecret(ref: ObjectRef, options?: RequestOptions): Promise<void>;
   listSecrets(namespace?: string): Promise<ObjectRef[]>;
-  /** request is a raw call with the lab's credentials, for health checks and metrics. */
-  request(method: string, path: string, body?: unknown): Promise<HttpAnswer>;
+  /** request is a raw call with the lab's credentials (or as another user), for health checks, metrics and the rest. */
+  request(method: string, path: string, body?: unknown, options?: RawRequestOptions): Promise<HttpAnswer>;
 }
 
 export interface LabEtcd {

@@ -101,6 +101,7 @@ export function labOptionsFor(needs: LabNeeds, user?: UserEncryption): LocalLabO
   const kmsOn = user ? { kmsRules: user.rules, providerName: user.providerName } : {};
   return {
     apiservers: needs.apiservers ?? 1,
+    ...(needs.featureGates ? { featureGates: needs.featureGates } : {}),
     ...kmsOn,
     encryption:
       needs.encryption === 'identity'

@@ -9,6 +9,7 @@ import { rotate } from './rotate.js';
 import { haRotationRollout } from './ha-rotation-rollout.js';
 import { haKeyDisabled } from './ha-key-disabled.js';
 import { haOutageRestart } from './ha-outage-restart.js';
+import { longOutage } from './long-outage.js';
 import { disabledKeyWritesGoOn, disabledKeyWritesStop } from './disabled-key-writes.js';
 
 /** Every scenario kmslab ships, in the order `kmslab scenarios` lists them. */
@@ -25,6 +26,7 @@ export const SCENARIOS: Scenario[] = [
   haOutageRestart,
   disabledKeyWritesGoOn,
   disabledKeyWritesStop,
+  longOutage,
 ];
 
 /** selectScenarios picks scenarios by name and/or tag; unknown names are an error that lists the known ones. */

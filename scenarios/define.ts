@@ -32,6 +32,10 @@ const definition = z.strictObject({
       encryption: z.enum(['kms', 'identity']).optional(),
       apiservers: z.number().int().min(1).max(5).optional(),
       kms: z.array(z.enum(KMS_CAPABILITIES)).optional(),
+      apiserver: z.enum(['real', 'model']).optional(),
+      featureGates: z
+        .record(z.string().regex(/^[A-Z][A-Za-z0-9]*$/, 'a gate name, like KMSv1'), z.boolean())
+        .optional(),
     })
     .optional(),
   run: z.custom<ScenarioDefinition['run']>((v) => typeof v === 'function', 'run must be an async function (lab, ctx)'),

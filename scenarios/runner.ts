@@ -2,6 +2,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { formatDuration } from '../harness/common/duration.js';
 import type { KmsCapability, Lab } from '../harness/lab.js';
+import { unmetNeeds } from '../harness/lab-needs.js';
 import { errorClass } from './error-class.js';
 import { interruptibleLab } from './interruptible-lab.js';
 import { LabHost } from './isolation/lab-host.js';
@@ -106,7 +107,9 @@ async function runOnFreshLab(
   const emit = options.onEvent ?? (() => undefined);
   emit({ type: 'scenario-start', scenario: scenario.name });
   const t = Date.now();
-  const missing = options.lacks && missingCapabilities(scenario, options.lacks);
+  const missing =
+    (options.backend ? unmetNeeds(scenario.needs, options.backend) : undefined) ??
+    (options.lacks && missingCapabilities(scenario, options.lacks));
   if (missing) {
     const result = skipped(scenario, missing, options.backend ?? 'unknown', t);
     emit({ type: 'scenario-end', scenario: scenario.name, result });
@@ -150,7 +153,7 @@ export async function runScenario(
   const emit = options.onEvent ?? (() => undefined);
   const params = checkedParams(options);
   if (options.announce !== false) emit({ type: 'scenario-start', scenario: scenario.name });
-  const missing = missingCapabilities(scenario, (c) => lab.kms.lacks(c));
+  const missing = unmetNeeds(scenario.needs, lab.backend) ?? missingCapabilities(scenario, (c) => lab.kms.lacks(c));
   if (missing) {
     const result = skipped(scenario, missing, lab.backend, lab.clock.now());
     emit({ type: 'scenario-end', scenario: scenario.name, result });

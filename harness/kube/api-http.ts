@@ -30,7 +30,13 @@ export class ApiHttp {
     });
   }
 
-  request(method: string, path: string, body?: unknown, timeoutMs = 30_000): Promise<ApiResponse> {
+  request(
+    method: string,
+    path: string,
+    body?: unknown,
+    timeoutMs = 30_000,
+    as?: { user: string; groups?: string[] },
+  ): Promise<ApiResponse> {
     const url = new URL(path, this.endpoint.server);
     const payload = body === undefined ? undefined : JSON.stringify(body);
     return new Promise((resolve, reject) => {
@@ -43,6 +49,8 @@ export class ApiHttp {
           headers: {
             ...(this.endpoint.token ? { authorization: `Bearer ${this.endpoint.token}` } : {}),
             accept: 'application/json, text/plain',
+            ...(as ? { 'impersonate-user': as.user } : {}),
+            ...(as?.groups?.length ? { 'impersonate-group': as.groups } : {}),
             ...(payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}),
           },
         },

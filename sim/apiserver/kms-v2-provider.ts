@@ -21,6 +21,8 @@ export const KMS_V2_TIMING = {
   probeCacheOk: 20_000,
   probeCacheFailed: 3_000,
   defaultCallTimeout: 3_000,
+  /** A DEK seed stays in the read cache this long after it was last put there (a Decrypt, or a write with it). */
+  dekCacheTtl: 24 * 3_600_000,
 };
 
 /** WriteState is the provider's current DEK seed and what the plugin made of it. */
@@ -44,7 +46,7 @@ export class KmsV2Provider {
   state: WriteState | undefined;
   readonly prefix: string;
   private version: string | undefined;
-  private readonly dekCache = new Map<string, Buffer>();
+  private readonly dekCache = new Map<string, { dek: Buffer; expiresAt: number }>();
   private lastProbe: { at: number; error?: Error } | undefined;
   private inflight: Promise<void> | undefined;
 
@@ -166,7 +168,8 @@ export class KmsV2Provider {
         `encryptedDEKSource with keyID hash "${keyIdHash(s.keyId)}" expired at ${rfc3339(s.expiresAt)} (current time is ${rfc3339(now)})`,
       );
     }
-    this.dekCache.set(
+    // Every write puts its seed back in the read cache: the 24 h start again.
+    this.cacheDek(
       cacheKey(EncryptedDEKSourceType.HKDF_SHA256_XNONCE_AES_GCM_SEED, s.encryptedDEKSource, s.keyId, s.annotations),
       s.seed,
     );
@@ -191,7 +194,7 @@ export class KmsV2Provider {
     }
     if (!this.state) throw new Error('got unexpected nil transformer');
     const key = cacheKey(type, object.encryptedDEKSource, object.keyID, object.annotations);
-    let dek = this.dekCache.get(key);
+    let dek = this.cachedDek(key);
     if (!dek) {
       try {
         const uid = uuid(this.random);
@@ -208,7 +211,7 @@ export class KmsV2Provider {
       } catch (error) {
         throw new Error(`failed to decrypt DEK, error: ${(error as Error).message}`);
       }
-      this.dekCache.set(key, dek);
+      this.cacheDek(key, dek);
     }
     const plaintext =
       type === EncryptedDEKSourceType.HKDF_SHA256_XNONCE_AES_GCM_SEED
@@ -220,8 +223,22 @@ export class KmsV2Provider {
     };
   }
 
+  /** The entries the cache holds, expired ones included until the next put sweeps them (as the real size metric). */
   get dekCacheSize(): number {
     return this.dekCache.size;
+  }
+
+  // The read cache expires an entry a fixed time after it was put; a read does not extend it (an expiring cache,
+  // kubernetes#132967), so a long KMS outage ends reads seed by seed, a day after each was last put.
+  private cachedDek(key: string): Buffer | undefined {
+    const entry = this.dekCache.get(key);
+    return entry && this.clock.now() < entry.expiresAt ? entry.dek : undefined;
+  }
+
+  private cacheDek(key: string, dek: Buffer): void {
+    const now = this.clock.now();
+    for (const [k, e] of this.dekCache) if (e.expiresAt <= now) this.dekCache.delete(k);
+    this.dekCache.set(key, { dek, expiresAt: now + KMS_V2_TIMING.dekCacheTtl });
   }
 }
 

@@ -7,7 +7,7 @@ import {
   type V1Secret,
 } from '@kubernetes/client-node';
 import { ApiError, type HttpAnswer, type LabApi, type ObjectRef, type StoredSecret } from '../../lab.js';
-import type { RequestOptions } from '../../lab.js';
+import type { RawRequestOptions, RequestOptions } from '../../lab.js';
 import { ApiHttp, type ApiEndpoint } from '../../kube/api-http.js';
 import { kubeconfigYaml } from '../../kube/kubeconfig.js';
 
@@ -82,8 +82,8 @@ export class KubeApi implements LabApi {
     return refs;
   }
 
-  request(method: string, path: string, body?: unknown): Promise<HttpAnswer> {
-    return this.http.request(method, path, body);
+  request(method: string, path: string, body?: unknown, options?: RawRequestOptions): Promise<HttpAnswer> {
+    return this.http.request(method, path, body, undefined, options?.impersonate);
   }
 
   close(): void {

@@ -28,6 +28,8 @@ export interface LocalLabOptions {
   encryption?: (socket: string, providerName: string) => EncryptionRule[];
   /** Extra kube-apiserver flags. */
   apiserverArgs?: string[];
+  /** kube-apiserver feature gates (`--feature-gates=Name=true,…`), set on every apiserver of the lab. */
+  featureGates?: Record<string, boolean>;
   /** Run this KMS v2 plugin behind the proxy instead of the fake KMS. */
   plugin?: ExternalPlugin;
   /** The rules that turn KMS on in this lab, if not the default (the user's own config; kms sockets are replaced). */
@@ -54,6 +56,19 @@ function checkApiserverCount(n: number): void {
 }
 
 const providerName = (o: LocalLabOptions) => o.providerName ?? 'kmslab';
+
+/** featureGateArgs is the flag for a set of gates, or nothing; a name that is not a gate's shape is refused here. */
+export function featureGateArgs(gates: Record<string, boolean> = {}): string[] {
+  const names = Object.keys(gates);
+  const bad = names.find((n) => !/^[A-Z][A-Za-z0-9]*$/.test(n));
+  if (bad !== undefined) {
+    throw new KmslabError(
+      'usage',
+      `feature gate "${bad.slice(0, 64)}" is not a gate name (UpperCamelCase, like KMSv1)`,
+    );
+  }
+  return names.length ? [`--feature-gates=${names.map((n) => `${n}=${gates[n]}`).join(',')}`] : [];
+}
 
 /**
  * LocalLab is a running control plane of local processes: the fake KMS plugin, etcd and one or more
@@ -133,13 +148,10 @@ export class LocalLab implements Lab {
     const shared = { token, tokenFile, serviceAccountKey, etcdUrl: etcd.url };
     const apiservers = await Promise.all(
       Array.from({ length: count }, (_, i) =>
-        ApiserverMember.create(
-          count === 1 ? 'kube-apiserver' : `kube-apiserver-${i}`,
-          apiserverBin.path,
-          dir,
-          shared,
-          options.apiserverArgs,
-        ),
+        ApiserverMember.create(count === 1 ? 'kube-apiserver' : `kube-apiserver-${i}`, apiserverBin.path, dir, shared, [
+          ...featureGateArgs(options.featureGates),
+          ...(options.apiserverArgs ?? []),
+        ]),
       ),
     );
     const rules = (options.encryption ?? ((s, n) => [kmsThenIdentity(n, s)]))(kmsPaths.socket, providerName(options));

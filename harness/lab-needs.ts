@@ -1,0 +1,20 @@
+import type { Lab, LabNeeds } from './lab.js';
+
+/**
+ * unmetNeeds says why a backend cannot give a scenario the lab it needs — a real apiserver, the model's virtual
+ * time, feature gates (set only where kmslab runs kube-apiserver itself) — or undefined when it can. The runner
+ * reports such a scenario skipped, never passed.
+ */
+export function unmetNeeds(needs: LabNeeds, backend: Lab['backend'] | string): string | undefined {
+  const model = backend === 'sim';
+  if (needs.apiserver === 'real' && model) {
+    return 'needs a real kube-apiserver: the sim does not model what this scenario proves (run it on --backend local)';
+  }
+  if (needs.apiserver === 'model' && !model) {
+    return 'runs only on the sim: it spans more time than a real lab can wait (run it with --backend sim)';
+  }
+  if (needs.featureGates && Object.keys(needs.featureGates).length && backend !== 'local' && !model) {
+    return `needs kube-apiserver feature gates (${Object.keys(needs.featureGates).join(', ')}), which only the local backend sets`;
+  }
+  return undefined;
+}
