@@ -18,6 +18,8 @@ export interface ControlTarget {
   describe(): unknown | Promise<unknown>;
   startPlugin(): Promise<void>;
   stopPlugin(): Promise<void>;
+  /** The health style (what Status does once the key is disabled), where it can be set: the fake KMS, the proxy. */
+  setDisabledKeyStatus?(mode: DisabledKeyStatus): void;
   keys?: KeyControl;
 }
 
@@ -107,8 +109,12 @@ export function controlApp(kms: ControlTarget): Hono {
         return c.json(await keys.mutate((ring) => ring[action](keyId)));
       });
     }
+  }
+
+  const setStyle = keys ? (m: DisabledKeyStatus) => keys.setDisabledKeyStatus(m) : kms.setDisabledKeyStatus?.bind(kms);
+  if (setStyle) {
     app.put('/settings', async (c) => {
-      keys.setDisabledKeyStatus(parse(Settings, await body(c)).disabledKeyStatus);
+      setStyle(parse(Settings, await body(c)).disabledKeyStatus);
       return c.json(await kms.describe());
     });
   }

@@ -1,6 +1,14 @@
-import { AuditTrail, KmsEndpoint, KmsService, type ActiveFault, type ListenerLimits } from '../fake-kms/index.js';
+import {
+  AuditTrail,
+  KmsEndpoint,
+  KmsService,
+  type ActiveFault,
+  type HealthStyle,
+  type ListenerLimits,
+} from '../fake-kms/index.js';
 import type { StatusResponse } from '../gen/kms/v2/service.js';
 import { ApiserverView } from './apiserver-view.js';
+import { ImposedHealthStyle } from './imposed-health-style.js';
 import { checkProxySockets } from './socket-paths.js';
 import { UpstreamPlugin } from './upstream-plugin.js';
 
@@ -12,6 +20,8 @@ export interface KmsProxyOptions {
   controlSocketPath?: string;
   auditFile?: string;
   limits?: Partial<ListenerLimits>;
+  /** A health style to impose on the plugin's Status answers (ImposedHealthStyle); unset: its own. */
+  healthStyle?: HealthStyle;
 }
 
 /** ProxyStatus is what `GET /status` answers for the proxy: its sockets and what the plugin behind it says now. */
@@ -22,6 +32,8 @@ export interface ProxyStatus {
   /** A fresh Status from the plugin (this call is kmslab's own, not on the audit trail), or why there is none. */
   plugin: StatusResponse | { error: string };
   keyId: string;
+  /** The health style imposed on the plugin's Status answers, or `own` (as the plugin answers). */
+  healthStyle: HealthStyle | 'own';
   faults: ActiveFault[];
   calls: Record<string, Record<string, number>>;
 }
@@ -39,9 +51,15 @@ export class KmsProxy extends KmsEndpoint {
   private constructor(
     service: KmsService,
     readonly upstream: UpstreamPlugin,
+    private readonly imposed: ImposedHealthStyle,
     options: KmsProxyOptions,
   ) {
     super(service, options);
+  }
+
+  /** setDisabledKeyStatus imposes a health style on the plugin's Status answers (the control API's /settings). */
+  setDisabledKeyStatus(style: HealthStyle): void {
+    this.imposed.style = style;
   }
 
   /** start refuses unusable socket paths (UnusableSocketPaths) before it creates anything. */
@@ -49,11 +67,12 @@ export class KmsProxy extends KmsEndpoint {
     checkProxySockets(options);
     await KmsEndpoint.privateDirs(options);
     const upstream = new UpstreamPlugin(options.upstreamSocket);
+    const imposed = new ImposedHealthStyle(options.healthStyle);
     let proxy: KmsProxy | undefined;
     // Remember the key_id of every Status that goes by: a refused Encrypt is audited under it.
     const tracked = {
       status: async (o?: Parameters<UpstreamPlugin['status']>[0]) => {
-        const s = await upstream.status(o);
+        const s = await imposed.status(() => upstream.status(o));
         if (proxy) proxy.lastKeyId = s.keyId;
         return s;
       },
@@ -67,7 +86,7 @@ export class KmsProxy extends KmsEndpoint {
       intendedKeyId: () => proxy?.lastKeyId ?? '',
       judge: (method, answer) => apiserver.judge(method, answer),
     });
-    proxy = new KmsProxy(service, upstream, options);
+    proxy = new KmsProxy(service, upstream, imposed, options);
     await proxy.serve(options.controlSocketPath);
     return proxy;
   }
@@ -86,6 +105,7 @@ export class KmsProxy extends KmsEndpoint {
       listening: this.listener.listening,
       plugin,
       keyId: 'keyId' in plugin ? plugin.keyId : this.lastKeyId,
+      healthStyle: this.imposed.style ?? 'own',
       faults: this.service.faults.list(),
       calls: this.service.audit.counters(),
     };

@@ -69,6 +69,12 @@ export function proxyCommands(program: Command): void {
     .option('--control <path>', 'control API socket (HTTP/JSON); default <socket dir>/control.sock')
     .option('--audit <file>', 'append the audit trail (JSONL) to this file')
     .option('--idle-seconds <n>', 'close a client connection that sends nothing for this long', positiveInt, 120)
+    .addOption(
+      new Option(
+        '--health-style <style>',
+        "impose a health style on the plugin's Status answers (default: its own): fail-rpc or not-ok-keep-key-id",
+      ).choices(HEALTH_STYLES),
+    )
     .action(async (o) => {
       const control = o.control ?? o.socket.replace(/[^/]*$/, 'control.sock');
       const { KmsProxy, UnusableSocketPaths } = await import('../../proxy/index.js');
@@ -77,6 +83,7 @@ export function proxyCommands(program: Command): void {
         upstreamSocket: o.upstream,
         controlSocketPath: control,
         ...(o.audit ? { auditFile: o.audit } : {}),
+        ...(o.healthStyle ? { healthStyle: o.healthStyle } : {}),
         limits: { idleMs: o.idleSeconds * 1000 },
       }).catch((error: Error) => {
         throw error instanceof UnusableSocketPaths ? new KmslabError('usage', error.message) : error;
