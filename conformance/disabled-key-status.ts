@@ -12,9 +12,9 @@ export type DisabledKeyStatusStyle = 'fails' | 'not-ok' | 'other-key-id' | 'ok';
 
 export const WHAT_IT_DOES: Record<DisabledKeyStatusStyle, string> = {
   fails:
-    '/healthz/kms-providers goes red, and the apiserver stops extending its write key: writes fail 3 min after the last good Status (reads of cached DEKs go on)',
+    '/healthz/kms-providers goes red, and the apiserver stops extending its write key: writes fail 3 min after the last good Status (reads of cached DEKs go on); an apiserver restarted meanwhile never asks for a DEK seed and serves none of the objects on that provider until the key is back (measured: disabled-key-writes-stop)',
   'not-ok':
-    '/healthz/kms-providers goes red, but the apiserver extends its write key on every Status with a valid, unchanged key_id (kubernetes#138950): writes go on indefinitely with the key disabled',
+    '/healthz/kms-providers goes red, but the apiserver extends its write key on every Status with a valid, unchanged key_id (kubernetes#138950): writes go on indefinitely with the key disabled, stored under that key_id; an apiserver restarted meanwhile asks for a DEK seed, is refused, and serves none of them, those written while disabled included, until the key is back (measured: disabled-key-writes-go-on)',
   'other-key-id':
     'the apiserver tries to rotate to that key_id (an Encrypt); if that fails it stops extending its write key and writes fail 3 min later',
   ok: '/healthz stays green and the apiserver keeps extending its write key: writes go on indefinitely with the key disabled, and nothing shows it',
