@@ -3,11 +3,10 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { checkExternalPlugin, externalLacks, type ExternalPlugin } from '../harness/kms/index.js';
 import { runScenarios, type LabFactory, type RunReport, type Scenario } from '../scenarios/index.js';
-import type { Check } from './check.js';
 import { runChecks, type CheckResult } from './check-runner.js';
-import { HOOK_CHECKS, PROTOCOL_CHECKS } from './checks.js';
 import { conformanceVerdict, isFatal } from './report-verdict.js';
 import { ExternalPluginSession } from './plugin-session.js';
+import { shardChecks } from './shard-checks.js';
 
 export type { CheckResult } from './check-runner.js';
 
@@ -36,7 +35,7 @@ export interface ConformanceOptions {
   signal?: AbortSignal;
   /**
    * Only these checks are reported — a shard's cells: check ids, and `scenario-<name>` for the scenarios (pass
-   * those in `scenarios`). The checks they build on (`after`) run first, unreported. Default: every check.
+   * those in `scenarios`). The checks before them run first, unreported (shardChecks says why). Default: all.
    */
   only?: ReadonlySet<string>;
 }
@@ -77,7 +76,7 @@ export async function runConformance(options: ConformanceOptions): Promise<Confo
   );
   await mkdir(artifacts, { recursive: true, mode: 0o700 });
   const results: CheckResult[] = [];
-  // Checks run only as groundwork for a shard's own: they gate what builds on them, and are not reported.
+  // Checks a shard runs only to reach its own in the same state as a whole run: not reported.
   const groundwork: CheckResult[] = [];
   const reported = (id: string) => !options.only || options.only.has(id);
   const record = (r: CheckResult) => {
@@ -92,7 +91,7 @@ export async function runConformance(options: ConformanceOptions): Promise<Confo
     Boolean(
       options.signal?.aborted || (options.failFast && [...results, ...groundwork].some((r) => isFatal(r, strict))),
     );
-  const phases = checksFor(reported);
+  const phases = shardChecks(reported);
 
   // The socket lives in a short private directory of its own (unix socket paths are limited to 108 bytes).
   const socketDir = await mkdtemp(join(tmpdir(), 'kmslab-conformance-'));
@@ -163,15 +162,4 @@ export async function runConformance(options: ConformanceOptions): Promise<Confo
     checks: results,
     ...(scenarios ? { scenarios } : {}),
   };
-}
-
-/** checksFor: the phases' checks that are reported, and those they build on (transitively), in run order. */
-function checksFor(reported: (id: string) => boolean): Array<['protocol' | 'lifecycle', Check[]]> {
-  const all = [...PROTOCOL_CHECKS, ...HOOK_CHECKS];
-  const needed = new Set(all.filter((c) => reported(c.id)).map((c) => c.id));
-  for (const c of [...all].reverse()) if (needed.has(c.id)) c.after?.forEach((id) => needed.add(id));
-  return [
-    ['protocol', PROTOCOL_CHECKS.filter((c) => needed.has(c.id))],
-    ['lifecycle', HOOK_CHECKS.filter((c) => needed.has(c.id))],
-  ];
 }
