@@ -3,6 +3,7 @@ import { appendFile, readFile, stat } from 'node:fs/promises';
 import { closeSync, existsSync, openSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { KmsMethod } from './faults.js';
+import type { SocketPeer } from './socket-peer.js';
 
 /**
  * AuditRecord is one KMS call, as a cloud audit log would show it. It never holds plaintext, DEK seeds or
@@ -25,6 +26,8 @@ export interface AuditRecord {
   healthz?: string;
   /** Why kube-apiserver will refuse this answer although the plugin gave it (set by the proxy, which can see it). */
   apiserverWillRefuse?: string;
+  /** Who called: the process at the other end of the socket connection (pid, uid, executable), where it can be known. */
+  peer?: SocketPeer;
 }
 
 export interface AuditQuery {
@@ -170,6 +173,7 @@ export class AuditTrail {
     if (fields.apiserverWillRefuse !== undefined)
       entry.apiserverWillRefuse = bounded(fields.apiserverWillRefuse, MAX_MESSAGE);
     if (fields.healthz !== undefined) entry.healthz = bounded(fields.healthz, MAX_MESSAGE);
+    if (fields.peer !== undefined) entry.peer = fields.peer;
     this.push(entry);
     this.count(entry);
     if (this.fd === undefined) return WRITTEN;

@@ -13,6 +13,7 @@ import { KeyManagementServiceService } from '../gen/kms/v2/service.js';
 import type { KmsMethod } from './faults.js';
 import { KmsCallError, type CallOptions } from './plugin.js';
 import type { KmsService } from './service.js';
+import { peerOfFd, type SocketPeer } from './socket-peer.js';
 
 /** Limits on what a client of the socket may hold; the apiserver needs one connection and tiny messages. */
 export interface ListenerLimits {
@@ -46,6 +47,11 @@ export class GrpcListener {
   private net: NetServer | undefined;
   private sweeper: NodeJS.Timeout | undefined;
   private readonly sockets = new Map<Socket, { bytesRead: number; quietSince: number }>();
+  // Who is at the other end of each connection, by the label grpc-js reports as the call's peer (a unix socket has
+  // no remote address of its own): looked up at the connection's first call, then kept for the rest of its calls.
+  // A connection that never calls (a flood of them) costs no lookup.
+  private readonly peers = new Map<string, { fd: number | undefined; peer?: Promise<SocketPeer | undefined> }>();
+  private connectionCount = 0;
   private readonly limits: ListenerLimits;
 
   constructor(
@@ -71,11 +77,21 @@ export class GrpcListener {
     // Quiet connections are closed by sweep() below, not by grpc-js's max_connection_idle_ms: that option re-arms a
     // timer and builds a trace message on every call, about 4% of a call's cost.
     const grpc = new Server();
-    grpc.addService(tolerantDefinition(this.limits.maxRequestBytes), handlers(this.service));
+    grpc.addService(
+      tolerantDefinition(this.limits.maxRequestBytes),
+      handlers(this.service, (label) => this.peerOf(label)),
+    );
     const injector = grpc.createConnectionInjector(ServerCredentials.createInsecure());
     const net = createServer((socket) => {
       this.sockets.set(socket, { bytesRead: 0, quietSince: Date.now() });
-      socket.once('close', () => this.sockets.delete(socket));
+      const label = `unix-connection-${++this.connectionCount}`;
+      Object.defineProperty(socket, 'remoteAddress', { value: label });
+      const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
+      this.peers.set(label, { fd: fd === undefined || fd < 0 ? undefined : fd });
+      socket.once('close', () => {
+        this.sockets.delete(socket);
+        this.peers.delete(label);
+      });
       socket.on('error', () => undefined); // a client vanishing mid-call is its own business
       injector.injectConnection(socket);
     });
@@ -91,6 +107,12 @@ export class GrpcListener {
     this.sweeper = setInterval(() => this.sweep(), Math.min(1000, this.limits.idleMs / 2)).unref();
   }
 
+  private peerOf(label: string): Promise<SocketPeer | undefined> | undefined {
+    const connection = this.peers.get(label);
+    if (!connection || connection.fd === undefined) return undefined;
+    return (connection.peer ??= peerOfFd(connection.fd));
+  }
+
   /** close drops the listener and every open connection at once, like a crashed plugin, and removes the socket. */
   async close(): Promise<void> {
     const net = this.net;
@@ -103,6 +125,7 @@ export class GrpcListener {
     net.close();
     for (const socket of this.sockets.keys()) socket.destroy();
     this.sockets.clear();
+    this.peers.clear();
     this.injector?.destroy();
     this.grpc?.forceShutdown();
     await rm(this.socketPath, { force: true });
@@ -142,7 +165,10 @@ function tolerantDefinition(maxRequestBytes: number) {
 }
 
 // The service answers only once a call's audit record is on file (group commit); the handlers pass its answers on.
-function handlers(service: KmsService): UntypedServiceImplementation {
+function handlers(
+  service: KmsService,
+  peerOf: (label: string) => Promise<SocketPeer | undefined> | undefined,
+): UntypedServiceImplementation {
   const unary =
     (method: KmsMethod, fn: (request: never, options: CallOptions) => Promise<unknown>) =>
     (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => {
@@ -155,7 +181,8 @@ function handlers(service: KmsService): UntypedServiceImplementation {
       }
       const deadline = call.getDeadline();
       const ms = deadline instanceof Date ? deadline.getTime() : deadline;
-      fn(call.request as never, Number.isFinite(ms) ? { deadline: ms } : {}).then(
+      const peer = peerOf(call.getPeer());
+      fn(call.request as never, { ...(Number.isFinite(ms) ? { deadline: ms } : {}), ...(peer ? { peer } : {}) }).then(
         (response) => callback(null, response),
         fail,
       );

@@ -1,3 +1,4 @@
+import type { SocketPeer } from './socket-peer.js';
 import type {
   DecryptRequest,
   DecryptResponse,
@@ -21,6 +22,8 @@ export class KmsCallError extends Error {
 export interface CallOptions {
   /** Epoch milliseconds; none means no deadline. */
   deadline?: number;
+  /** The process at the other end of the caller's socket connection, for the audit trail (looked up once per connection). */
+  peer?: Promise<SocketPeer | undefined>;
 }
 
 /**

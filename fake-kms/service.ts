@@ -7,6 +7,7 @@ import type {
   StatusResponse,
 } from '../gen/kms/v2/service.js';
 import { AuditTrail, auditTime } from './audit.js';
+import type { SocketPeer } from './socket-peer.js';
 import { Faults, type Effects, type KmsMethod } from './faults.js';
 import { KmsCallError, type CallOptions, type KmsPlugin } from './plugin.js';
 
@@ -31,6 +32,8 @@ interface CallMeta {
   uid: string;
   requestBytes: number;
   keyId: string;
+  /** Resolved once per connection: only a connection's first calls wait for it, and only to write their record. */
+  peer: Promise<SocketPeer | undefined> | undefined;
 }
 
 /**
@@ -60,7 +63,7 @@ export class KmsService implements KmsPlugin {
   status(options?: CallOptions): Promise<StatusResponse> {
     return this.call(
       'Status',
-      { uid: '', requestBytes: 0, keyId: '' },
+      { uid: '', requestBytes: 0, keyId: '', peer: options?.peer },
       () => this.plugin.status(options),
       (r, fx) => {
         const response = {
@@ -81,7 +84,7 @@ export class KmsService implements KmsPlugin {
   encrypt(request: EncryptRequest, options?: CallOptions): Promise<EncryptResponse> {
     return this.call(
       'Encrypt',
-      { uid: request.uid, requestBytes: request.plaintext.length, keyId: this.intendedKeyId() },
+      { uid: request.uid, requestBytes: request.plaintext.length, keyId: this.intendedKeyId(), peer: options?.peer },
       () => this.plugin.encrypt(request, options),
       (r, fx) => {
         const response: EncryptResponse = {
@@ -99,7 +102,7 @@ export class KmsService implements KmsPlugin {
   decrypt(request: DecryptRequest, options?: CallOptions): Promise<DecryptResponse> {
     return this.call(
       'Decrypt',
-      { uid: request.uid, requestBytes: request.ciphertext.length, keyId: request.keyId },
+      { uid: request.uid, requestBytes: request.ciphertext.length, keyId: request.keyId, peer: options?.peer },
       () => this.plugin.decrypt(request, options),
       (response) => ({ response, keyId: request.keyId, bytes: response.plaintext.length }),
     );
@@ -158,6 +161,7 @@ export class KmsService implements KmsPlugin {
       throw failure;
     } finally {
       // The answer waits until its record is on file; if that write fails, so does the call.
+      const peer = await meta.peer;
       await written(
         this.audit.record({
           time: auditTime(started),
@@ -172,6 +176,7 @@ export class KmsService implements KmsPlugin {
           ...(message === undefined ? {} : { message }),
           ...(healthz === undefined ? {} : { healthz }),
           ...(refusal === undefined ? {} : { apiserverWillRefuse: refusal }),
+          ...(peer ? { peer } : {}),
         }),
       );
     }
