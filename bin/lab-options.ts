@@ -1,5 +1,5 @@
 import { isUtf8 } from 'node:buffer';
-import type { Command } from '@commander-js/extra-typings';
+import { Option, type Command } from '@commander-js/extra-typings';
 import type { UserEncryption } from '../harness/kube/encryption-config-lint.js';
 import type { ExternalPlugin, PluginFlags } from '../harness/kms/index.js';
 import { KmslabError } from '../harness/common/errors.js';
@@ -19,7 +19,18 @@ export function pluginOptions<C extends Command>(command: C): C {
     )
     .option('--disable-cmd <cmd>', 'disables key_id {keyId} (also in $KMSLAB_KEY_ID)')
     .option('--enable-cmd <cmd>', 'enables key_id {keyId} again')
-    .option('--destroy-cmd <cmd>', 'destroys key_id {keyId} for good') as C;
+    .option('--destroy-cmd <cmd>', 'destroys key_id {keyId} for good')
+    .addOption(
+      new Option(
+        '--cloud <cloud>',
+        "put an emulated cloud KMS behind the plugin (local backend): the lab runs the emulator and kmslab's plugin for it (or your --plugin-cmd, given the emulator in its environment); kmslab cloud <verb> --name <lab> drives it",
+      ).choices(['alibaba', 'aws'] as const),
+    ) as C;
+}
+
+/** CloudFlag is the `--cloud` flag, on every command that takes the plugin flags. */
+export interface CloudFlag {
+  cloud?: 'alibaba' | 'aws';
 }
 
 export type { PluginFlags } from '../harness/kms/index.js';

@@ -10,6 +10,7 @@ import type { KeyVersion } from '../sim/index.js';
 import type { InspectReport } from './inspect/index.js';
 import type { EtcdPage } from './inspect/index.js';
 import type { EncryptionRule } from './kube/encryption-config.js';
+import { CLOUD_CAPABILITIES, type LabCloud } from './kms/lab-cloud.js';
 
 /**
  * Lab is what a scenario sees, whatever the backend: the Kubernetes API, raw etcd, the fake KMS, each apiserver,
@@ -127,7 +128,15 @@ export interface LabEtcd {
  * What a lab's KMS can do beyond serving calls, faults and an audit trail (which every lab has: the fake KMS, or
  * the proxy in front of an external plugin). The fake KMS can do everything; an external plugin what its hooks allow.
  */
-export const KMS_CAPABILITIES = ['rotate', 'disable', 'enable', 'destroy', 'restart', 'disabled-key-status'] as const;
+export const KMS_CAPABILITIES = [
+  'rotate',
+  'disable',
+  'enable',
+  'destroy',
+  'restart',
+  'disabled-key-status',
+  ...CLOUD_CAPABILITIES,
+] as const;
 export type KmsCapability = (typeof KMS_CAPABILITIES)[number];
 
 /** LabKmsStatus is what every lab's KMS reports; the fake KMS adds its key versions and settings. */
@@ -158,6 +167,8 @@ export interface LabKms {
   /** restart kills the plugin process (SIGKILL) and starts it again on the same state (or runs --restart-cmd). */
   restart(): Promise<void>;
   audit(query?: AuditQuery): Promise<AuditRecord[]>;
+  /** The cloud KMS behind the plugin (`--cloud`), when the lab has one: the `cloud-*` capabilities act on it. */
+  readonly cloud?: LabCloud;
 }
 
 export type ConfigChange = 'reload' | 'restart';

@@ -55,6 +55,7 @@ export async function startLab(options: StartLabOptions = {}): Promise<Lab> {
 }
 
 function checkStartOptions(options: StartLabOptions, backend: Backend): void {
+  if (options.cloud && backend !== 'local') throw new KmslabError('usage', cloudBackendLimit(backend));
   if (options.plugin && backend !== 'local') {
     throw new KmslabError('usage', `an external KMS plugin runs on the local backend for now, not on ${backend}`);
   }
@@ -91,6 +92,11 @@ async function startOn(backend: Backend, options: StartLabOptions & { removeOnCl
         `backend "${backend as string}" is not available; use local, sim, kind or compose`,
       );
   }
+}
+
+/** cloudBackendLimit says why `--cloud` cannot run on a backend (only the local one runs the emulator and plugin). */
+export function cloudBackendLimit(backend: string): string {
+  return `--cloud runs on the local backend only: the cloud emulator and its plugin are processes on this machine, which a ${backend} lab's apiserver cannot reach (use --backend local)`;
 }
 
 /**

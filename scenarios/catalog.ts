@@ -9,6 +9,8 @@ import { rotate } from './rotate.js';
 import { haRotationRollout } from './ha-rotation-rollout.js';
 import { haKeyDisabled } from './ha-key-disabled.js';
 import { haOutageRestart } from './ha-outage-restart.js';
+import { cloudEnable } from './cloud-enable.js';
+import { cloudGrantRevoked } from './cloud-grant-revoked.js';
 import { longOutage } from './long-outage.js';
 import { disabledKeyWritesGoOn, disabledKeyWritesStop } from './disabled-key-writes.js';
 
@@ -27,6 +29,8 @@ export const SCENARIOS: Scenario[] = [
   disabledKeyWritesGoOn,
   disabledKeyWritesStop,
   longOutage,
+  cloudEnable,
+  cloudGrantRevoked,
 ];
 
 /** selectScenarios picks scenarios by name and/or tag; unknown names are an error that lists the known ones. */

@@ -20,19 +20,38 @@ const FAULT_KINDS = [
 
 interface Target {
   control?: string;
+  name?: string;
 }
 
-// The emulator's control socket: --control, else $KMSLAB_CLOUD_CONTROL. (A lab will name its own here later.)
+// The emulator: lab --name's, else --control, else $KMSLAB_CLOUD_CONTROL.
 async function client(o: Target): Promise<CloudControlClient> {
-  const socket = o.control ?? process.env.KMSLAB_CLOUD_CONTROL;
+  if (o.name !== undefined && o.control !== undefined)
+    throw new KmslabError('usage', 'give --name <lab> or --control <socket>, not both');
+  const socket = o.name !== undefined ? await labCloudControl(o.name) : (o.control ?? process.env.KMSLAB_CLOUD_CONTROL);
   if (!socket)
     throw new KmslabError(
       'usage',
-      'which emulator? pass --control <socket> (kmslab cloud serve prints it as controlSocket) or set KMSLAB_CLOUD_CONTROL',
+      'which emulator? pass --name <lab> (a lab started with --cloud), --control <socket> (kmslab cloud serve prints it as controlSocket) or set KMSLAB_CLOUD_CONTROL',
     );
   const { CloudControlClient } = await import('../../cloud/control-client.js');
   return new CloudControlClient(socket);
 }
+
+// A lab's emulator, from its record.
+async function labCloudControl(name: string): Promise<string> {
+  const { readLab } = await import('../../harness/labs/registry.js');
+  const lab = await readLab(name);
+  if (!lab) throw new KmslabError('not-found', `no lab named "${name}"; kmslab list shows the labs on this machine`);
+  if (!lab.kms.cloud)
+    throw new KmslabError(
+      'usage',
+      `lab "${name}" has no cloud behind its plugin; start one with kmslab up --cloud alibaba|aws --name ${name}`,
+    );
+  return lab.kms.cloud.control;
+}
+
+const NAME_HELP = 'the lab whose cloud to drive (started with --cloud)';
+const CONTROL_HELP = 'control socket of a standalone emulator (default $KMSLAB_CLOUD_CONTROL)';
 
 function number(flag: string, min: number, max: number) {
   return (value: string): number => {
@@ -70,7 +89,8 @@ export function cloudCommands(program: Command): void {
     cloud
       .command(name)
       .description(description)
-      .option('--control <socket>', 'control socket of the emulator (default $KMSLAB_CLOUD_CONTROL)');
+      .option('--name <lab>', NAME_HELP)
+      .option('--control <socket>', CONTROL_HELP);
 
   cloud
     .command('serve')
@@ -234,7 +254,8 @@ export function cloudCommands(program: Command): void {
     .command('add')
     .description('add a fault: throttle, error, latency, hang, reset, tls-failure, unreachable, region-outage')
     .addArgument(new Argument('<kind>').choices(FAULT_KINDS))
-    .option('--control <socket>', 'control socket of the emulator (default $KMSLAB_CLOUD_CONTROL)')
+    .option('--name <lab>', NAME_HELP)
+    .option('--control <socket>', CONTROL_HELP)
     .option('--action <name>', 'API action it applies to (e.g. Decrypt, AssumeRole), or all', 'all')
     .option('--count <n>', 'apply to this many requests, then retire', positiveInt)
     .option('--probability <p>', 'apply to each request with this probability', number('--probability', 0, 1))
@@ -263,13 +284,15 @@ export function cloudCommands(program: Command): void {
   fault
     .command('list')
     .description('faults in force')
-    .option('--control <socket>', 'control socket of the emulator (default $KMSLAB_CLOUD_CONTROL)')
+    .option('--name <lab>', NAME_HELP)
+    .option('--control <socket>', CONTROL_HELP)
     .action(async (o) => printJson(await (await client(o)).faults()));
   fault
     .command('clear')
     .description('clear one fault, or all (held requests are released)')
     .addArgument(new Argument('[id]', 'fault id (f1, …); all when left out'))
-    .option('--control <socket>', 'control socket of the emulator (default $KMSLAB_CLOUD_CONTROL)')
+    .option('--name <lab>', NAME_HELP)
+    .option('--control <socket>', CONTROL_HELP)
     .action(async (id, o) => printJson(await (await client(o)).clearFaults(id)));
 
   sub('audit', 'the cloud audit trail (ActionTrail- or CloudTrail-shaped events): who called what, and the answer')

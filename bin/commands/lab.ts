@@ -6,6 +6,7 @@ import {
   pluginFrom,
   pluginOptions,
   readEncryptionConfig,
+  type CloudFlag,
   type PluginFlags,
 } from '../lab-options.js';
 import type { ExternalPlugin } from '../../harness/kms/index.js';
@@ -78,7 +79,7 @@ export function labCommands(program: Command): void {
         providerName: o.provider,
         encryption: await encryptionFor(o.encryption),
         ...(user ? labOptionsFor({ encryption: 'kms', apiservers: o.apiservers }, user) : {}),
-        ...(await withPlugin(o as PluginFlags)),
+        ...(await withPlugin(o as PluginFlags & CloudFlag)),
         onProgress: (m) => say(`▸ ${m}`),
         onBuildProgress: buildProgress(),
         ...(o.image ? { image: o.image } : {}),
@@ -102,6 +103,16 @@ export function labCommands(program: Command): void {
         apiservers: r.apiservers,
         etcd: r.etcd,
         kms: { socket: r.kms.socket, control: r.kms.control, provider: r.kms.provider },
+        ...(r.kms.cloud
+          ? {
+              cloud: {
+                name: r.kms.cloud.name,
+                control: r.kms.cloud.control,
+                principal: r.kms.cloud.principal,
+                keyId: r.kms.cloud.keyId,
+              },
+            }
+          : {}),
         encryptionConfig: r.encryptionConfig,
         versions: r.versions,
         logs: `${r.dir}/logs`,
@@ -115,11 +126,17 @@ export function labCommands(program: Command): void {
             `apiserver   ${summary.apiserver}`,
             `etcd        ${summary.etcd}`,
             `kms socket  ${summary.kms.socket}`,
+            ...(summary.cloud
+              ? [
+                  `cloud       ${summary.cloud.name} KMS emulator: key ${summary.cloud.keyId}, the plugin calls as ${summary.cloud.principal}`,
+                ]
+              : []),
             `kubeconfig  ${summary.kubeconfig}`,
             `logs        ${summary.logs}`,
             '',
             `export KUBECONFIG=${summary.kubeconfig}`,
             `kmslab inspect --name ${r.name}      # raw etcd view`,
+            ...(summary.cloud ? [`kmslab cloud audit --name ${r.name}  # who called the cloud KMS`] : []),
             `kmslab down --name ${r.name}         # stop it`,
           ].join('\n'),
         );
@@ -248,8 +265,10 @@ export function positiveInt(value: string): number {
   return n;
 }
 
-/** withPlugin is the start option for an external plugin, when the flags name one. */
-export async function withPlugin(o: PluginFlags): Promise<{ plugin?: ExternalPlugin }> {
+/** withPlugin is the start options for an external plugin and a cloud behind it, when the flags name them. */
+export async function withPlugin(
+  o: PluginFlags & CloudFlag,
+): Promise<{ plugin?: ExternalPlugin; cloud?: 'alibaba' | 'aws' }> {
   const plugin = await pluginFrom(o);
-  return plugin ? { plugin } : {};
+  return { ...(plugin ? { plugin } : {}), ...(o.cloud ? { cloud: o.cloud } : {}) };
 }

@@ -4,14 +4,15 @@ import { KmslabError } from '../common/errors.js';
 import { poll } from '../common/wait.js';
 import { KMS_CAPABILITIES, type KmsCapability, type LabKms, type LabKmsStatus } from '../lab.js';
 import { runHook } from './external-plugin.js';
+import { CLOUD_CAPABILITIES, NO_CLOUD, type CloudCapability } from './lab-cloud.js';
 import type { ExternalPlugin, Hook } from './plugin-spec.js';
 
 /** controlKms is LabKms over a fake KMS's control socket: it can do everything; `restart` is the backend's way. */
 export function controlKms(c: KmsControlClient, restart: () => Promise<void>): LabKms {
   return {
     ...common(c),
-    capabilities: new Set(KMS_CAPABILITIES),
-    lacks: () => undefined,
+    capabilities: new Set(KMS_CAPABILITIES.filter((cap) => !isCloud(cap))),
+    lacks: (cap) => (isCloud(cap) ? NO_CLOUD : undefined),
     status: () => c.status(),
     rotate: (key) => c.rotate(key),
     disable: (id) => c.disable(id),
@@ -31,7 +32,10 @@ const NEEDS: Record<KmsCapability, string> = {
   destroy: 'needs --destroy-cmd',
   restart: 'needs --restart-cmd (kmslab restarts a --plugin-cmd plugin itself)',
   'disabled-key-status': 'only the fake KMS can be told what Status says about a disabled key',
+  ...(Object.fromEntries(CLOUD_CAPABILITIES.map((cap) => [cap, NO_CLOUD])) as Record<CloudCapability, string>),
 };
+
+const isCloud = (cap: KmsCapability): cap is CloudCapability => (CLOUD_CAPABILITIES as readonly string[]).includes(cap);
 
 /** externalLacks says what an external plugin's KMS side cannot do, given what the user handed kmslab. */
 export function externalLacks(plugin: ExternalPlugin): (capability: KmsCapability) => string | undefined {
@@ -39,7 +43,7 @@ export function externalLacks(plugin: ExternalPlugin): (capability: KmsCapabilit
     const has =
       cap === 'restart'
         ? Boolean(plugin.command || plugin.restartCommand)
-        : cap !== 'disabled-key-status' && Boolean(plugin.hooks?.[cap as Hook]);
+        : cap !== 'disabled-key-status' && !isCloud(cap) && Boolean(plugin.hooks?.[cap as Hook]);
     return has ? undefined : NEEDS[cap];
   };
 }

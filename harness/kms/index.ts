@@ -12,3 +12,13 @@ export { ExternalPluginProcess, pluginAnswers, runHook } from './external-plugin
 export { controlKms, externalLacks, hookedKms } from './control-kms.js';
 export { KmsPluginProcess, type KmsPluginPaths } from './kms-plugin-process.js';
 export { kmsSide, kmsOfRecord, kmsTarget, type KmsMember, type KmsSide, type KmsTarget } from './kms-side.js';
+export { checkCloud, cloudFiles, CloudEmulatorProcess, standaloneCloud } from './cloud-side.js';
+export { labCloud, type CloudRecord } from './cloud-kms.js';
+export {
+  CLOUDS,
+  CLOUD_CAPABILITIES,
+  NO_CLOUD,
+  type CloudCapability,
+  type CloudName,
+  type LabCloud,
+} from './lab-cloud.js';

@@ -10,8 +10,11 @@ import { controlKms, hookedKms } from './control-kms.js';
 import { ExternalPluginProcess, pluginAnswers, runHook } from './external-plugin.js';
 import { checkExternalPlugin, type ExternalPlugin } from './plugin-spec.js';
 import { KmsPluginProcess, type KmsPluginPaths } from './kms-plugin-process.js';
+import { withCloud, type CloudRecord } from './cloud-kms.js';
+import { CloudEmulatorProcess, cloudPlugin } from './cloud-side.js';
+import type { CloudName } from './lab-cloud.js';
 
-/** A process of the KMS side, as the lab starts, records and stops it. */
+/** A process of the KMS side (the cloud emulator, the plugin, the proxy), as the lab starts, records and stops it. */
 export interface KmsMember {
   readonly process: ManagedProcess | undefined;
   onSpawn: (() => Promise<void>) | undefined;
@@ -30,6 +33,10 @@ export interface KmsSide {
   readonly kms: LabKms;
   /** The socket of the plugin behind the proxy, when there is one. */
   readonly upstream?: string;
+  /** The plugin behind the proxy as the lab runs it (with a cloud: kmslab's command for that cloud, or the user's). */
+  readonly plugin?: ExternalPlugin;
+  /** The cloud emulator, when the lab has one (`cloud`); `cloud()` is its record once it has started. */
+  readonly cloud?: () => CloudRecord | undefined;
 }
 
 /**
@@ -41,7 +48,9 @@ export async function kmsSide(
   paths: KmsPluginPaths,
   plugin: ExternalPlugin | undefined,
   afterRestart: () => Promise<void>,
+  cloud?: CloudName,
 ): Promise<KmsSide> {
+  if (cloud) return cloudSide(dir, paths, plugin, afterRestart, cloud);
   if (!plugin) {
     const fake = new KmsPluginProcess(dir, paths);
     // A plugin restart is real: SIGKILL, then a new process on the same state dir.
@@ -86,17 +95,48 @@ export async function kmsSide(
   };
 }
 
+// With a cloud, the emulator starts first, then the plugin (ours for that cloud, or the user's) and the proxy.
+async function cloudSide(
+  dir: string,
+  paths: KmsPluginPaths,
+  user: ExternalPlugin | undefined,
+  afterRestart: () => Promise<void>,
+  cloud: CloudName,
+): Promise<KmsSide> {
+  const emulator = new CloudEmulatorProcess(dir, cloud);
+  const plugin = await cloudPlugin(cloud, dir, user);
+  const side = await kmsSide(dir, paths, plugin, afterRestart);
+  let record: CloudRecord | undefined;
+  const start = emulator.start.bind(emulator);
+  emulator.start = async (timeoutMs, signal) => {
+    await start(timeoutMs, signal);
+    record = await emulator.record(user !== undefined);
+  };
+  return {
+    ...side,
+    kms: withCloud(side.kms, () => record),
+    members: [emulator, ...side.members],
+    plugin,
+    cloud: () => record,
+  };
+}
+
 /** kmsOfRecord is the LabKms of a lab some other process started, from its record (for the CLI). */
 export function kmsOfRecord(
-  record: { dir: string; kms: KmsPluginPaths & { plugin?: ExternalPlugin & { socket: string } } },
+  record: {
+    dir: string;
+    kms: KmsPluginPaths & { plugin?: ExternalPlugin & { socket: string }; cloud?: CloudRecord };
+  },
   control: KmsControlClient,
 ): LabKms {
   const cannotRestart = async () => {
     throw new Error('restart the plugin with: kmslab restart kms');
   };
-  return record.kms.plugin
+  const kms = record.kms.plugin
     ? hookedKms(control, record.kms.plugin, join(record.dir, 'logs', 'kms-hooks.log'), cannotRestart)
     : controlKms(control, cannotRestart);
+  const cloud = record.kms.cloud;
+  return cloud ? withCloud(kms, () => cloud) : kms;
 }
 
 /** KmsTarget is the KMS a command drives, with its control client (for what only the fake KMS or proxy offers). */

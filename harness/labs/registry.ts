@@ -5,7 +5,7 @@ import { tryLock } from '../common/file-lock.js';
 import { kmslabHome } from '../common/paths.js';
 import { isRunning, type ProcessIdentity } from '../process/process-identity.js';
 import type { ProcessRecord } from '../process/managed-process.js';
-import type { ExternalPlugin } from '../kms/index.js';
+import type { CloudRecord, ExternalPlugin } from '../kms/index.js';
 
 /** LabRecord is a lab as kept in `$KMSLAB_HOME/labs/<name>/lab.json`: enough to find, use and stop it from any process. */
 export interface LabRecord {
@@ -30,6 +30,8 @@ export interface LabRecord {
     auditFile: string;
     /** An external plugin behind the proxy (none: the fake KMS). */
     plugin?: ExternalPlugin & { socket: string };
+    /** The cloud KMS emulator behind the plugin (`--cloud`), once it has started. */
+    cloud?: CloudRecord;
   };
   encryptionConfig: string;
   versions: { kubeApiserver?: string; etcd?: string };

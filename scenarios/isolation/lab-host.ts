@@ -81,10 +81,11 @@ export class LabHost {
     return {
       ...labIdentity(lab),
       apiservers: lab.apiservers.map((a) => ({ name: a.name, running: a.running })),
-      capabilities: [...lab.kms.capabilities],
+      capabilities: [...lab.kms.capabilities].filter((c) => !c.startsWith('cloud-')),
       lacks: Object.fromEntries(
         KMS_CAPABILITIES.flatMap((c) => {
-          const why = lab.kms.lacks(c);
+          // The cloud is not carried across to a scenario's own process (yet).
+          const why = c.startsWith('cloud-') ? 'the cloud is offered to built-in scenarios only' : lab.kms.lacks(c);
           return why ? [[c, why]] : [];
         }),
       ),

@@ -112,7 +112,7 @@ type Covers<I, L extends readonly unknown[], Sync extends keyof I = never> = [
 export const COVERED: [
   Covers<LabApi, typeof API_METHODS>,
   Covers<LabEtcd, typeof ETCD_METHODS, 'scan'>,
-  Covers<LabKms, typeof KMS_METHODS, 'capabilities' | 'lacks'>,
+  Covers<LabKms, typeof KMS_METHODS, 'capabilities' | 'lacks' | 'cloud'>,
   Covers<LabApiserver, typeof APISERVER_METHODS, 'name' | 'api' | 'running'>,
 ] = [true, true, true, true];
 

@@ -11,7 +11,14 @@ import { claimLab, labKmsFiles, writeLab, type LabRecord } from '../../labs/regi
 import { identify } from '../../process/process-identity.js';
 import { ApiserverMember } from './apiserver-member.js';
 import { EtcdMember } from './etcd-member.js';
-import { KmsPluginProcess, kmsSide, type ExternalPlugin, type KmsMember } from '../../kms/index.js';
+import {
+  CloudEmulatorProcess,
+  KmsPluginProcess,
+  kmsSide,
+  type CloudName,
+  type ExternalPlugin,
+  type KmsMember,
+} from '../../kms/index.js';
 import { RawEtcd } from '../common/raw-etcd.js';
 
 export interface LocalLabOptions {
@@ -32,6 +39,11 @@ export interface LocalLabOptions {
   featureGates?: Record<string, boolean>;
   /** Run this KMS v2 plugin behind the proxy instead of the fake KMS. */
   plugin?: ExternalPlugin;
+  /**
+   * Put this cloud's KMS emulator behind the plugin: the lab runs it, and kmslab's plugin for that cloud (or
+   * `plugin`, which then finds the emulator in its environment). The proxy stays in front.
+   */
+  cloud?: CloudName;
   /** The rules that turn KMS on in this lab, if not the default (the user's own config; kms sockets are replaced). */
   kmsRules?: EncryptionRule[];
   readyTimeoutMs?: number;
@@ -158,7 +170,7 @@ export class LocalLab implements Lab {
     for (const a of apiservers) await a.writeEncryption(rules);
 
     let lab: LocalLab | undefined;
-    const side = await kmsSide(dir, kmsPaths, options.plugin, async () => lab?.save());
+    const side = await kmsSide(dir, kmsPaths, options.plugin, async () => lab?.save(), options.cloud);
     const record: LabRecord = {
       format: 1,
       name,
@@ -172,7 +184,7 @@ export class LocalLab implements Lab {
       kms: {
         ...kmsPaths,
         provider: providerName(options),
-        ...(side.upstream ? { plugin: { ...options.plugin, socket: side.upstream } } : {}),
+        ...(side.upstream ? { plugin: { ...(side.plugin ?? options.plugin), socket: side.upstream } } : {}),
       },
       encryptionConfig: apiservers[0]!.encryptionConfig,
       versions: { kubeApiserver: apiserverBin.version, etcd: etcdBin.version },
@@ -195,9 +207,17 @@ export class LocalLab implements Lab {
     try {
       for (const member of side.members) {
         interrupted();
-        say(`starting ${member instanceof KmsPluginProcess ? member.name : 'the KMS plugin'}`);
+        const what =
+          member instanceof KmsPluginProcess
+            ? member.name
+            : member instanceof CloudEmulatorProcess
+              ? `the ${member.cloud} KMS emulator`
+              : 'the KMS plugin';
+        say(`starting ${what}`);
         await member.start(undefined, signal);
       }
+      const cloud = side.cloud?.();
+      if (cloud) record.kms.cloud = cloud;
       interrupted();
       say(`starting etcd ${etcdBin.version ?? `(${etcdBin.path})`}`);
       await etcd.start(undefined, signal);

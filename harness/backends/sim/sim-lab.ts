@@ -184,8 +184,11 @@ export class SimLab implements Lab {
             .find((v) => v.key === ring().activeKey && v.version === Number(version))?.keyId ?? ref);
     };
     return {
-      capabilities: new Set(KMS_CAPABILITIES),
-      lacks: () => undefined,
+      capabilities: new Set(KMS_CAPABILITIES.filter((c) => !c.startsWith('cloud-'))),
+      lacks: (c) =>
+        c.startsWith('cloud-')
+          ? 'the sim models no cloud behind the plugin (--cloud needs --backend local)'
+          : undefined,
       status: async (): Promise<FakeKmsStatus> => ({
         socket: SOCKET,
         listening: this.reachable,
