@@ -8,17 +8,20 @@ import { KmslabError } from '../../harness/common/errors.js';
 import type { Lab } from '../../harness/lab.js';
 import type { StartLabOptions } from '../../harness/start-lab.js';
 import { buildProgress, say, writeReport } from '../output.js';
-import { pluginFrom, pluginOptions, type CloudFlag, type PluginFlags } from '../lab-options.js';
+import { pluginFrom, pluginOptions, type PluginFlags } from '../lab-options.js';
+import { shardOptions, type ShardFlags } from '../shard-options.js';
 
 const { min: MIN_APISERVERS, max: MAX_APISERVERS } = CHAOS_LIMITS.apiservers;
 
 export function chaosCommand(program: Command): void {
-  pluginOptions(
-    program
-      .command('chaos')
-      .description(
-        'run a workload while a seeded nemesis injects KMS, plugin, apiserver and etcd faults; then recover and judge invariants over every acknowledged write (exit 0: every invariant holds; 1: one is violated, or could not be judged)',
-      ),
+  shardOptions(
+    pluginOptions(
+      program
+        .command('chaos')
+        .description(
+          'run a workload while a seeded nemesis injects KMS, plugin, apiserver and etcd faults; then recover and judge invariants over every acknowledged write (exit 0: every invariant holds; 1: one is violated, or could not be judged)',
+        ),
+    ),
   )
     .addOption(
       new Option('--backend <backend>', 'local (real processes) or sim (models, virtual time)')
@@ -37,6 +40,10 @@ export function chaosCommand(program: Command): void {
       '3m',
     )
     .option('--seed <seed>', 'draws the schedule and the workload; the same seed replays a sim run exactly')
+    .option(
+      '--seeds <A..B>',
+      'run each of these seeds (whole numbers, e.g. 1..100) on a fresh lab, one after another; each anomaly is reported with its seed and replay command',
+    )
     .option(
       '--faults <list>',
       `fault kinds to draw from, comma-separated (default: all the lab can take): ${FAULT_KINDS.join(', ')}`,
@@ -66,13 +73,14 @@ export function chaosCommand(program: Command): void {
       }
       const plugin = await pluginFrom(o);
       if (sim && plugin) throw new KmslabError('usage', 'an external plugin needs --backend local');
-      const cloud = (o as CloudFlag).cloud;
-      if (sim && cloud)
-        throw new KmslabError('usage', (await import('../../harness/start-lab.js')).cloudBackendLimit('sim'));
       if (o.simPlugin && (!sim || o.simPlugin !== 'forgets-keys-on-restart')) {
         throw new KmslabError('usage', '--sim-plugin takes forgets-keys-on-restart, with --backend sim');
       }
-      const labOptions: StartLabOptions = {
+      const seeds = await import('./chaos-seeds.js');
+      const seedList = seeds.seedsWanted(o as typeof o & ShardFlags);
+      const plan = seedList && (await seeds.chaosPlan(o as typeof o & ShardFlags, seedList, { plugin }, durationMs));
+      if (seedList && !plan) return;
+      const labOptionsOf = (seed: string): StartLabOptions => ({
         backend: o.backend,
         name: labName(seed),
         seed,
@@ -80,43 +88,48 @@ export function chaosCommand(program: Command): void {
         removeOnClose: true,
         onBuildProgress: buildProgress(),
         ...(plugin ? { plugin } : {}),
-        ...(cloud ? { cloud } : {}),
         ...(o.simPlugin ? { brokenPlugin: 'forgets-keys-on-restart' as const } : {}),
-      };
-      const base: Omit<ChaosOptions, 'signal'> = {
+      });
+      const baseOf = (seed: string): Omit<ChaosOptions, 'signal'> => ({
         seed,
         durationMs,
         ...(faults ? { faults, requireFaults: true } : {}),
         ...(schedule ? { schedule } : {}),
         // The sim's requests cost nothing in wall time; spacing them keeps a day of virtual time to seconds.
         ...(sim ? { thinkMs: 10_000, healthEveryMs: 30_000 } : {}),
-      };
+      });
       const interrupt = new AbortController();
       const stop = () => interrupt.abort();
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
-      const once = async (extra: Partial<ChaosOptions>, quiet = false): Promise<ChaosReport> => {
+      const once = async (extra: Partial<ChaosOptions>, quiet = false, s = seed): Promise<ChaosReport> => {
         let lab: Lab | undefined;
+        // Each run listens on a signal of its own, relayed from Ctrl-C: what a lab leaves listening goes with it.
+        const run = new AbortController();
+        const relay = () => run.abort(interrupt.signal.reason);
+        if (interrupt.signal.aborted) relay();
+        interrupt.signal.addEventListener('abort', relay, { once: true });
         try {
-          lab = await startLab({ ...labOptions, signal: interrupt.signal });
+          lab = await startLab({ ...labOptionsOf(s), signal: run.signal });
           return await runChaos(lab, {
-            ...base,
+            ...baseOf(s),
             ...extra,
-            signal: interrupt.signal,
+            signal: run.signal,
             ...(quiet ? {} : { onEvent: progress(sim) }),
           });
         } finally {
+          interrupt.signal.removeEventListener('abort', relay);
           await lab?.close().catch(() => undefined);
         }
       };
-      const replay = (events: FaultEvent[], d: number) =>
+      const replay = (events: FaultEvent[], d: number, s = seed) =>
         [
           'kmslab',
           'chaos',
           '--backend',
-          'sim',
+          o.backend,
           '--seed',
-          seed,
+          s,
           '--apiservers',
           String(o.apiservers),
           '--duration',
@@ -128,8 +141,23 @@ export function chaosCommand(program: Command): void {
           .map(shellQuote)
           .join(' ');
       say(
-        `▸ chaos on ${o.backend}: ${o.apiservers} apiserver(s), ${formatDuration(durationMs)}${sim ? ' of virtual time' : ''}, seed ${shellQuote(seed)}`,
+        `▸ chaos on ${o.backend}: ${o.apiservers} apiserver(s), ${formatDuration(durationMs)}${sim ? ' of virtual time' : ''}, ${plan ? `seeds ${o.seeds ?? shellQuote(seed)}` : `seed ${shellQuote(seed)}`}`,
       );
+      if (plan) {
+        process.exitCode = await seeds
+          .runChaosSeeds(
+            o as typeof o & ShardFlags,
+            plan,
+            (s) => once({}, true, s),
+            (r) => replay(r.faults.map(asEvent), durationMs, r.seed),
+            () => interrupt.signal.aborted,
+          )
+          .finally(() => {
+            process.off('SIGINT', stop);
+            process.off('SIGTERM', stop);
+          });
+        return;
+      }
       try {
         const report = await once({});
         console.log(summary(report));

@@ -7,19 +7,21 @@ import {
   pluginFrom,
   pluginOptions,
   readEncryptionConfig,
-  type CloudFlag,
   type PluginFlags,
 } from '../lab-options.js';
 import { positiveInt } from './lab.js';
+import { shardOptions, type ShardFlags } from '../shard-options.js';
 
 export function conformanceCommand(program: Command): void {
-  encryptionConfigOption(
-    pluginOptions(
-      program
-        .command('conformance')
-        .description(
-          "hold a KMS v2 plugin to the rules: protocol checks on its socket, lifecycle checks through its hooks, then scenarios on a real kube-apiserver with the plugin behind kmslab's proxy (exit 0: every required check passed)",
-        ),
+  shardOptions(
+    encryptionConfigOption(
+      pluginOptions(
+        program
+          .command('conformance')
+          .description(
+            "hold a KMS v2 plugin to the rules: protocol checks on its socket, lifecycle checks through its hooks, then scenarios on a real kube-apiserver with the plugin behind kmslab's proxy (exit 0: every required check passed)",
+          ),
+      ),
     ),
   )
     .option('--strict', 'recommended checks count as failures too')
@@ -50,28 +52,21 @@ export function conformanceCommand(program: Command): void {
         await import('../../conformance/index.js');
       const { labOptionsFor, startLab } = await import('../../harness/start-lab.js');
       const { selectScenarios } = await import('../../scenarios/index.js');
-      const cloud = (o as CloudFlag).cloud;
-      let plugin = await pluginFrom(o);
-      if (!plugin && !cloud)
+      const plugin = await pluginFrom(o);
+      if (!plugin)
         throw new KmslabError(
           'usage',
-          'conformance needs a plugin: --plugin-cmd "<cmd with {socket}>" or --plugin-socket <path> (or --cloud alibaba|aws for kmslab\'s plugin of that cloud)',
+          'conformance needs a plugin: --plugin-cmd "<cmd with {socket}>" or --plugin-socket <path>',
         );
       const scenarios = o.scenarios === 'none' ? [] : selectScenarios([], [o.scenarios]);
       const user = await readEncryptionConfig((o as { encryptionConfig?: string }).encryptionConfig);
+      const cells = await import('./conformance-cells.js');
+      const plan = await cells.conformancePlan(o as typeof o & ShardFlags, scenarios, { plugin }, user);
+      if (plan === undefined) return;
+      const shard = cells.conformanceShard(plan, scenarios);
       const stamp = Date.now().toString(36);
       const artifacts = resolve(o.artifacts, `conformance-${new Date().toISOString().replace(/[:.]/g, '-')}`);
       say(`logs and artifacts go to ${artifacts} (the plugin's output: kms-plugin.log, the hooks': kms-hooks.log)`);
-      // With a cloud, one emulator serves the whole run: the plugin's own socket and every scenario's lab.
-      const emulated = cloud
-        ? await (await import('../../harness/kms/index.js')).standaloneCloud(artifacts, cloud, plugin)
-        : undefined;
-      if (emulated) {
-        plugin = emulated.plugin;
-        say(
-          `${cloud} KMS emulator: state in ${emulated.dir} (removed at the end), log in ${artifacts}/cloud-${cloud}.log`,
-        );
-      }
       // The first Ctrl-C stops the run; a check that disabled a key still runs its enable hook before kmslab ends.
       const interrupt = new AbortController();
       const stop = () => {
@@ -85,8 +80,9 @@ export function conformanceCommand(program: Command): void {
       process.on('SIGINT', stop);
       process.on('SIGTERM', stop);
       const report = await runConformance({
-        plugin: plugin!,
-        scenarios,
+        plugin,
+        scenarios: shard.scenarios,
+        only: shard.only,
         strict: o.strict ?? false,
         requireAll: o.requireAll ?? false,
         failFast: o.failFast ?? false,
@@ -97,7 +93,7 @@ export function conformanceCommand(program: Command): void {
         makeLab: (s, signal) =>
           startLab({
             name: `c-${s.name.slice(0, 21)}-${stamp}`.replace(/-+/g, '-'),
-            plugin: plugin!,
+            plugin,
             removeOnClose: true,
             onBuildProgress: buildProgress(),
             ...(o.k8sVersion ? { k8sVersion: o.k8sVersion } : {}),
@@ -105,14 +101,14 @@ export function conformanceCommand(program: Command): void {
             ...labOptionsFor(s.needs, user),
           }),
         onResult: (r) => say(checkLine(r, o.strict ?? false)),
-      }).finally(async () => {
+      }).finally(() => {
         process.off('SIGINT', stop);
         process.off('SIGTERM', stop);
-        await emulated?.close();
       });
       console.log(`\n${renderConformance(report)}`);
       if (o.json) await writeReport(o.json, JSON.stringify(report, null, 2));
       if (o.junit) await writeReport(o.junit, conformanceJUnit(report));
+      await cells.writeConformanceShard(o as typeof o & ShardFlags, plan, report, interrupt.signal.aborted);
       process.exitCode = interrupt.signal.aborted ? 130 : report.outcome === 'passed' ? 0 : 1;
     });
 }

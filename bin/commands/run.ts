@@ -7,13 +7,8 @@ import { runProgress } from '../run-progress.js';
 import { withPlugin } from './lab.js';
 import { parseDuration } from '../../harness/common/duration.js';
 import { checkLimit, DEFAULT_STEP_TIMEOUT_MS, type RUN_LIMITS } from '../../scenarios/run-limits.js';
-import {
-  encryptionConfigOption,
-  pluginOptions,
-  readEncryptionConfig,
-  type CloudFlag,
-  type PluginFlags,
-} from '../lab-options.js';
+import { encryptionConfigOption, pluginOptions, readEncryptionConfig, type PluginFlags } from '../lab-options.js';
+import { shardOptions, type ShardFlags } from '../shard-options.js';
 
 export function runCommands(program: Command): void {
   program
@@ -45,7 +40,7 @@ export function runCommands(program: Command): void {
         );
     });
 
-  encryptionConfigOption(pluginOptions(program.command('run')))
+  shardOptions(encryptionConfigOption(pluginOptions(program.command('run'))))
     .description('run scenarios, each on a fresh lab, and report what they proved')
     .argument(
       '[scenarios...]',
@@ -85,8 +80,8 @@ export function runCommands(program: Command): void {
     .option('--keep', 'leave each lab running afterwards (stop with kmslab down --all)')
     .action(async (names, o) => {
       const { renderConsole, runHtml, runScenarios, toJUnit } = await import('../../scenarios/index.js');
-      const { cloudBackendLimit, labOptionsFor, startLab } = await import('../../harness/start-lab.js');
-      const { externalLacks, NO_CLOUD } = await import('../../harness/kms/index.js');
+      const { labOptionsFor, startLab } = await import('../../harness/start-lab.js');
+      const { externalLacks } = await import('../../harness/kms/index.js');
       const scenarios = await pickScenarios(names, o.tag);
       // Ctrl-C (or SIGTERM) ends every scenario in flight at once and stops the labs; the report shows what ran.
       const interrupt = new AbortController();
@@ -105,11 +100,10 @@ export function runCommands(program: Command): void {
       if (o.k8sVersion && (o.backend === 'sim' || o.backend === 'compose')) {
         throw new KmslabError('usage', `--k8s-version picks the apiserver of local and kind labs, not of ${o.backend}`);
       }
-      const plugin = await withPlugin(o as PluginFlags & CloudFlag);
+      const plugin = await withPlugin(o as PluginFlags);
       if (plugin.plugin && o.backend === 'sim') {
         throw new KmslabError('usage', 'the sim backend models the fake KMS; an external plugin needs --backend local');
       }
-      if (plugin.cloud && o.backend !== 'local') throw new KmslabError('usage', cloudBackendLimit(o.backend));
       const user = await readEncryptionConfig((o as { encryptionConfig?: string }).encryptionConfig);
       if (user && o.backend === 'sim') {
         throw new KmslabError(
@@ -117,15 +111,20 @@ export function runCommands(program: Command): void {
           "--encryption-config runs on the local backend; the sim models kmslab's own config",
         );
       }
+      const shards = await import('./run-cells.js');
+      const plan = await shards.runPlan(o as typeof o & ShardFlags, scenarios, plugin, user);
+      if (plan === undefined) return;
       const stamp = Date.now().toString(36);
+      // Every shard of a sim run draws from one seed: the one given, or one made from the run's spec.
+      const seed = o.seed ?? (plan.shard.count > 1 ? plan.specHash.slice(7, 19) : stamp);
       const report = await runScenarios(
-        scenarios,
+        shards.scenariosOf(plan, scenarios),
         (scenario, signal) =>
           startLab({
             ...(signal ? { signal } : {}),
             backend: o.backend,
             name: `${scenario.name.slice(0, 22)}-${stamp}`.replace(/-+$/, ''),
-            seed: o.seed ?? stamp,
+            seed,
             ...(o.k8sVersion ? { k8sVersion: o.k8sVersion } : {}),
             // A failed scenario's logs are copied to the artifacts dir first; --keep leaves the lab running.
             removeOnClose: true,
@@ -142,14 +141,7 @@ export function runCommands(program: Command): void {
           onEvent: runProgress(),
           signal: interrupt.signal,
           backend: o.backend,
-          // Without a cloud, scenarios that need one are skipped before a lab starts; with one, once it has.
-          ...(plugin.cloud
-            ? {}
-            : {
-                lacks: plugin.plugin
-                  ? externalLacks(plugin.plugin)
-                  : (c: string) => (c.startsWith('cloud-') ? NO_CLOUD : undefined),
-              }),
+          ...(plugin.plugin ? { lacks: externalLacks(plugin.plugin) } : {}),
         },
       );
       process.off('SIGINT', stop);
@@ -157,12 +149,13 @@ export function runCommands(program: Command): void {
       console.log(`\n${renderConsole(report)}`);
       if (o.backend === 'sim') {
         say(
-          `sim seed ${o.seed ?? stamp}: replay exactly with kmslab run --backend sim --seed ${o.seed ?? stamp} ${names.join(' ')}`.trimEnd(),
+          `sim seed ${seed}: replay exactly with kmslab run --backend sim --seed ${seed} ${names.join(' ')}`.trimEnd(),
         );
       }
       if (o.json) await writeReport(o.json, JSON.stringify(report, null, 2));
       if (o.junit) await writeReport(o.junit, toJUnit(report));
       if (o.html) await writeReport(o.html, runHtml(report));
+      await shards.writeRunShard(o, plan, report, interrupt.signal.aborted ? exitCode : undefined);
       if (interrupt.signal.aborted) process.exitCode = exitCode;
       else if (report.outcome !== 'passed') process.exitCode = 1;
     });
