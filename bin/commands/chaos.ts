@@ -8,7 +8,7 @@ import { KmslabError } from '../../harness/common/errors.js';
 import type { Lab } from '../../harness/lab.js';
 import type { StartLabOptions } from '../../harness/start-lab.js';
 import { buildProgress, say, writeReport } from '../output.js';
-import { pluginFrom, pluginOptions, type PluginFlags } from '../lab-options.js';
+import { pluginFrom, pluginOptions, type CloudFlag, type PluginFlags } from '../lab-options.js';
 import { shardOptions, type ShardFlags } from '../shard-options.js';
 
 const { min: MIN_APISERVERS, max: MAX_APISERVERS } = CHAOS_LIMITS.apiservers;
@@ -73,12 +73,16 @@ export function chaosCommand(program: Command): void {
       }
       const plugin = await pluginFrom(o);
       if (sim && plugin) throw new KmslabError('usage', 'an external plugin needs --backend local');
+      const cloud = (o as CloudFlag).cloud;
+      if (sim && cloud)
+        throw new KmslabError('usage', (await import('../../harness/start-lab.js')).cloudBackendLimit('sim'));
       if (o.simPlugin && (!sim || o.simPlugin !== 'forgets-keys-on-restart')) {
         throw new KmslabError('usage', '--sim-plugin takes forgets-keys-on-restart, with --backend sim');
       }
       const seeds = await import('./chaos-seeds.js');
       const seedList = seeds.seedsWanted(o as typeof o & ShardFlags);
-      const plan = seedList && (await seeds.chaosPlan(o as typeof o & ShardFlags, seedList, { plugin }, durationMs));
+      const plan =
+        seedList && (await seeds.chaosPlan(o as typeof o & ShardFlags, seedList, { plugin, cloud }, durationMs));
       if (seedList && !plan) return;
       const labOptionsOf = (seed: string): StartLabOptions => ({
         backend: o.backend,
@@ -88,6 +92,7 @@ export function chaosCommand(program: Command): void {
         removeOnClose: true,
         onBuildProgress: buildProgress(),
         ...(plugin ? { plugin } : {}),
+        ...(cloud ? { cloud } : {}),
         ...(o.simPlugin ? { brokenPlugin: 'forgets-keys-on-restart' as const } : {}),
       });
       const baseOf = (seed: string): Omit<ChaosOptions, 'signal'> => ({

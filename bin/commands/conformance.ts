@@ -7,6 +7,7 @@ import {
   pluginFrom,
   pluginOptions,
   readEncryptionConfig,
+  type CloudFlag,
   type PluginFlags,
 } from '../lab-options.js';
 import { positiveInt } from './lab.js';
@@ -52,21 +53,32 @@ export function conformanceCommand(program: Command): void {
         await import('../../conformance/index.js');
       const { labOptionsFor, startLab } = await import('../../harness/start-lab.js');
       const { selectScenarios } = await import('../../scenarios/index.js');
-      const plugin = await pluginFrom(o);
-      if (!plugin)
+      const cloud = (o as CloudFlag).cloud;
+      let plugin = await pluginFrom(o);
+      if (!plugin && !cloud)
         throw new KmslabError(
           'usage',
-          'conformance needs a plugin: --plugin-cmd "<cmd with {socket}>" or --plugin-socket <path>',
+          'conformance needs a plugin: --plugin-cmd "<cmd with {socket}>" or --plugin-socket <path> (or --cloud alibaba|aws for kmslab\'s plugin of that cloud)',
         );
       const scenarios = o.scenarios === 'none' ? [] : selectScenarios([], [o.scenarios]);
       const user = await readEncryptionConfig((o as { encryptionConfig?: string }).encryptionConfig);
       const cells = await import('./conformance-cells.js');
-      const plan = await cells.conformancePlan(o as typeof o & ShardFlags, scenarios, { plugin }, user);
+      const plan = await cells.conformancePlan(o as typeof o & ShardFlags, scenarios, { plugin, cloud }, user);
       if (plan === undefined) return;
       const shard = cells.conformanceShard(plan, scenarios);
       const stamp = Date.now().toString(36);
       const artifacts = resolve(o.artifacts, `conformance-${new Date().toISOString().replace(/[:.]/g, '-')}`);
       say(`logs and artifacts go to ${artifacts} (the plugin's output: kms-plugin.log, the hooks': kms-hooks.log)`);
+      // With a cloud, one emulator serves the whole run: the plugin's own socket and every scenario's lab.
+      const emulated = cloud
+        ? await (await import('../../harness/kms/index.js')).standaloneCloud(artifacts, cloud, plugin)
+        : undefined;
+      if (emulated) {
+        plugin = emulated.plugin;
+        say(
+          `${cloud} KMS emulator: state in ${emulated.dir} (removed at the end), log in ${artifacts}/cloud-${cloud}.log`,
+        );
+      }
       // The first Ctrl-C stops the run; a check that disabled a key still runs its enable hook before kmslab ends.
       const interrupt = new AbortController();
       const stop = () => {
@@ -80,7 +92,7 @@ export function conformanceCommand(program: Command): void {
       process.on('SIGINT', stop);
       process.on('SIGTERM', stop);
       const report = await runConformance({
-        plugin,
+        plugin: plugin!,
         scenarios: shard.scenarios,
         only: shard.only,
         strict: o.strict ?? false,
@@ -93,7 +105,7 @@ export function conformanceCommand(program: Command): void {
         makeLab: (s, signal) =>
           startLab({
             name: `c-${s.name.slice(0, 21)}-${stamp}`.replace(/-+/g, '-'),
-            plugin,
+            plugin: plugin!,
             removeOnClose: true,
             onBuildProgress: buildProgress(),
             ...(o.k8sVersion ? { k8sVersion: o.k8sVersion } : {}),
@@ -101,9 +113,10 @@ export function conformanceCommand(program: Command): void {
             ...labOptionsFor(s.needs, user),
           }),
         onResult: (r) => say(checkLine(r, o.strict ?? false)),
-      }).finally(() => {
+      }).finally(async () => {
         process.off('SIGINT', stop);
         process.off('SIGTERM', stop);
+        await emulated?.close();
       });
       console.log(`\n${renderConformance(report)}`);
       if (o.json) await writeReport(o.json, JSON.stringify(report, null, 2));

@@ -7,7 +7,13 @@ import { runProgress } from '../run-progress.js';
 import { withPlugin } from './lab.js';
 import { parseDuration } from '../../harness/common/duration.js';
 import { checkLimit, DEFAULT_STEP_TIMEOUT_MS, type RUN_LIMITS } from '../../scenarios/run-limits.js';
-import { encryptionConfigOption, pluginOptions, readEncryptionConfig, type PluginFlags } from '../lab-options.js';
+import {
+  encryptionConfigOption,
+  pluginOptions,
+  readEncryptionConfig,
+  type CloudFlag,
+  type PluginFlags,
+} from '../lab-options.js';
 import { shardOptions, type ShardFlags } from '../shard-options.js';
 
 export function runCommands(program: Command): void {
@@ -80,8 +86,8 @@ export function runCommands(program: Command): void {
     .option('--keep', 'leave each lab running afterwards (stop with kmslab down --all)')
     .action(async (names, o) => {
       const { renderConsole, runHtml, runScenarios, toJUnit } = await import('../../scenarios/index.js');
-      const { labOptionsFor, startLab } = await import('../../harness/start-lab.js');
-      const { externalLacks } = await import('../../harness/kms/index.js');
+      const { cloudBackendLimit, labOptionsFor, startLab } = await import('../../harness/start-lab.js');
+      const { externalLacks, NO_CLOUD } = await import('../../harness/kms/index.js');
       const scenarios = await pickScenarios(names, o.tag);
       // Ctrl-C (or SIGTERM) ends every scenario in flight at once and stops the labs; the report shows what ran.
       const interrupt = new AbortController();
@@ -100,10 +106,11 @@ export function runCommands(program: Command): void {
       if (o.k8sVersion && (o.backend === 'sim' || o.backend === 'compose')) {
         throw new KmslabError('usage', `--k8s-version picks the apiserver of local and kind labs, not of ${o.backend}`);
       }
-      const plugin = await withPlugin(o as PluginFlags);
+      const plugin = await withPlugin(o as PluginFlags & CloudFlag);
       if (plugin.plugin && o.backend === 'sim') {
         throw new KmslabError('usage', 'the sim backend models the fake KMS; an external plugin needs --backend local');
       }
+      if (plugin.cloud && o.backend !== 'local') throw new KmslabError('usage', cloudBackendLimit(o.backend));
       const user = await readEncryptionConfig((o as { encryptionConfig?: string }).encryptionConfig);
       if (user && o.backend === 'sim') {
         throw new KmslabError(
@@ -141,7 +148,14 @@ export function runCommands(program: Command): void {
           onEvent: runProgress(),
           signal: interrupt.signal,
           backend: o.backend,
-          ...(plugin.plugin ? { lacks: externalLacks(plugin.plugin) } : {}),
+          // Without a cloud, scenarios that need one are skipped before a lab starts; with one, once it has.
+          ...(plugin.cloud
+            ? {}
+            : {
+                lacks: plugin.plugin
+                  ? externalLacks(plugin.plugin)
+                  : (c: string) => (c.startsWith('cloud-') ? NO_CLOUD : undefined),
+              }),
         },
       );
       process.off('SIGINT', stop);
