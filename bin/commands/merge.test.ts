@@ -149,6 +149,23 @@ export default defineScenario({
     expect(out(damaged)).toContain(`shards/1.json, cell ${cell}: its scenario result is damaged at`);
     expect(out(damaged)).not.toContain('\u001b');
 
+    // Text in a result is the file's: the summary shows it escaped, never as terminal control.
+    const first = file.results[0]!.result as RunReport['scenarios'][number];
+    writeFileSync(
+      join(dir, 'shards/1.json'),
+      JSON.stringify({
+        ...file,
+        results: [
+          { cell, result: { ...first, outcome: 'failed', error: 'x\u001b]0;owned\u0007\u001b[2J' } },
+          ...file.results.slice(1),
+        ],
+      }),
+    );
+    const escaped = await cli(dir, 'merge', 'shards');
+    expect(escaped.exitCode, out(escaped)).toBe(1);
+    expect(String(escaped.stdout)).toContain('x\\x1b]0;owned\\x07\\x1b[2J');
+    expect(String(escaped.stdout)).not.toContain('\u001b');
+
     // A shard cut short by Ctrl-C: merge reports what ran and exits as the interrupted run did.
     writeFileSync(join(dir, 'shards/1.json'), JSON.stringify({ ...file, results: [], interrupted: 'SIGINT' }));
     const cut = await cli(dir, 'merge', 'shards', '--json', 'cut.json');

@@ -35,7 +35,7 @@ export function mergeCommand(program: Command): void {
           set.shards.map(({ path, file }) => fromShard(path, 'context', () => runShardContextOf(file.context))),
           Boolean(set.interrupted),
         );
-        console.log(`\n${renderConsole(report)}`);
+        console.log(`\n${shown(renderConsole(report))}`);
         if (o.json) await writeReport(o.json, JSON.stringify(report, null, 2));
         if (o.junit) await writeReport(o.junit, toJUnit(report));
         if (o.html) await writeReport(o.html, runHtml(report));
@@ -48,7 +48,7 @@ export function mergeCommand(program: Command): void {
           set.shards.map(({ path, file }) => fromShard(path, 'context', () => conformanceContextOf(file.context))),
           Boolean(set.interrupted),
         );
-        console.log(`\n${renderConformance(report)}`);
+        console.log(`\n${shown(renderConformance(report))}`);
         if (o.json) await writeReport(o.json, JSON.stringify(report, null, 2));
         if (o.junit) await writeReport(o.junit, conformanceJUnit(report));
         process.exitCode = set.interrupted ? 130 : report.outcome === 'passed' ? 0 : 1;
@@ -57,7 +57,7 @@ export function mergeCommand(program: Command): void {
         const { seedOfCellId } = await import('../../harness/shards/index.js');
         const backend = String(set.shards[0]!.file.context.backend ?? 'unknown');
         const report = chaosSeedsReport(backend, set.spec.cells.map(seedOfCellId), cellResults(set, chaosSeedOf));
-        console.log(`\n${renderChaosSeeds(report)}`);
+        console.log(`\n${shown(renderChaosSeeds(report))}`);
         if (o.json) await writeReport(o.json, JSON.stringify(report, null, 2));
         process.exitCode = set.interrupted ? 130 : report.outcome === 'passed' ? 0 : 1;
       }
@@ -72,6 +72,13 @@ function cellResults<T>(set: ShardSet, read: (value: unknown) => T): Array<T | u
       : fromShard(set.shards[c.shard - 1]!.path, `cell ${printable(c.cell, 200)}`, () => read(c.result)),
   );
 }
+
+// Every word of the summary came from files: each line is printed escaped, so no file can drive the terminal.
+const shown = (text: string) =>
+  text
+    .split('\n')
+    .map((line) => printable(line))
+    .join('\n');
 
 function fromShard<T>(path: string, what: string, read: () => T): T {
   try {
