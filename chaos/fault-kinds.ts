@@ -20,6 +20,12 @@ export const KINDS = {
   'apiservers-restart': { windowed: false, failsPlugin: false },
   'etcd-kill': { windowed: true, failsPlugin: false },
   'config-reload': { windowed: false, failsPlugin: false },
+  // At the cloud behind the plugin (labs with --cloud): the cluster's role loses its grant, the key is disabled, every
+  // request is throttled, the key gets a new version (its key id, and so the plugin's key_id, stay the same).
+  'cloud-revoke': { windowed: true, failsPlugin: true, needs: ['cloud-revoke', 'cloud-grant'] as KmsCapability[] },
+  'cloud-disable': { windowed: true, failsPlugin: true, needs: ['cloud-disable', 'cloud-enable'] as KmsCapability[] },
+  'cloud-throttle': { windowed: true, failsPlugin: true, needs: ['cloud-faults'] as KmsCapability[] },
+  'cloud-rotate': { windowed: false, failsPlugin: false, needs: ['cloud-rotate'] as KmsCapability[] },
 } satisfies Record<string, { windowed: boolean; failsPlugin: boolean; needs?: KmsCapability[] }>;
 export type FaultKind = keyof typeof KINDS;
 export const FAULT_KINDS = Object.keys(KINDS) as readonly FaultKind[];

@@ -83,6 +83,11 @@ export interface Injected {
 
 const reloads = new WeakMap<Lab, number>();
 
+function cloudOf(lab: Lab) {
+  if (!lab.kms.cloud) throw new Error('this lab has no cloud behind its plugin (start it with --cloud)');
+  return lab.kms.cloud;
+}
+
 /**
  * inject puts one fault on the lab and returns how to heal it (a no-op for instant faults). Restarts wait for
  * /livez only: a KMS fault in force may keep /readyz red, and that is part of what is being tested.
@@ -130,6 +135,27 @@ export async function inject(lab: Lab, e: FaultEvent): Promise<Injected> {
       const killed = await lab.killEtcd();
       return { heal: () => killed.restart() };
     }
+    case 'cloud-revoke': {
+      const cloud = cloudOf(lab);
+      const { keyId } = await lab.kms.status();
+      await cloud.revoke({ principal: cloud.principal });
+      const grant = { principal: cloud.principal, permissions: cloud.clusterPermissions, key: cloud.keyId };
+      return { heal: async () => void (await cloud.grant(grant)), keyId };
+    }
+    case 'cloud-disable': {
+      const cloud = cloudOf(lab);
+      const { keyId } = await lab.kms.status();
+      await cloud.disable();
+      return { heal: async () => void (await cloud.enable()), keyId };
+    }
+    case 'cloud-throttle': {
+      const cloud = cloudOf(lab);
+      const f = await cloud.addFault({ kind: 'throttle' });
+      return { heal: async () => void (await cloud.clearFaults(f.id)) };
+    }
+    case 'cloud-rotate':
+      await cloudOf(lab).rotate();
+      return none;
     case 'config-reload': {
       // The same config in other words (the timeout written 3s or 3000ms): the apiserver reloads on any change of
       // the file's bytes, and each reload builds new KMS probes, so every apiserver wraps a new DEK seed.

@@ -302,7 +302,8 @@ function recordLifecycle(plugin: PluginView, f: AppliedFault, t0: number): void 
   if (f.error || f.inForceAt === undefined) return;
   if (f.kind === 'socket-stop' && f.healingAt !== undefined)
     plugin.outages.push({ from: t0 + f.inForceAt, to: t0 + f.healingAt, why: 'the plugin socket was away' });
-  if (f.kind === 'key-disable' && f.keyId !== undefined) {
+  // A key disabled at the cloud, or a grant revoked, leaves the key_id unopenable while it lasts, never destroyed.
+  if ((f.kind === 'key-disable' || f.kind === 'cloud-disable' || f.kind === 'cloud-revoke') && f.keyId !== undefined) {
     plugin.lifecycle.push({ at: t0 + f.inForceAt, keyId: f.keyId, action: 'disable' });
     plugin.lifecycle.push({ at: t0 + f.healedAt, keyId: f.keyId, action: 'enable' });
   }
