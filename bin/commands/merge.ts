@@ -8,7 +8,7 @@ export function mergeCommand(program: Command): void {
   program
     .command('merge')
     .description(
-      "merge the result files of a run's shards (kmslab run, conformance or chaos with --shard i/n) into the report one run would have made; refuses a missing, repeated or foreign shard, naming it (exit as the single run: 0 passed, 1 failed; 2 when the shards do not make one run)",
+      "merge the result files of a run's shards (kmslab run, conformance or chaos with --shard i/n) into the report one run would have made; refuses a missing, repeated or foreign shard, naming it (exit as the single run: 0 passed, 1 failed, 130 or 143 when a shard was interrupted; 2 when the shards do not make one run)",
     )
     .argument('<files...>', 'the shard result files, or directories holding them (every *.json below that is one)')
     .option('--json <file>', 'write the merged report as JSON (as the single run writes it)')
