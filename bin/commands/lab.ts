@@ -222,7 +222,10 @@ export function labCommands(program: Command): void {
     .description(
       'stop (if running) and start components of a local lab on the same state: the plugin on its keys, etcd on its data, apiservers on their certs and config',
     )
-    .argument('<component>', 'kms, etcd, apiserver (every one), apiserver-<i>, or all')
+    .argument(
+      '<component>',
+      'cloud (the emulator of a --cloud lab), kms, plugin, proxy, etcd, apiserver (every one), apiserver-<i>, or all',
+    )
     .option('--name <name>', 'lab name', 'default')
     .option('--json', 'print what was restarted as JSON')
     .action(async (component, o) => {

@@ -6,6 +6,7 @@ import { ManagedProcess, stopRecorded, type ProcessRecord } from '../process/man
 import { isRunning } from '../process/process-identity.js';
 import { readToken } from './lab-status.js';
 import { probes } from './probes.js';
+import { CloudControlClient } from '../../cloud/control-client.js';
 import { pluginAnswers } from '../kms/index.js';
 import { readLab, writeLab, type LabRecord } from './registry.js';
 
@@ -13,7 +14,7 @@ import { readLab, writeLab, type LabRecord } from './registry.js';
  * What `kmslab restart` takes: one component, every apiserver, one apiserver by index, or the whole lab. `kms` is the
  * KMS side (the fake KMS, or an external plugin and its proxy); `plugin` and `proxy` name one of the latter.
  */
-export type RestartTarget = 'kms' | 'plugin' | 'proxy' | 'etcd' | 'apiserver' | `apiserver-${number}` | 'all';
+export type RestartTarget = 'cloud' | 'kms' | 'plugin' | 'proxy' | 'etcd' | 'apiserver' | `apiserver-${number}` | 'all';
 
 export interface RestartResult {
   name: string;
@@ -21,7 +22,8 @@ export interface RestartResult {
 }
 
 // Servers start before their clients and stop after them.
-const START_ORDER = (name: string) => ({ 'kms-plugin': 0, 'fake-kms': 1, 'kms-proxy': 1, etcd: 2 })[name] ?? 3;
+const START_ORDER = (name: string) =>
+  name.startsWith('cloud-') ? -1 : ({ 'kms-plugin': 0, 'fake-kms': 1, 'kms-proxy': 1, etcd: 2 }[name] ?? 3);
 
 /**
  * restartLab stops and starts components of a local lab from what lab.json recorded (command line, log file), on
@@ -84,23 +86,25 @@ function select(record: LabRecord, target: string): ProcessRecord[] {
   const chosen =
     target === 'all'
       ? record.processes
-      : target === 'kms'
-        ? record.processes.filter((p) => ['fake-kms', 'kms-plugin', 'kms-proxy'].includes(p.name))
-        : target === 'plugin' || target === 'proxy'
-          ? byName(`kms-${target}`)
-          : target === 'etcd'
-            ? byName('etcd')
-            : target === 'apiserver'
-              ? apiservers
-              : indexed
-                ? apiservers.length === 1 && indexed[1] === '0'
-                  ? apiservers
-                  : byName(`kube-apiserver-${indexed[1]}`)
-                : undefined;
+      : target === 'cloud'
+        ? record.processes.filter((p) => p.name.startsWith('cloud-'))
+        : target === 'kms'
+          ? record.processes.filter((p) => ['fake-kms', 'kms-plugin', 'kms-proxy'].includes(p.name))
+          : target === 'plugin' || target === 'proxy'
+            ? byName(`kms-${target}`)
+            : target === 'etcd'
+              ? byName('etcd')
+              : target === 'apiserver'
+                ? apiservers
+                : indexed
+                  ? apiservers.length === 1 && indexed[1] === '0'
+                    ? apiservers
+                    : byName(`kube-apiserver-${indexed[1]}`)
+                  : undefined;
   if (!chosen) {
     throw new KmslabError(
       'usage',
-      `"${target}" is not a component; use kms, plugin, proxy, etcd, apiserver, apiserver-<i> or all`,
+      `"${target}" is not a component; use cloud, kms, plugin, proxy, etcd, apiserver, apiserver-<i> or all`,
     );
   }
   if (chosen.length === 0) {
@@ -115,6 +119,10 @@ function select(record: LabRecord, target: string): ProcessRecord[] {
 async function probeFor(record: LabRecord, processName: string): Promise<() => Promise<true | undefined>> {
   if (processName === 'fake-kms' || processName === 'kms-proxy') return probes.kms(record.kms.control);
   if (processName === 'kms-plugin') return pluginAnswers(record.kms.plugin!.socket);
+  if (processName.startsWith('cloud-') && record.kms.cloud) {
+    const client = new CloudControlClient(record.kms.cloud.control, 5_000);
+    return async () => ((await client.status()) ? true : undefined);
+  }
   if (processName === 'etcd') return probes.etcd(record.etcd);
   const apiserver = record.apiservers.find((a) => a.name === processName);
   if (!apiserver) throw new KmslabError('failed', `lab.json has no URL for ${processName}`);
