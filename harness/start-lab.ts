@@ -96,7 +96,11 @@ async function startOn(backend: Backend, options: StartLabOptions & { removeOnCl
 
 /** cloudBackendLimit says why `--cloud` cannot run on a backend (only the local one runs the emulator and plugin). */
 export function cloudBackendLimit(backend: string): string {
-  return `--cloud runs on the local backend only: the cloud emulator and its plugin are processes on this machine, which a ${backend} lab's apiserver cannot reach (use --backend local)`;
+  const why =
+    backend === 'sim'
+      ? 'the sim models the fake KMS, with no cloud behind it'
+      : `the emulator and the plugin run as processes on this machine, which a ${backend} lab's apiserver cannot reach`;
+  return `--cloud runs on the local backend only: ${why} (use --backend local)`;
 }
 
 /**
