@@ -50,6 +50,17 @@ describe('scenarios on the local backend (real etcd + kube-apiserver)', () => {
     expect(ev('kms-outage', '/healthz/kms-providers fails').seconds as number).toBeLessThanOrEqual(30);
     expect(ev('kms-outage-restart', 'every Secret read and write fails').readErrorClass).toBe('kms-not-primed');
     expect(ev('key-disabled-before-migration', 'Secrets on A fail').readErrorClass).toBe('kms-decrypt-failed');
+    // kubernetes#138950, both styles: a not-ok Status with the same key_id keeps writes going past the expiry, a
+    // failed one stops them at it; after a restart, only the first style asks for a DEK seed.
+    const goOn = ev('disabled-key-writes-go-on', 'writes go on past the');
+    expect(goOn.secondsAfterHealthRed as number).toBeGreaterThanOrEqual(195);
+    const stop = ev('disabled-key-writes-stop', 'writes fail once the write key expires');
+    expect(stop.secondsAfterLastGoodStatus as number).toBeGreaterThanOrEqual(175);
+    expect(stop.secondsAfterLastGoodStatus as number).toBeLessThanOrEqual(200);
+    expect(ev('disabled-key-writes-stop', 'the audit trail').encryptCalls).toBe(0);
+    expect(
+      (ev('disabled-key-writes-go-on', 'the audit trail').refusedByMethod as { Encrypt: number }).Encrypt,
+    ).toBeGreaterThan(0);
   });
 
   test('the run renders as JUnit XML with a testcase per step', () => {
