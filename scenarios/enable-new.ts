@@ -1,7 +1,8 @@
 import type { Lab } from '../harness/lab.js';
 import { auditMark } from './audit-mark.js';
 import { expectAllKmsV2 } from './checks.js';
-import { deltaOf, dekSources, expectOneSeedForWrites, keyIdHash } from './metric-checks.js';
+import { keyIdHash } from '../sim/index.js';
+import { deltaOf, dekSources, expectOneSeedForWrites } from './metric-checks.js';
 import { metricsDelta, scrapeMetrics } from './step-metrics.js';
 import { ScenarioFailure } from './error-class.js';
 import { createSecrets } from './common-steps.js';

@@ -1,11 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import type { Lab } from '../harness/lab.js';
-import {
-  expectDekCacheAfterRestart,
-  expectKeyIdHashesMoved,
-  expectOneSeedForWrites,
-  keyIdHash,
-} from './metric-checks.js';
+import { keyIdHash } from '../sim/index.js';
+import { expectDekCacheAfterRestart, expectKeyIdHashesMoved, expectOneSeedForWrites } from './metric-checks.js';
 import type { MetricsDelta } from './step-metrics.js';
 
 // The upstream assertions, each held and then broken one condition at a time: every break must fail the check.
@@ -20,7 +16,7 @@ const delta = (over: Partial<MetricsDelta> = {}): MetricsDelta => ({
   ...over,
 });
 
-test('keyIdHash is sha256 of the key_id, as the apiserver labels it', () => {
+test('key_id hashes are sha256 of the key_id, as the apiserver labels them', () => {
   expect(keyIdHash('1')).toBe('sha256:6b86b273ff34fce19d6b804eff5a3f5747ada4eaa22f1d49c01e52ddb7875b4b');
 });
 

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Lab } from '../harness/lab.js';
-import { decodeKmsV2Value } from '../sim/index.js';
+import { decodeKmsV2Value, keyIdHash } from '../sim/index.js';
 import { ScenarioFailure } from './error-class.js';
 import type { MetricsDelta, StepMetrics } from './step-metrics.js';
 
@@ -111,9 +111,4 @@ export function expectDekCacheAfterRestart(
       `the DEK source cache holds ${size ?? 'no entry'} after the restart, expected ${inEtcd}: the distinct DEK sources of provider ${provider} in etcd`,
     );
   return { dekSourceCacheSize: size, distinctDekSourcesInEtcd: inEtcd };
-}
-
-/** keyIdHash is how the apiserver's metrics name a key_id: `sha256:<hex of sha256(key_id)>`. */
-export function keyIdHash(keyId: string): string {
-  return `sha256:${createHash('sha256').update(keyId).digest('hex')}`;
 }
