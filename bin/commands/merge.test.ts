@@ -258,6 +258,11 @@ describe('kmslab chaos --seeds: the shards merged equal the single run, seed for
     await shardsOf(dir, 3, args);
     const merged = await cli(dir, 'merge', 'shards', '--json', 'merged.json');
     expect(merged.exitCode, out(merged)).toBe(1);
+    const html = await cli(dir, 'merge', 'shards', '--html', 'chaos.html');
+    expect([html.exitCode, out(html)]).toEqual([
+      2,
+      expect.stringMatching(/--html is not made for chaos shards; write --json/),
+    ]);
     const [one, all] = [
       json<ChaosSeedsReport>(join(dir, 'single.json')),
       json<ChaosSeedsReport>(join(dir, 'merged.json')),

@@ -1,7 +1,7 @@
 import { Command } from '@commander-js/extra-typings';
 import { KmslabError } from '../../harness/common/errors.js';
 import { printable } from '../../harness/common/printable.js';
-import type { ShardSet } from '../../harness/shards/index.js';
+import type { CellCommand, ShardSet } from '../../harness/shards/index.js';
 import { say, writeReport } from '../output.js';
 
 export function mergeCommand(program: Command): void {
@@ -19,50 +19,81 @@ export function mergeCommand(program: Command): void {
       const set = await loadShardSet(paths);
       for (const f of set.skipped) say(`skipped ${f}: JSON, but not a shard result`);
       const { command } = set.spec;
-      if (o.html && command !== 'run')
-        throw new KmslabError('usage', `--html draws a run's timeline; these are ${command} shards (use --json)`);
-      if (o.junit && command === 'chaos')
-        throw new KmslabError('usage', '--junit is for run and conformance shards; chaos seeds merge to --json');
       say(
         `▸ merging ${set.shards.length} shard(s) of kmslab ${command}: ${set.spec.cells.length} cells, spec ${set.specHash.slice(7, 19)}, kmslab ${printable(set.kmslabVersion, 40)}${set.interrupted ? `; a shard was interrupted (${printable(set.interrupted, 20)})` : ''}`,
       );
-      const signalExit = set.interrupted === 'SIGTERM' ? 143 : 130;
-      if (command === 'run') {
-        const { mergeRunReports, renderConsole, runHtml, runShardContextOf, scenarioResultOf, toJUnit } =
-          await import('../../scenarios/index.js');
-        const report = mergeRunReports(
-          cellResults(set, scenarioResultOf),
-          set.shards.map(({ path, file }) => fromShard(path, 'context', () => runShardContextOf(file.context))),
-          Boolean(set.interrupted),
-        );
-        console.log(`\n${shown(renderConsole(report))}`);
-        if (o.json) await writeReport(o.json, JSON.stringify(report, null, 2));
-        if (o.junit) await writeReport(o.junit, toJUnit(report));
-        if (o.html) await writeReport(o.html, runHtml(report));
-        process.exitCode = set.interrupted ? signalExit : report.outcome === 'passed' ? 0 : 1;
-      } else if (command === 'conformance') {
-        const { conformanceCellOf, conformanceContextOf, conformanceJUnit, mergeConformance, renderConformance } =
-          await import('../../conformance/index.js');
-        const report = mergeConformance(
-          cellResults(set, conformanceCellOf),
-          set.shards.map(({ path, file }) => fromShard(path, 'context', () => conformanceContextOf(file.context))),
-          Boolean(set.interrupted),
-        );
-        console.log(`\n${shown(renderConformance(report))}`);
-        if (o.json) await writeReport(o.json, JSON.stringify(report, null, 2));
-        if (o.junit) await writeReport(o.junit, conformanceJUnit(report));
-        process.exitCode = set.interrupted ? 130 : report.outcome === 'passed' ? 0 : 1;
-      } else {
-        const { chaosSeedOf, chaosSeedsReport, renderChaosSeeds } = await import('../../chaos/index.js');
-        const { seedOfCellId } = await import('../../harness/shards/index.js');
-        const backend = String(set.shards[0]!.file.context.backend ?? 'unknown');
-        const report = chaosSeedsReport(backend, set.spec.cells.map(seedOfCellId), cellResults(set, chaosSeedOf));
-        console.log(`\n${shown(renderChaosSeeds(report))}`);
-        if (o.json) await writeReport(o.json, JSON.stringify(report, null, 2));
-        process.exitCode = set.interrupted ? 130 : report.outcome === 'passed' ? 0 : 1;
+      const merged = await MERGERS[command](set);
+      for (const kind of ['junit', 'html'] as const)
+        if (o[kind] && !merged.render[kind])
+          throw new KmslabError('usage', `--${kind} is not made for ${command} shards; write --json`);
+      console.log(`\n${shown(merged.summary)}`);
+      for (const kind of ['json', 'junit', 'html'] as const) {
+        const file = o[kind];
+        const render = merged.render[kind];
+        if (file && render) await writeReport(file, render());
       }
+      // As the single run exits: run tells SIGTERM (143) from Ctrl-C (130); conformance and chaos say 130.
+      const cut = command === 'run' && set.interrupted === 'SIGTERM' ? 143 : 130;
+      process.exitCode = set.interrupted ? cut : merged.passed ? 0 : 1;
     });
 }
+
+/** What a command's merged report offers: its summary, whether it passed, and the files it can be written as. */
+interface Merged {
+  summary: string;
+  passed: boolean;
+  render: Partial<Record<'json' | 'junit' | 'html', () => string>>;
+}
+
+const MERGERS: Record<CellCommand, (set: ShardSet) => Promise<Merged>> = {
+  run: async (set) => {
+    const { mergeRunReports, renderConsole, runHtml, runShardContextOf, scenarioResultOf, toJUnit } =
+      await import('../../scenarios/index.js');
+    const report = mergeRunReports(
+      cellResults(set, scenarioResultOf),
+      contexts(set, runShardContextOf),
+      Boolean(set.interrupted),
+    );
+    return {
+      summary: renderConsole(report),
+      passed: report.outcome === 'passed',
+      render: {
+        json: () => JSON.stringify(report, null, 2),
+        junit: () => toJUnit(report),
+        html: () => runHtml(report),
+      },
+    };
+  },
+  conformance: async (set) => {
+    const { conformanceCellOf, conformanceContextOf, conformanceJUnit, mergeConformance, renderConformance } =
+      await import('../../conformance/index.js');
+    const report = mergeConformance(
+      cellResults(set, conformanceCellOf),
+      contexts(set, conformanceContextOf),
+      Boolean(set.interrupted),
+    );
+    return {
+      summary: renderConformance(report),
+      passed: report.outcome === 'passed',
+      render: { json: () => JSON.stringify(report, null, 2), junit: () => conformanceJUnit(report) },
+    };
+  },
+  chaos: async (set) => {
+    const { chaosSeedOf, chaosSeedsReport, renderChaosSeeds } = await import('../../chaos/index.js');
+    const { seedOfCellId } = await import('../../harness/shards/index.js');
+    const backend = String(set.shards[0]!.file.context.backend ?? 'unknown');
+    const report = chaosSeedsReport(backend, set.spec.cells.map(seedOfCellId), cellResults(set, chaosSeedOf));
+    return {
+      summary: renderChaosSeeds(report),
+      passed: report.outcome === 'passed',
+      render: { json: () => JSON.stringify(report, null, 2) },
+    };
+  },
+};
+
+/** contexts reads what each shard keeps besides its cells; a damaged one is a usage error naming the file. */
+const contexts = <T>(set: ShardSet, read: (value: unknown) => T): T[] =>
+  set.shards.map(({ path, file }) => fromShard(path, 'context', () => read(file.context)));
 
 /** cellResults reads each cell's result in the run's order; a damaged one is a usage error naming file and cell. */
 function cellResults<T>(set: ShardSet, read: (value: unknown) => T): Array<T | undefined> {
