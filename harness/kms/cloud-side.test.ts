@@ -55,8 +55,8 @@ describe('cloud side of a lab', () => {
       command: 'my-plugin --listen {socket}',
       hooks: { disable: 'off {keyId}' },
     });
-    expect(p.command).toBe(". /lab/cloud/plugin-env.sh && my-plugin --listen {socket}");
-    expect(p.hooks).toEqual({ disable: ". /lab/cloud/plugin-env.sh && off {keyId}" });
+    expect(p.command).toBe('. /lab/cloud/plugin-env.sh && my-plugin --listen {socket}');
+    expect(p.hooks).toEqual({ disable: '. /lab/cloud/plugin-env.sh && off {keyId}' });
     await expect(cloudPlugin('alibaba', '/lab', { socket: '/run/p.sock' })).rejects.toThrow(/not --plugin-socket/);
   });
 
