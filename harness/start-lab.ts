@@ -56,6 +56,12 @@ export async function startLab(options: StartLabOptions = {}): Promise<Lab> {
 
 function checkStartOptions(options: StartLabOptions, backend: Backend): void {
   if (options.cloud && backend !== 'local') throw new KmslabError('usage', cloudBackendLimit(backend));
+  if (options.cloud && options.plugin?.socket) {
+    throw new KmslabError(
+      'usage',
+      '--cloud starts the plugin itself: give --plugin-cmd (it gets the emulator in its environment), not --plugin-socket',
+    );
+  }
   if (options.plugin && backend !== 'local') {
     throw new KmslabError('usage', `an external KMS plugin runs on the local backend for now, not on ${backend}`);
   }

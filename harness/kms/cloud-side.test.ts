@@ -60,6 +60,13 @@ describe('cloud side of a lab', () => {
     await expect(cloudPlugin('alibaba', '/lab', { socket: '/run/p.sock' })).rejects.toThrow(/not --plugin-socket/);
   });
 
+  test('a lab refuses --cloud where it cannot work, before starting anything', async () => {
+    const { startLab } = await import('../start-lab.js');
+    await expect(startLab({ cloud: 'aws', backend: 'kind' })).rejects.toThrow(/local backend only/);
+    await expect(startLab({ cloud: 'alibaba', backend: 'sim' })).rejects.toThrow(/sim models the fake KMS/);
+    await expect(startLab({ cloud: 'aws', plugin: { socket: '/run/p.sock' } })).rejects.toThrow(/not --plugin-socket/);
+  });
+
   test('--cloud takes the clouds kmslab emulates', () => {
     expect(checkCloud('aws')).toBe('aws');
     expect(() => checkCloud('gcp')).toThrow('--cloud gcp: kmslab emulates alibaba and aws');
