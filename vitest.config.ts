@@ -1,8 +1,11 @@
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
-// Two projects: fast unit tests next to the code, and integration tests in test/ that start real
-// etcd, kube-apiserver and fake-kms processes. CI machines have 2 cores, so integration files run one at a time.
+// Three projects: fast unit tests next to the code, integration tests in test/ that start real etcd, kube-apiserver
+// and fake-kms processes, and the integration tests that need a container engine. CI machines have 2 cores, so
+// integration files run one at a time within each project.
+const CONTAINER_TESTS = ['test/docker-backends.int.test.ts', 'test/no-pull-engine.int.test.ts'];
+
 export default defineConfig({
   // The examples import kmslab as a user would; in the checkout that is the source.
   resolve: { alias: { kmslab: fileURLToPath(new URL('./index.ts', import.meta.url)) } },
@@ -25,6 +28,19 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['test/**/*.int.test.ts'],
+          exclude: CONTAINER_TESTS,
+          fileParallelism: false,
+          testTimeout: 300_000,
+          hookTimeout: 900_000,
+        },
+      },
+      {
+        // The tests that need a container engine: mostly waiting on kind and compose labs, so scripts/test.mjs runs
+        // them in a vitest of their own beside the integration project (still one file at a time).
+        extends: true,
+        test: {
+          name: 'containers',
+          include: CONTAINER_TESTS,
           fileParallelism: false,
           testTimeout: 300_000,
           hookTimeout: 900_000,
