@@ -13,6 +13,10 @@ export function unmetNeeds(needs: LabNeeds, backend: Lab['backend'] | string): s
   if (needs.apiserver === 'model' && !model) {
     return 'runs only on the sim: it spans more time than a real lab can wait (run it with --backend sim)';
   }
+  const cloud = needs.kms?.filter((c) => c.startsWith('cloud-')) ?? [];
+  if (cloud.length && backend !== 'local') {
+    return `needs a cloud KMS behind the plugin (${cloud.join(', ')}), which only local labs run (--cloud alibaba|aws)`;
+  }
   if (needs.featureGates && Object.keys(needs.featureGates).length && backend !== 'local' && !model) {
     return `needs kube-apiserver feature gates (${Object.keys(needs.featureGates).join(', ')}), which only the local backend sets`;
   }
