@@ -1,12 +1,14 @@
 import { beforeAll, describe, expect, test } from 'vitest';
 import { labOptionsFor, startLab } from '../harness/index.js';
+import { unmetNeeds } from '../harness/lab-needs.js';
 import { SCENARIOS as ALL, outline, runScenarios, toJUnit, type RunReport } from '../scenarios/index.js';
 import { isolateHome, uniqueName } from './support/env.js';
 
 isolateHome();
 
-// The scenarios both backends run (those needing a real apiserver or the model's virtual time have tests of their own).
-const SCENARIOS = ALL.filter((s) => s.needs.apiserver === undefined);
+// The scenarios both backends run (those needing a real apiserver, the model's virtual time or a cloud behind the
+// plugin have tests of their own: the cloud ones in test/cloud-lab.int.test.ts).
+const SCENARIOS = ALL.filter((s) => s.needs.apiserver === undefined && !unmetNeeds(s.needs, 'sim'));
 
 // Every scenario on the real control plane, each on its own lab, four at a time so the 3-minute waits overlap;
 // then the same scenarios on the sim, for the differential tests below.
