@@ -9,7 +9,7 @@ isolateHome();
 // ACK's plugin does) on the real control plane: they judge what that style must do and leave the key enabled. The
 // default style (not-ok-keep-key-id) runs in scenarios.int.test.ts.
 describe('key-disabled scenarios with a fail-rpc plugin (local backend)', () => {
-  test.concurrent.each(['key-disabled', 'key-disabled-before-migration'])(
+  test.concurrent.each(['key-disabled', 'key-disabled-before-migration', 'ha-key-disabled'])(
     '%s passes and leaves every key enabled',
     async (name) => {
       const scenario = SCENARIOS.find((s) => s.name === name)!;
