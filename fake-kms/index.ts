@@ -10,3 +10,4 @@ export { KmsControlClient, ControlRequestError, ControlUnreachableError } from '
 export { controlApp, type ControlTarget, type KeyControl } from './control-api.js';
 export { privateDir, serveControl, type ControlServer } from './sockets.js';
 export { KmsEndpoint, type EndpointSockets } from './kms-endpoint.js';
+export { KmsV1Plugin, type V1Calls } from './kms-v1-plugin.js';

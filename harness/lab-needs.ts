@@ -13,6 +13,12 @@ export function unmetNeeds(needs: LabNeeds, backend: Lab['backend'] | string): s
   if (needs.apiserver === 'model' && !model) {
     return 'runs only on the sim: it spans more time than a real lab can wait (run it with --backend sim)';
   }
+  if (needs.encryption === 'kms-v1' && backend !== 'local') {
+    return 'starts on KMS v1, whose plugin runs beside a local lab only (run it with --backend local)';
+  }
+  if (needs.controllers?.length && backend !== 'local') {
+    return `needs kube-controller-manager (${needs.controllers.join(', ')}), which only local labs run`;
+  }
   const cloud = needs.kms?.filter((c) => c.startsWith('cloud-')) ?? [];
   if (cloud.length && backend !== 'local') {
     return `needs a cloud KMS behind the plugin (${cloud.join(', ')}), which only local labs run (--cloud alibaba|aws)`;

@@ -25,6 +25,8 @@ export interface Lab extends AsyncDisposable {
   readonly kmsSocket: string;
   /** The rules that turn KMS on in this lab when they are not the default (KMS v2 then identity, for Secrets). */
   readonly kmsRules?: EncryptionRule[];
+  /** A KMS v1 plugin beside the v2 one, in labs that start on KMS v1 (`needs.encryption: 'kms-v1'`). */
+  readonly kmsV1?: LabKmsV1;
   /** The API through the first apiserver. */
   readonly api: LabApi;
   readonly etcd: LabEtcd;
@@ -43,8 +45,11 @@ export interface Lab extends AsyncDisposable {
 
 /** What a scenario needs from its lab; the runner starts a lab that fits, on whatever backend was chosen. */
 export interface LabNeeds {
-  /** How Secrets are stored when the lab starts: KMS v2 then identity (default), or identity only. */
-  encryption?: 'kms' | 'identity';
+  /**
+   * How Secrets are stored when the lab starts: KMS v2 then identity (default), identity only, or KMS v1 then
+   * identity (a legacy cluster: the KMSv1 gate on, a v1 plugin beside the v2 one; local labs only).
+   */
+  encryption?: 'kms' | 'identity' | 'kms-v1';
   apiservers?: number;
   /** What the scenario asks of the KMS beyond calls, faults and audit (a lab lacking one skips the scenario). */
   kms?: KmsCapability[];
@@ -56,7 +61,17 @@ export interface LabNeeds {
   apiserver?: 'real' | 'model';
   /** kube-apiserver feature gates to set (`--feature-gates`); only labs that take apiserver flags can. */
   featureGates?: Record<string, boolean>;
+  /** kube-controller-manager controllers the lab runs (none by default; local labs only). */
+  controllers?: LabController[];
 }
+
+/** The kube-controller-manager controllers a lab can run, by upstream's names. */
+export const LAB_CONTROLLERS = [
+  'namespace-controller',
+  'garbage-collector-controller',
+  'storage-version-migrator-controller',
+] as const;
+export type LabController = (typeof LAB_CONTROLLERS)[number];
 
 export interface ObjectRef {
   namespace: string;
@@ -169,6 +184,16 @@ export interface LabKms {
   audit(query?: AuditQuery): Promise<AuditRecord[]>;
   /** The cloud KMS behind the plugin (`--cloud`), when the lab has one: the `cloud-*` capabilities act on it. */
   readonly cloud?: LabCloud;
+}
+
+/** LabKmsV1 is a lab's KMS v1 plugin: where it listens, what it answered, and a way to stop it for good. */
+export interface LabKmsV1 {
+  readonly socket: string;
+  /** The provider name its values carry (`k8s:enc:kms:v1:<name>:`). */
+  readonly providerName: string;
+  /** Calls answered so far; the health probe's "ping" is counted apart from DEKs. */
+  calls(): { version: number; encryptDek: number; decryptDek: number; encryptPing: number; decryptPing: number };
+  stop(): Promise<void>;
 }
 
 export type ConfigChange = 'reload' | 'restart';

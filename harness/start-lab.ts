@@ -5,6 +5,7 @@ import type { SimLabOptions } from './backends/sim/sim-lab.js';
 import { identityOnly, kmsThenIdentity, pointAt } from './kube/encryption-config.js';
 import type { UserEncryption } from './kube/encryption-config-lint.js';
 import type { Lab, LabNeeds } from './lab.js';
+import { kmsV1Rules } from './lab-kms-v1.js';
 
 export type Backend = Lab['backend'];
 
@@ -117,13 +118,19 @@ export function labOptionsFor(needs: LabNeeds, user?: UserEncryption): LocalLabO
   const kmsOn = user ? { kmsRules: user.rules, providerName: user.providerName } : {};
   return {
     apiservers: needs.apiservers ?? 1,
-    ...(needs.featureGates ? { featureGates: needs.featureGates } : {}),
+    ...(needs.featureGates || needs.encryption === 'kms-v1'
+      ? { featureGates: { ...(needs.encryption === 'kms-v1' ? { KMSv1: true } : {}), ...needs.featureGates } }
+      : {}),
+    ...(needs.encryption === 'kms-v1' ? { kmsV1: true } : {}),
+    ...(needs.controllers?.length ? { controllers: needs.controllers } : {}),
     ...kmsOn,
     encryption:
       needs.encryption === 'identity'
         ? () => [identityOnly()]
-        : user
-          ? (socket) => pointAt(user.rules, socket)
-          : (socket, name) => [kmsThenIdentity(name, socket)],
+        : needs.encryption === 'kms-v1'
+          ? (socket) => kmsV1Rules(socket)
+          : user
+            ? (socket) => pointAt(user.rules, socket)
+            : (socket, name) => [kmsThenIdentity(name, socket)],
   };
 }

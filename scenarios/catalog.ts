@@ -11,8 +11,12 @@ import { haKeyDisabled } from './ha-key-disabled.js';
 import { haOutageRestart } from './ha-outage-restart.js';
 import { cloudEnable } from './cloud-enable.js';
 import { cloudGrantRevoked } from './cloud-grant-revoked.js';
-import { longOutage } from './long-outage.js';
 import { disabledKeyWritesGoOn, disabledKeyWritesStop } from './disabled-key-writes.js';
+import { unsafeDelete } from './unsafe-delete.js';
+import { longOutage } from './long-outage.js';
+import { kmsV1Migration } from './kms-v1-migration.js';
+import { svmRotate } from './svm-rotate.js';
+import { unsafeDeleteGateOff } from './unsafe-delete-gate-off.js';
 
 /** Every scenario kmslab ships, in the order `kmslab scenarios` lists them. */
 export const SCENARIOS: Scenario[] = [
@@ -28,7 +32,11 @@ export const SCENARIOS: Scenario[] = [
   haOutageRestart,
   disabledKeyWritesGoOn,
   disabledKeyWritesStop,
+  unsafeDelete,
+  unsafeDeleteGateOff,
   longOutage,
+  kmsV1Migration,
+  svmRotate,
   cloudEnable,
   cloudGrantRevoked,
 ];

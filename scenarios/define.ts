@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { KmslabError } from '../harness/common/errors.js';
-import { KMS_CAPABILITIES } from '../harness/lab.js';
+import { KMS_CAPABILITIES, LAB_CONTROLLERS } from '../harness/lab.js';
 import type { Lab } from '../harness/lab.js';
 import type { LabNeeds, Scenario, ScenarioContext } from './model.js';
 
@@ -29,10 +29,11 @@ const definition = z.strictObject({
   tags: z.array(z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'tags are lowercase words like "core"')).optional(),
   needs: z
     .strictObject({
-      encryption: z.enum(['kms', 'identity']).optional(),
+      encryption: z.enum(['kms', 'identity', 'kms-v1']).optional(),
       apiservers: z.number().int().min(1).max(5).optional(),
       kms: z.array(z.enum(KMS_CAPABILITIES)).optional(),
       apiserver: z.enum(['real', 'model']).optional(),
+      controllers: z.array(z.enum(LAB_CONTROLLERS)).optional(),
       featureGates: z
         .record(z.string().regex(/^[A-Z][A-Za-z0-9]*$/, 'a gate name, like KMSv1'), z.boolean())
         .optional(),

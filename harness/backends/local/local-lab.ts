@@ -6,7 +6,9 @@ import { realClock } from '../../common/clock.js';
 import { KmslabError } from '../../common/errors.js';
 import { checkProviderName, kmsThenIdentity, pointAt, type EncryptionRule } from '../../kube/encryption-config.js';
 import { kubeconfigYaml } from '../../kube/kubeconfig.js';
-import type { Lab, LabKms } from '../../lab.js';
+import type { Lab, LabController, LabKms, LabKmsV1 } from '../../lab.js';
+import { ControllerManagerMember } from './controller-manager-member.js';
+import { startLabKmsV1 } from '../../lab-kms-v1.js';
 import { claimLab, labKmsFiles, writeLab, type LabRecord } from '../../labs/registry.js';
 import { identify } from '../../process/process-identity.js';
 import { ApiserverMember } from './apiserver-member.js';
@@ -37,6 +39,10 @@ export interface LocalLabOptions {
   apiserverArgs?: string[];
   /** kube-apiserver feature gates (`--feature-gates=Name=true,…`), set on every apiserver of the lab. */
   featureGates?: Record<string, boolean>;
+  /** Run a KMS v1 plugin too (in this process, beside the v2 plugin's socket), for labs that start on KMS v1. */
+  kmsV1?: boolean;
+  /** Run kube-controller-manager with these controllers (and what they need), once the apiservers are ready. */
+  controllers?: LabController[];
   /** Run this KMS v2 plugin behind the proxy instead of the fake KMS. */
   plugin?: ExternalPlugin;
   /**
@@ -89,6 +95,8 @@ export function featureGateArgs(gates: Record<string, boolean> = {}): string[] {
 export class LocalLab implements Lab {
   readonly backend = 'local';
   readonly clock = realClock;
+  kmsV1: LabKmsV1 | undefined;
+  controllerManager: ControllerManagerMember | undefined;
   private etcdClient: RawEtcd | undefined;
   private removed = false;
 
@@ -218,6 +226,10 @@ export class LocalLab implements Lab {
       }
       const cloud = side.cloud?.();
       if (cloud) record.kms.cloud = cloud;
+      if (options.kmsV1) {
+        say('starting the KMS v1 plugin');
+        lab.kmsV1 = await startLabKmsV1(kmsPaths.socket);
+      }
       interrupted();
       say(`starting etcd ${etcdBin.version ?? `(${etcdBin.path})`}`);
       await etcd.start(undefined, signal);
@@ -239,6 +251,19 @@ export class LocalLab implements Lab {
         }),
         { mode: 0o600 },
       );
+      if (options.controllers?.length) {
+        const kcm = await ControllerManagerMember.create(
+          dir,
+          record.kubeconfig,
+          options.controllers,
+          options.k8sVersion,
+        );
+        lab.controllerManager = kcm;
+        kcm.onSpawn = () => saving.save();
+        interrupted();
+        say(`starting kube-controller-manager (${kcm.controllers.join(', ')})`);
+        await kcm.start(undefined, signal);
+      }
       interrupted();
       record.status = 'ready';
       await lab.save();
@@ -296,6 +321,7 @@ export class LocalLab implements Lab {
       ...this.kmsMembers.map((m) => m.process),
       this.etcdMember.process,
       ...this.apiservers.map((a) => a.process),
+      this.controllerManager?.process,
     ]
       .filter((p) => p !== undefined)
       .map((p) => p.record);
@@ -326,8 +352,10 @@ export class LocalLab implements Lab {
   async close(options: { keepFiles?: boolean } = {}): Promise<void> {
     if (this.removed) return;
     const errors: unknown[] = [];
+    await this.controllerManager?.stop().catch((e: unknown) => errors.push(e));
     for (const a of this.apiservers) await a.stop().catch((e: unknown) => errors.push(e));
     await this.etcdMember.stop().catch((e: unknown) => errors.push(e));
+    await this.kmsV1?.stop().catch((e: unknown) => errors.push(e));
     for (const m of [...this.kmsMembers].reverse()) await m.stop().catch((e: unknown) => errors.push(e));
     for (const a of this.apiservers) a.close();
     this.etcdClient?.close();

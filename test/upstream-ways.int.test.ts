@@ -1,0 +1,132 @@
+import { beforeAll, describe, expect, test } from 'vitest';
+import { labOptionsFor, startLab, type Lab, type StartLabOptions } from '../harness/index.js';
+import { SCENARIOS, runScenario, runScenarios, type RunReport, type ScenarioResult } from '../scenarios/index.js';
+import { isolateHome, uniqueName } from './support/env.js';
+import { sabotage } from './support/sabotage.js';
+
+isolateHome();
+
+// The scenarios that need a real apiserver for what the sim does not model: the KEP-3926 recovery drill (with the
+// AllowUnsafeMalformedObjectDeletion gate and without), KMS v1 → v2, and migration by StorageVersionMigration. Each
+// passes, and fails when its claim is false.
+const NAMES = ['unsafe-delete', 'unsafe-delete-gate-off', 'kms-v1-migration', 'svm-rotate'];
+const scenario = (name: string) => SCENARIOS.find((s) => s.name === name)!;
+const params = { secrets: 4, waitTimeoutMs: 60_000 };
+
+let report: RunReport;
+beforeAll(async () => {
+  report = await runScenarios(
+    NAMES.map(scenario),
+    (s) => startLab({ name: uniqueName(s.name.slice(0, 12)), ...labOptionsFor(s.needs) }),
+    { params, parallel: 2, artifactsDir: 'reports/artifacts' },
+  );
+}, 600_000);
+
+describe('scenarios only a real apiserver runs', () => {
+  test.each(NAMES)('%s passes on the local backend', (name) => {
+    const r = report.scenarios.find((s) => s.name === name)!;
+    const failed = r.steps.find((s) => s.outcome === 'failed');
+    expect(failed?.error?.message ?? r.error, `${name} failed at ${failed?.name}`).toBeUndefined();
+    expect(r.outcome).toBe('passed');
+    expect(r.backend).toBe('local');
+  });
+
+  test('the sim skips them, saying why', async () => {
+    const sim = await runScenarios(NAMES.map(scenario), () => Promise.reject(new Error('no lab should start')), {
+      backend: 'sim',
+    });
+    for (const r of sim.scenarios) {
+      expect(r.outcome).toBe('skipped');
+      expect(r.skipped).toMatch(/real kube-apiserver|local lab/);
+    }
+  });
+});
+
+interface Negative {
+  scenario: string;
+  title: string;
+  options?: Partial<StartLabOptions>;
+  prepare?: (lab: Lab) => Promise<Lab> | Lab;
+  step: RegExp;
+  errorClass?: string;
+}
+
+const NEGATIVES: Negative[] = [
+  {
+    scenario: 'unsafe-delete',
+    title: 'a key that is not really destroyed',
+    prepare: (lab) => sabotage(lab, { kms: { destroy: async (keyId) => ({ keyId }) } }),
+    step: /^every GET answers 500/,
+  },
+  {
+    scenario: 'unsafe-delete',
+    title: 'an operator who may already do everything (cluster-admin)',
+    prepare: async (lab) => {
+      const r = await lab.api.request('POST', '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings', {
+        metadata: { name: 'operator-is-admin' },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'cluster-admin' },
+        subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: 'kmslab-recovery-operator' }],
+      });
+      expect(r.status).toBe(201);
+      return lab;
+    },
+    step: /^without the unsafe-delete-ignore-read-errors verb/,
+  },
+  {
+    scenario: 'unsafe-delete-gate-off',
+    title: 'an apiserver with the gate on after all',
+    options: { featureGates: { AllowUnsafeMalformedObjectDeletion: true } },
+    step: /^a GET answers 500 with the decryption error/,
+  },
+  {
+    scenario: 'kms-v1-migration',
+    title: 'a config that keeps KMS v1 first',
+    prepare: (lab) =>
+      sabotage(lab, {
+        apiserver: (a) => ({
+          setEncryption: (rules, how) =>
+            a.setEncryption(
+              rules.map((r) => ({ ...r, providers: [...r.providers.slice(0, 2).reverse(), ...r.providers.slice(2)] })),
+              how,
+            ),
+        }),
+      }),
+    step: /^KMS v2 first, v1 kept to read/,
+  },
+  {
+    scenario: 'svm-rotate',
+    title: 'a kube-controller-manager without the storage version migrator',
+    options: { controllers: ['namespace-controller'] },
+    step: /^a StorageVersionMigration for secrets succeeds/,
+    errorClass: 'timeout',
+  },
+];
+
+async function runNegative(c: Negative): Promise<ScenarioResult> {
+  const s = scenario(c.scenario);
+  const lab = await startLab({
+    name: uniqueName(`neg-${c.scenario.slice(0, 10)}`),
+    ...labOptionsFor(s.needs),
+    ...c.options,
+  });
+  try {
+    const target = c.prepare ? await c.prepare(lab) : lab;
+    return await runScenario(s, target, { params, artifactsDir: 'reports/artifacts' });
+  } finally {
+    await lab.close();
+  }
+}
+
+describe('each fails when its claim is false', () => {
+  test.each(NEGATIVES.map((c) => [`${c.scenario} fails on ${c.title}`, c] as const))(
+    '%s',
+    async (_title, c) => {
+      const r = await runNegative(c);
+      const failed = r.steps.find((s) => s.outcome === 'failed');
+      expect(r.outcome).toBe('failed');
+      expect(failed?.name).toMatch(c.step);
+      expect(failed?.error?.class, failed?.error?.message).toBe(c.errorClass ?? 'assertion');
+    },
+    300_000,
+  );
+});
