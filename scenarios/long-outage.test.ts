@@ -2,15 +2,12 @@ import fc from 'fast-check';
 import { afterEach, describe, expect, test } from 'vitest';
 import { startLab, labOptionsFor } from '../harness/start-lab.js';
 import type { Lab } from '../harness/lab.js';
-import { KMS_V2_TIMING } from '../sim/index.js';
+import { DEK_CACHE } from '../sim/index.js';
 import { DEK_CACHE_TTL, longOutage } from './long-outage.js';
 import { runScenario, runScenarios } from './runner.js';
 
-const HOUR = 3_600_000;
-const ttl = KMS_V2_TIMING.dekCacheTtl;
-afterEach(() => {
-  KMS_V2_TIMING.dekCacheTtl = ttl;
-});
+const real = { ...DEK_CACHE };
+afterEach(() => Object.assign(DEK_CACHE, real));
 
 const simLab = (seed: string) => startLab({ backend: 'sim', seed, ...labOptionsFor(longOutage.needs) });
 async function run(seed: string, prepare: (lab: Lab) => Lab = (lab) => lab) {
@@ -24,16 +21,15 @@ async function run(seed: string, prepare: (lab: Lab) => Lab = (lab) => lab) {
 const failed = (r: Awaited<ReturnType<typeof run>>) => r.steps.find((s) => s.outcome === 'failed');
 
 describe('long-outage (kubernetes#132967, on the model)', { timeout: 60_000 }, () => {
-  test('reads fail seed by seed, 24 h after each seed was last put in the cache, not when the outage began', async () => {
+  test('a seed is lost only at a write after its day ran out; without writes every seed outlives the outage', async () => {
     const r = await run('outage');
     expect(r.outcome, r.error).toBe('passed');
     expect(r.backend).toBe('sim');
     const ev = (start: string) => r.steps.find((s) => s.name.startsWith(start))!.evidence;
-    expect(ev('writes fail').writeErrorClass).toBe('kms-write-key-expired');
-    expect(ev('writes fail').writesFailAfter as number).toBeLessThanOrEqual(3);
-    expect(ev('seed 1 fails').hoursIntoOutage as number).toBeCloseTo(12, 1);
-    expect(ev('seed 2 fails').hoursIntoOutage as number).toBeGreaterThan(24);
-    expect(ev('seed 2 fails').hoursIntoOutage as number).toBeLessThan(24.1);
+    expect(ev('the next write sweeps it').readErrorClass).toBe('kms-decrypt-failed');
+    // The write key lasts 3 min from the last good Status; writes are probed a minute apart.
+    expect(ev('writes fail').minutesIntoOutage as number).toBeLessThanOrEqual(4);
+    expect(ev('36 h into the outage').hoursSinceLastPut as number).toBeGreaterThan(24);
   });
 
   test('it runs only where time is virtual: another backend skips it without starting a lab', async () => {
@@ -48,18 +44,17 @@ describe('long-outage (kubernetes#132967, on the model)', { timeout: 60_000 }, (
     expect(report.scenarios[0]!.skipped).toMatch(/only on the sim/);
   });
 
-  test('fails on a read cache that never expires (reads outlive the outage)', async () => {
-    KMS_V2_TIMING.dekCacheTtl = Infinity;
+  test('fails on a cache that never expires (the write sweeps nothing)', async () => {
+    DEK_CACHE.ttlMs = Infinity;
     const step = failed(await run('never-expires'));
-    expect(step?.name).toMatch(/^seed 1 fails/);
-    expect(step?.error?.class).toBe('timeout');
+    expect(step?.name).toMatch(/^the next write sweeps it/);
+    expect(step?.error?.class).toBe('assertion');
   });
 
-  test('fails on a cache that expires at another age (23 h)', async () => {
-    KMS_V2_TIMING.dekCacheTtl = 23 * HOUR;
-    const step = failed(await run('23h'));
-    expect(step?.name).toMatch(/^seed 1 fails/);
-    expect(step?.error?.class).toBe('assertion');
+  test('fails on a cache that drops an entry the moment it expires (no AllowExpiredGet)', async () => {
+    DEK_CACHE.servesExpired = false;
+    const step = failed(await run('strict'));
+    expect(step?.name).toMatch(/^30 s past its day, seed 1 still reads/);
   });
 
   test('fails on a plugin that does not go away', async () => {
@@ -68,29 +63,42 @@ describe('long-outage (kubernetes#132967, on the model)', { timeout: 60_000 }, (
         get: (t, p) => (p === 'kms' ? { ...t.kms, stopPlugin: async () => undefined } : (Reflect.get(t, p) as unknown)),
       });
     const step = failed(await run('stays', stays));
-    expect(step?.name).toMatch(/^writes fail once the write key expires/);
-    expect(step?.error?.class).toBe('timeout');
+    expect(step?.name).toMatch(/^the next write sweeps it/);
+    expect(step?.error?.class).toBe('assertion');
   });
 
-  test('the rule: a seed read through a Decrypt fails a day after that Decrypt, whenever the outage begins', async () => {
+  test('the rule: in an outage with no write, a seed past its day still reads however long it lasts', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.integer({ min: 1, max: 23 * 60 }), async (minutesBefore) => {
-        await using lab = await simLab(`rule-${minutesBefore}`);
+      fc.asyncProperty(fc.integer({ min: 1, max: 48 * 60 }), async (minutesPast) => {
+        await using lab = await simLab(`rule-${minutesPast}`);
         const ref = { namespace: 'rule', name: 'old' };
         await lab.api.ensureNamespace('rule');
         await lab.api.createSecret(ref, { v: 'x' });
         await lab.apiservers[0]!.restart();
-        const decrypts = await lab.kms.audit({ method: 'Decrypt', code: 'OK' });
-        const decryptedAt = Date.parse(decrypts.at(-1)!.time);
-        await lab.clock.sleep(DEK_CACHE_TTL - minutesBefore * 60_000 - (lab.clock.now() - decryptedAt));
+        const decryptedAt = Date.parse((await lab.kms.audit({ method: 'Decrypt', code: 'OK' })).at(-1)!.time);
         await lab.kms.stopPlugin();
-        await lab.api.readSecret(ref); // reads still work: the entry has minutesBefore left
-        await lab.clock.sleep(minutesBefore * 60_000 - 1_000);
-        await lab.api.readSecret(ref);
-        await lab.clock.sleep(1_000);
+        await lab.clock.sleep(decryptedAt + DEK_CACHE_TTL + minutesPast * 60_000 - lab.clock.now());
+        expect((await lab.api.readSecret(ref)).data.v?.toString()).toBe('x');
+      }),
+      { numRuns: 5 },
+    );
+  });
+
+  test('the rule: a write after a seed’s day ran out sweeps it, and its next read needs the KMS', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 1, max: 23 * 60 }), async (minutesPast) => {
+        await using lab = await simLab(`sweep-${minutesPast}`);
+        const ref = { namespace: 'rule', name: 'old' };
+        await lab.api.ensureNamespace('rule');
+        await lab.api.createSecret(ref, { v: 'x' });
+        await lab.apiservers[0]!.restart();
+        const decryptedAt = Date.parse((await lab.kms.audit({ method: 'Decrypt', code: 'OK' })).at(-1)!.time);
+        await lab.clock.sleep(decryptedAt + DEK_CACHE_TTL + minutesPast * 60_000 - lab.clock.now());
+        await lab.api.createSecret({ namespace: 'rule', name: 'sweeper' }, { v: 'y' });
+        await lab.kms.stopPlugin();
         await expect(lab.api.readSecret(ref)).rejects.toThrow(/failed to decrypt DEK/);
       }),
-      { numRuns: 6 },
+      { numRuns: 5 },
     );
   });
 });

@@ -1,36 +1,36 @@
-import type { Lab, ObjectRef } from '../harness/lab.js';
+import type { Lab } from '../harness/lab.js';
 import { auditMark } from './audit-mark.js';
 import { createSecrets, restartEach } from './common-steps.js';
 import { ScenarioFailure, errorClass } from './error-class.js';
-import type { Scenario, ScenarioContext } from './model.js';
+import type { Scenario } from './model.js';
 import { SecretSet } from './secret-set.js';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
-/** kube-apiserver keeps a DEK seed in its read cache this long after it last put it there (v1.37 kmsv2 cacheTTL). */
+/** kube-apiserver gives a DEK seed a day in its read cache from each time it is put there (v1.37 kmsv2 cacheTTL). */
 export const DEK_CACHE_TTL = 24 * HOUR;
-/** How long the lab runs on before the outage: the older seed has half its day left when the plugin goes. */
-const BEFORE_OUTAGE = 12 * HOUR;
-/** How often the outage is probed: the times below are known to this much (each probe is a virtual-time step). */
-const PROBE = MINUTE;
+/** How long the outage lasts: well past every seed's day. */
+const OUTAGE = 36 * HOUR;
 
 /**
- * longOutage (kubernetes#132967) keeps the plugin away for more than a day, on the model only: reads outlive the
- * 3-minute write expiry, but each DEK seed leaves the read cache 24 h after it was last put there — by a Decrypt or
- * a write, never by a read — so reads fail seed by seed, at times set by the past, not by the outage.
+ * longOutage (kubernetes#132967) keeps the plugin away for 36 h, on the model only. kube-apiserver's read cache
+ * expires a seed a day after it was last put there, but serves an expired entry until the next put sweeps it —
+ * and in an outage the only puts are the writes made before the write key expires. So a seed whose day ends just
+ * as the outage begins is lost at the next write; every other seed, the apiserver's own included, keeps reading.
  */
 export const longOutage: Scenario = {
   name: 'long-outage',
-  summary: 'The KMS is gone for 36 h (model): when do reads start failing?',
+  summary: 'The KMS is gone for 36 h (model): which reads fail, and when?',
   proves:
-    "model result (sim, virtual time): in an outage writes stop when the write key expires, but reads go on until each DEK seed's read-cache entry expires 24 h after it was last put there — Secrets read through a Decrypt 12 h before the outage fail 12 h into it, those written with the apiserver's own seed 24 h after its last successful write — and the plugin's return brings every read and write back",
+    "model result (sim, virtual time): a DEK seed read through a Decrypt 24 h before still reads — an expired cache entry is served until the next put — and is lost at the first write after its day ran out (that write sweeps the cache), here a minute into the outage; writes stop when the write key expires, after which nothing sweeps the cache: the apiserver's own seed still reads 36 h in, 24 h past its last put; the plugin's return brings every read and write back",
   tags: ['model', 'slow'],
   needs: { encryption: 'kms', apiserver: 'model' },
   async run(lab, ctx) {
     const older = new SecretSet(ctx.namespace);
+    const newer = new SecretSet(ctx.namespace);
     await createSecrets(lab, ctx, older, `create ${ctx.params.secrets} Secrets (seed 1)`);
     const decryptedAt = await ctx.step(
-      'restart the apiserver: a new seed; seed 1 is read back through a Decrypt',
+      'restart the apiserver: a new seed 2; seed 1 comes back through a Decrypt',
       async (ev) => {
         const mark = await auditMark(lab);
         await restartEach(ctx, lab.apiservers, 'ready');
@@ -42,123 +42,71 @@ export const longOutage: Scenario = {
         return Date.parse(decrypts[0]!.time);
       },
     );
-    const newer = new SecretSet(ctx.namespace);
-    await ctx.step(
-      `${BEFORE_OUTAGE / HOUR} h later, create ${ctx.params.secrets} Secrets with the new seed (seed 2)`,
+    const outage = await ctx.step(
+      'a minute before seed 1’s day ends: Secrets with seed 2, then the plugin goes',
       async (ev) => {
-        await lab.clock.sleep(BEFORE_OUTAGE);
+        await lab.clock.sleep(decryptedAt + DEK_CACHE_TTL - MINUTE - lab.clock.now());
         await newer.create(lab.api, 'newer', ctx.params.secrets);
-        ev.virtualTime = hours(lab, decryptedAt);
+        await lab.kms.stopPlugin();
+        ev.hoursAfterDecrypt = hours(decryptedAt, lab.clock.now());
+        return lab.clock.now();
       },
     );
-    const outage = await ctx.step('the plugin goes away', async (ev) => {
-      await lab.kms.stopPlugin();
-      ev.virtualTime = hours(lab, decryptedAt);
-      return lab.clock.now();
+    await ctx.step(
+      '30 s past its day, seed 1 still reads: an expired entry stays until a put sweeps it',
+      async (ev) => {
+        await lab.clock.sleep(decryptedAt + DEK_CACHE_TTL + 30_000 - lab.clock.now());
+        ev.hoursAfterDecrypt = hours(decryptedAt, lab.clock.now());
+        ev.read = await older.verifyAll(lab.api);
+      },
+    );
+    const lastWrite = await ctx.step(
+      'the next write sweeps it: seed 1 fails from then on, seed 2 reads',
+      async (ev) => {
+        const probe = new SecretSet(ctx.namespace);
+        await probe.create(lab.api, 'sweeper', 1).catch((error: unknown) => {
+          throw new ScenarioFailure(`the write that should sweep the cache failed: ${(error as Error).message}`);
+        });
+        const at = lab.clock.now();
+        ev.minutesIntoOutage = (at - outage) / MINUTE;
+        const lost = await older.expectAllUnreadable(lab.api);
+        ev.readErrorClass = errorClass(lost);
+        if (ev.readErrorClass !== 'kms-decrypt-failed') throw new ScenarioFailure(`seed 1 failed with ${lost.message}`);
+        ev.seed2Read = await newer.verifyAll(lab.api);
+        return at;
+      },
+    );
+    await ctx.step('writes fail once the write key expires', async (ev) => {
+      const failed = await ctx.wait('a write to fail', async () => (await write(lab, newer, 'probe')) ?? undefined, {
+        timeoutMs: 10 * MINUTE,
+        intervalMs: MINUTE,
+      });
+      ev.minutesIntoOutage = (lab.clock.now() - outage) / MINUTE;
+      ev.writeErrorClass = failed;
+      if (failed !== 'kms-write-key-expired') throw new ScenarioFailure(`writes failed with ${failed}`);
     });
-    const probe = new OutageProbe(lab, ctx, outage);
-    const lastWrite = await ctx.step('writes fail once the write key expires; every Secret still reads', async (ev) => {
-      const last = await probe.untilWritesFail();
-      ev.writesFailAfter = minutes(last.failedAt - outage);
-      ev.writeErrorClass = last.errorClass;
-      ev.readsAfterWritesFail = await older.verifyAll(lab.api).then(() => newer.verifyAll(lab.api));
-      return last.lastOk;
-    });
-    await ctx.step('seed 1 fails 24 h after its Decrypt — 12 h into the outage; seed 2 still reads', async (ev) => {
-      const failedAt = await probe.untilUnreadable(older.refs[0]!, decryptedAt + DEK_CACHE_TTL + HOUR);
-      ev.hoursIntoOutage = hours(lab, outage, failedAt);
-      ev.hoursAfterDecrypt = hours(lab, decryptedAt, failedAt);
-      ev.readErrorClass = probe.lastErrorClass;
-      expectAround('seed 1 reads failing', failedAt, decryptedAt + DEK_CACHE_TTL);
-      if (probe.lastErrorClass !== 'kms-decrypt-failed') {
-        throw new ScenarioFailure(`seed 1 failed with ${probe.lastErrorClass}, not a failed Decrypt`);
-      }
-      ev.seed2Read = await newer.verifyAll(lab.api);
-      ev.seed1Unreadable = await older.expectAllUnreadable(lab.api).then((e) => errorClass(e));
-    });
-    await ctx.step('seed 2 fails 24 h after the last successful write', async (ev) => {
-      const failedAt = await probe.untilUnreadable(newer.refs[0]!, lastWrite + DEK_CACHE_TTL + HOUR);
-      ev.hoursIntoOutage = hours(lab, outage, failedAt);
-      ev.hoursAfterLastWrite = hours(lab, lastWrite, failedAt);
-      ev.readErrorClass = probe.lastErrorClass;
-      expectAround('seed 2 reads failing', failedAt, lastWrite + DEK_CACHE_TTL);
-      ev.allUnreadable = errorClass(await newer.expectAllUnreadable(lab.api));
+    await ctx.step(`${OUTAGE / HOUR} h into the outage: seed 2 still reads, a day past its last put`, async (ev) => {
+      await lab.clock.sleep(outage + OUTAGE - lab.clock.now());
+      ev.hoursSinceLastPut = hours(lastWrite, lab.clock.now());
+      ev.read = await newer.verifyAll(lab.api);
+      ev.seed1 = errorClass(await older.expectAllUnreadable(lab.api));
     });
     await ctx.step('the plugin returns: every Secret reads and writes work again', async (ev) => {
       const t = lab.clock.now();
       await lab.kms.startPlugin();
-      await ctx.wait('a write to succeed', async () =>
-        (await newer.create(lab.api, 'after-outage', 1).then(
-          () => true,
-          () => false,
-        ))
-          ? true
-          : undefined,
-      );
+      await ctx.wait('a write to succeed', async () => ((await write(lab, newer, 'after')) ? undefined : true));
       ev.secondsToWrite = (lab.clock.now() - t) / 1000;
       ev.read = (await older.verifyAll(lab.api)) + (await newer.verifyAll(lab.api));
     });
   },
 };
 
-/** OutageProbe polls reads and writes through an outage on the lab's clock, a minute apart. */
-class OutageProbe {
-  lastErrorClass = '';
-  private readonly probes: SecretSet;
-  private n = 0;
-
-  constructor(
-    private readonly lab: Lab,
-    private readonly ctx: ScenarioContext,
-    private readonly outage: number,
-  ) {
-    this.probes = new SecretSet(ctx.namespace);
-  }
-
-  /** untilWritesFail writes a probe Secret a minute apart; returns the last success and the first failure. */
-  async untilWritesFail(): Promise<{ lastOk: number; failedAt: number; errorClass: string }> {
-    let lastOk = this.outage;
-    return this.ctx.wait(
-      'a write to fail',
-      async () => {
-        try {
-          await this.probes.create(this.lab.api, `probe-${this.n++}`, 1);
-          lastOk = this.lab.clock.now();
-          return undefined;
-        } catch (error) {
-          return { lastOk, failedAt: this.lab.clock.now(), errorClass: errorClass(error) };
-        }
-      },
-      { timeoutMs: 30 * MINUTE, intervalMs: PROBE },
-    );
-  }
-
-  /** untilUnreadable reads one Secret a minute apart until it fails; returns when. */
-  async untilUnreadable(ref: ObjectRef, by: number): Promise<number> {
-    return this.ctx.wait(
-      `${ref.name} to become unreadable`,
-      async () => {
-        try {
-          await this.lab.api.readSecret(ref);
-          return undefined;
-        } catch (error) {
-          this.lastErrorClass = errorClass(error);
-          return this.lab.clock.now();
-        }
-      },
-      { timeoutMs: Math.max(PROBE, by - this.lab.clock.now()), intervalMs: PROBE },
-    );
-  }
+/** write makes one Secret named after the set's size; returns the error class if it failed, undefined if written. */
+async function write(lab: Lab, set: SecretSet, prefix: string): Promise<string | undefined> {
+  return set.create(lab.api, `${prefix}-${set.size}`, 1).then(
+    () => undefined,
+    (error: unknown) => errorClass(error),
+  );
 }
 
-/** expectAround fails unless a moment probed a minute apart lies within one probe after the expected one. */
-function expectAround(what: string, at: number, expected: number): void {
-  if (at < expected || at > expected + PROBE + 1_000) {
-    throw new ScenarioFailure(
-      `${what} at ${(at / HOUR).toFixed(3)} h of virtual time; the 24 h cache says ${(expected / HOUR).toFixed(3)} h`,
-    );
-  }
-}
-
-const hours = (lab: Lab, from: number, to = lab.clock.now()) => Math.round(((to - from) / HOUR) * 1000) / 1000;
-const minutes = (ms: number) => Math.round((ms / MINUTE) * 100) / 100;
+const hours = (from: number, to: number) => Math.round(((to - from) / HOUR) * 1000) / 1000;

@@ -30,7 +30,7 @@ export { encodeSecret, decodeSecret, type SecretObject } from './k8s-object.js';
 export { VirtualClock, realTime, type SimClock } from './clock.js';
 export { MemoryEtcd, type EtcdKv } from './memory-etcd.js';
 export { SimApiserver, SimApiError, type SimProvider, type SimApiserverOptions } from './apiserver/apiserver.js';
-export { KMS_V2_TIMING, keyIdHash, KmsV2Provider } from './apiserver/kms-v2-provider.js';
+export { DEK_CACHE, KMS_V2_TIMING, keyIdHash, KmsV2Provider } from './apiserver/kms-v2-provider.js';
 export { RpcError, type KmsPlugin } from './apiserver/kms-plugin.js';
 export { runFleet, costOf, type FleetResult, type KmsVersion } from './fleet.js';
 export { FLEET_DEFAULTS, scheduleOf, type FleetSpec, type FleetEvent } from './fleet-spec.js';

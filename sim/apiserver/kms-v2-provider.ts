@@ -21,9 +21,14 @@ export const KMS_V2_TIMING = {
   probeCacheOk: 20_000,
   probeCacheFailed: 3_000,
   defaultCallTimeout: 3_000,
-  /** A DEK seed stays in the read cache this long after it was last put there (a Decrypt, or a write with it). */
-  dekCacheTtl: 24 * 3_600_000,
 };
+
+/**
+ * DEK_CACHE is how kube-apiserver's read cache of DEK seeds ages (kmsv2 cacheTTL and AllowExpiredGet): an entry
+ * expires a day after it was last put there (a Decrypt, or a write with the seed), and an expired one is still
+ * served until the next put sweeps it. Tests change these to prove a scenario notices.
+ */
+export const DEK_CACHE = { ttlMs: 24 * 3_600_000, servesExpired: true };
 
 /** WriteState is the provider's current DEK seed and what the plugin made of it. */
 export interface WriteState {
@@ -168,7 +173,7 @@ export class KmsV2Provider {
         `encryptedDEKSource with keyID hash "${keyIdHash(s.keyId)}" expired at ${rfc3339(s.expiresAt)} (current time is ${rfc3339(now)})`,
       );
     }
-    // Every write puts its seed back in the read cache: the 24 h start again.
+    // Every write puts its seed back in the read cache (its day starts again) and sweeps out expired ones.
     this.cacheDek(
       cacheKey(EncryptedDEKSourceType.HKDF_SHA256_XNONCE_AES_GCM_SEED, s.encryptedDEKSource, s.keyId, s.annotations),
       s.seed,
@@ -228,17 +233,19 @@ export class KmsV2Provider {
     return this.dekCache.size;
   }
 
-  // The read cache expires an entry a fixed time after it was put; a read does not extend it (an expiring cache,
-  // kubernetes#132967), so a long KMS outage ends reads seed by seed, a day after each was last put.
+  // kube-apiserver's read cache (kmsv2/cache.go) gives an entry a day from each put; a read never extends it, and an
+  // expired entry is still served (AllowExpiredGet) until the next put sweeps it out. So a seed leaves the cache only
+  // at a write or a Decrypt made after its day ran out (kubernetes#132967) — in an outage, only while writes still go.
   private cachedDek(key: string): Buffer | undefined {
     const entry = this.dekCache.get(key);
-    return entry && this.clock.now() < entry.expiresAt ? entry.dek : undefined;
+    if (!entry) return undefined;
+    return DEK_CACHE.servesExpired || this.clock.now() < entry.expiresAt ? entry.dek : undefined;
   }
 
   private cacheDek(key: string, dek: Buffer): void {
     const now = this.clock.now();
     for (const [k, e] of this.dekCache) if (e.expiresAt <= now) this.dekCache.delete(k);
-    this.dekCache.set(key, { dek, expiresAt: now + KMS_V2_TIMING.dekCacheTtl });
+    this.dekCache.set(key, { dek, expiresAt: now + DEK_CACHE.ttlMs });
   }
 }
 
