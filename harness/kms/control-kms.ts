@@ -31,7 +31,8 @@ const NEEDS: Record<KmsCapability, string> = {
   enable: 'needs --enable-cmd',
   destroy: 'needs --destroy-cmd',
   restart: 'needs --restart-cmd (kmslab restarts a --plugin-cmd plugin itself)',
-  'disabled-key-status': 'only the fake KMS can be told what Status says about a disabled key',
+  // Never missing: the fake KMS sets it, and the proxy in front of an external plugin imposes it.
+  'disabled-key-status': 'the health style is set on the fake KMS or imposed by the proxy',
   ...(Object.fromEntries(CLOUD_CAPABILITIES.map((cap) => [cap, NO_CLOUD])) as Record<CloudCapability, string>),
 };
 
@@ -43,7 +44,7 @@ export function externalLacks(plugin: ExternalPlugin): (capability: KmsCapabilit
     const has =
       cap === 'restart'
         ? Boolean(plugin.command || plugin.restartCommand)
-        : cap !== 'disabled-key-status' && !isCloud(cap) && Boolean(plugin.hooks?.[cap as Hook]);
+        : cap === 'disabled-key-status' || (!isCloud(cap) && Boolean(plugin.hooks?.[cap as Hook]));
     return has ? undefined : NEEDS[cap];
   };
 }
@@ -102,7 +103,10 @@ export function hookedKms(
     disable: lifecycle('disable', 'disabled'),
     enable: lifecycle('enable', 'enabled'),
     destroy: lifecycle('destroy', 'destroyed'),
-    setDisabledKeyStatus: async () => need('disabled-key-status'),
+    // The proxy imposes the style on the plugin's Status answers (proxy/imposed-health-style.ts).
+    setDisabledKeyStatus: async (mode) => {
+      await c.setDisabledKeyStatus(mode);
+    },
     restart: async () => {
       need('restart');
       await restart!();
