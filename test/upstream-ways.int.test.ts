@@ -1,4 +1,5 @@
 import { beforeAll, describe, expect, test } from 'vitest';
+import { buildGoTool, goTools } from '../harness/binaries/go-tools.js';
 import { labOptionsFor, startLab, type Lab, type StartLabOptions } from '../harness/index.js';
 import { SCENARIOS, runScenario, runScenarios, type RunReport, type ScenarioResult } from '../scenarios/index.js';
 import { isolateHome, uniqueName } from './support/env.js';
@@ -15,6 +16,10 @@ const RECOVERY = Boolean(process.env.KMSLAB_RECOVERY);
 const NAMES = ['kms-v1-migration', 'svm-rotate', ...(RECOVERY ? ['unsafe-delete', 'unsafe-delete-gate-off'] : [])];
 const scenario = (name: string) => SCENARIOS.find((s) => s.name === name)!;
 const params = { secrets: 4, waitTimeoutMs: 30_000 };
+
+// On a machine that has never built kube-controller-manager (the README's test command on a fresh machine; CI builds
+// it with the kind images first) the build alone takes minutes: it gets its own deadline, not the scenarios'.
+beforeAll(async () => void (await buildGoTool(goTools.kubeNode)), 2_400_000);
 
 let report: RunReport;
 beforeAll(async () => {
