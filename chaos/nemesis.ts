@@ -8,10 +8,10 @@ const needsOf = (k: FaultKind): readonly KmsCapability[] =>
 
 /** faultUnavailable says why a lab cannot take a kind of fault, or undefined when it can. */
 export function faultUnavailable(lab: Lab, kind: FaultKind): string | undefined {
-  const missing = needsOf(kind)
-    .map((c) => lab.kms.lacks(c))
-    .filter(Boolean);
-  if (missing.length) return missing.join('; ');
+  // Two capabilities often lack for one reason (a cloud fault needs revoke and grant): say it once.
+  const missing = new Set(needsOf(kind).map((c) => lab.kms.lacks(c)));
+  missing.delete(undefined);
+  if (missing.size) return [...missing].join('; ');
   if (kind === 'etcd-kill' && !lab.killEtcd) return `the ${lab.backend} backend has no etcd process to kill`;
   return undefined;
 }
