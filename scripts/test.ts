@@ -1,6 +1,6 @@
-// npm test's runner. The container-engine tests (kind and compose labs, the no-pull engine) spend ~15 minutes
-// waiting on labs of their own, so they run in a second vitest beside the unit and integration tests instead of
-// after them. Each vitest still runs its integration files one at a time. Extra arguments go to both.
+// npm test's runner. The container-engine tests (kind and compose labs, the no-pull engine) and the cloud-lab tests
+// spend most of their time waiting on labs of their own, so they run in a second vitest beside the unit and
+// integration tests instead of after them. Each vitest still runs its integration files one at a time. Extra arguments go to both.
 // Usage: npx tsx scripts/test.ts [vitest arguments]
 import { execa, type ResultPromise } from 'execa';
 
@@ -11,7 +11,7 @@ const junit = (name: string) => (process.env.CI ? [`--outputFile.junit=reports/j
 
 const sides: Array<{ name: string; run: ResultPromise }> = [
   { name: 'main', args: ['--project', 'unit', '--project', 'integration', ...junit('main')] },
-  { name: 'containers', args: ['--project', 'containers', ...junit('containers')] },
+  { name: 'cloud-containers', args: ['--project', 'cloud-containers', ...junit('cloud-containers')] },
 ].map(({ name, args }) => ({
   name,
   run: execa('vitest', ['run', ...args, ...filtered, ...extra], {
@@ -25,16 +25,16 @@ const sides: Array<{ name: string; run: ResultPromise }> = [
   }),
 }));
 
-const containers = sides[1]!.run;
-for (const stream of [containers.stdout, containers.stderr]) {
+const second = sides[1]!;
+for (const stream of [second.run.stdout, second.run.stderr]) {
   let rest = '';
   stream?.setEncoding('utf8');
   stream?.on('data', (chunk: string) => {
     const lines = (rest + chunk).split('\n');
     rest = lines.pop() ?? '';
-    for (const line of lines) process.stdout.write(`[containers] ${line}\n`);
+    for (const line of lines) process.stdout.write(`[${second.name}] ${line}\n`);
   });
-  stream?.on('end', () => rest && process.stdout.write(`[containers] ${rest}\n`));
+  stream?.on('end', () => rest && process.stdout.write(`[${second.name}] ${rest}\n`));
 }
 
 // Ctrl-C reaches both vitests from the terminal (one process group; a second SIGINT would make vitest skip its
