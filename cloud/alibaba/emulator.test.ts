@@ -239,7 +239,12 @@ describe('Alibaba Cloud KMS emulator (over HTTPS, signed requests)', () => {
   it('faults: throttling, server errors, region outage, latency, hang, reset, TLS failure and unreachable', async () => {
     const args = { KeyId: c.keyId, Plaintext: 'eA==' };
     await control.addFault({ kind: 'throttle', action: 'Encrypt', count: 1 });
-    expect((await call(c, 'Encrypt', args, cluster)).body.Code).toBe('Throttling');
+    const throttled = await call(c, 'Encrypt', args, cluster);
+    expect([throttled.status, throttled.body.Code, throttled.body.Message]).toEqual([
+      429,
+      'Rejected.Throttling',
+      'QPS Limit Exceeded',
+    ]);
     await control.addFault({ kind: 'error', count: 1 });
     const e500 = await call(c, 'Encrypt', args, cluster);
     expect([e500.status, e500.body.Code]).toEqual([500, 'InternalFailure']);
@@ -265,7 +270,7 @@ describe('Alibaba Cloud KMS emulator (over HTTPS, signed requests)', () => {
     await expect(call(c, 'Encrypt', args, cluster)).rejects.toThrow(/ECONNRESET|socket hang up/);
     expect((await call(c, 'Encrypt', args, cluster)).status).toBe(200);
     const faulted = await control.audit<{ additionalEventData?: { kmslabFaults: string[] } }>({
-      errorCode: 'Throttling',
+      errorCode: 'Rejected.Throttling',
     });
     expect(faulted.at(-1)!.event.additionalEventData?.kmslabFaults).toHaveLength(1);
   });

@@ -54,7 +54,10 @@ export const errors = {
   pendingDeletion: () =>
     e(409, 'Rejected.PendingDeletion', 'The request was rejected because the key state is PendingDeletion.'),
   stateModifiedFailed: () => e(409, 'Rejected.StateModifiedFailed', 'Keystate modified failed.'),
+  // The POP gateway's throttling answer (STS, the credentials URI).
   throttling: () => e(400, 'Throttling', 'Request was denied due to request throttling.'),
+  // KMS's own, when a request quota is exceeded ("Limits" page of the KMS docs: HTTP 429, QPS Limit Exceeded).
+  kmsThrottling: () => e(429, 'Rejected.Throttling', 'QPS Limit Exceeded'),
   internalFailure: () => e(500, 'InternalFailure', 'Internal Failure.'),
   // The service's own spelling (sic), from its public error code list.
   unavailable: () => e(503, 'SerivceUnavailableTemporary', 'Service Unavailable Temporary.'),

@@ -86,7 +86,7 @@ export class AlibabaServer {
     try {
       const refuse = {
         outage: errors.unavailable,
-        throttled: errors.throttling,
+        throttled: claim.version === STS_VERSION ? errors.throttling : errors.kmsThrottling,
         injected: (e: { status: number; code?: string; message?: string }) =>
           new AlibabaError(
             e.status,

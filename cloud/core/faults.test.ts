@@ -35,6 +35,20 @@ describe('CloudFaults', () => {
     expect(second()).toEqual([false, false, false, true, true]);
   });
 
+  it('a throttle on several actions is one quota they share; other actions pass', () => {
+    const clock = { now: 0 };
+    const f = new CloudFaults(() => clock.now);
+    f.add({ kind: 'throttle', action: 'Encrypt,Decrypt', ratePerSecond: 2 });
+    expect(['Encrypt', 'Decrypt', 'AssumeRole', 'Decrypt'].map((a) => Boolean(f.onRequest(a).throttle))).toEqual([
+      false,
+      false,
+      false,
+      true,
+    ]);
+    clock.now += 1000;
+    expect(Boolean(f.onRequest('Decrypt').throttle)).toBe(false);
+  });
+
   it('connection faults fire per connection; a hang holds until cleared', async () => {
     const f = new CloudFaults();
     f.add({ kind: 'unreachable', count: 1 });

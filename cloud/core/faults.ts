@@ -2,7 +2,11 @@ import { z } from 'zod';
 import { seededRandom, systemRandom, type Random } from '../../sim/index.js';
 
 const common = {
-  /** The API action it applies to (e.g. Encrypt, AssumeRole), or `all`. Connection faults apply to every action. */
+  /**
+   * The API action it applies to (e.g. Encrypt, AssumeRole), several separated by commas (`Encrypt,Decrypt`: one
+   * fault, so a rate limit is a quota they share, as a cloud's cryptographic operations do), or `all`. Connection
+   * faults apply to every action.
+   */
   action: z.string().min(1).max(64).default('all'),
   /** Apply to at most this many matching requests (or connections), then retire. */
   count: z.number().int().positive().optional(),
@@ -117,7 +121,7 @@ export class CloudFaults {
     const out: RequestEffects = { faultIds: [], delayMs: 0 };
     for (const fault of [...this.active]) {
       if (CONNECTION_KINDS.has(fault.kind)) continue;
-      if (fault.action !== 'all' && fault.action !== action) continue;
+      if (fault.action !== 'all' && !fault.action.split(',').includes(action)) continue;
       if (fault.kind === 'throttle' && fault.ratePerSecond !== undefined && this.withinRate(fault)) continue;
       if (!this.fires(fault)) continue;
       out.faultIds.push(fault.id);

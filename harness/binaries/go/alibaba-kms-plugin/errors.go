@@ -27,10 +27,10 @@ func grpcError(op string, err error) error {
 		switch {
 		case c == "Forbidden.KeyNotFound" || c == "Forbidden.AliasNotFound":
 			code = codes.NotFound
+		case c == "Rejected.Throttling" || strings.HasPrefix(c, "Throttling"):
+			code = codes.ResourceExhausted
 		case strings.HasPrefix(c, "Rejected.") || strings.HasPrefix(c, "Rejetced."):
 			code = codes.FailedPrecondition
-		case strings.HasPrefix(c, "Throttling"):
-			code = codes.ResourceExhausted
 		case c == "InvalidParameter" || c == "MissingParameter" || c == "InvalidCiphertext":
 			code = codes.InvalidArgument
 		case strings.HasPrefix(c, "Forbidden.") || strings.HasPrefix(c, "InvalidAccessKeyId") ||
