@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
-import { request } from 'node:https';
+import { Agent, request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -26,7 +26,7 @@ function call(
   action: string,
   params: Record<string, string>,
   creds: Creds,
-  o: { version?: string; nonce?: string; timestamp?: string; secretForSigning?: string } = {},
+  o: { version?: string; nonce?: string; timestamp?: string; secretForSigning?: string; agent?: Agent } = {},
 ): Promise<Answer> {
   const all: Record<string, string> = {
     ...params,
@@ -41,13 +41,13 @@ function call(
     ...(creds.token ? { SecurityToken: creds.token } : {}),
   };
   all.Signature = rpcSignature(rpcStringToSign('POST', all), o.secretForSigning ?? creds.secret);
-  return raw(c, `/?${new URLSearchParams(all)}`);
+  return raw(c, `/?${new URLSearchParams(all)}`, 'POST', o.agent ?? false);
 }
 
-async function raw(c: AlibabaConnection, path: string, method = 'POST'): Promise<Answer> {
+async function raw(c: AlibabaConnection, path: string, method = 'POST', agent: Agent | false = false): Promise<Answer> {
   const ca = await readFile(c.caFile);
   return new Promise((resolve, reject) => {
-    const req = request(`${c.endpoint}${path}`, { method, ca, agent: false }, (res) => {
+    const req = request(`${c.endpoint}${path}`, { method, ca, agent }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (d: Buffer) => chunks.push(d));
       res.on('end', () => resolve({ status: res.statusCode!, body: JSON.parse(Buffer.concat(chunks).toString()) }));
@@ -273,6 +273,20 @@ describe('Alibaba Cloud KMS emulator (over HTTPS, signed requests)', () => {
       errorCode: 'Rejected.Throttling',
     });
     expect(faulted.at(-1)!.event.additionalEventData?.kmslabFaults).toHaveLength(1);
+  });
+
+  it('an unreachable endpoint also ends the connections a client keeps alive, not only new ones', async () => {
+    const agent = new Agent({ keepAlive: true, ca: await readFile(c.caFile) });
+    const args = { KeyId: c.keyId, Plaintext: 'eA==' };
+    try {
+      expect((await call(c, 'Encrypt', args, cluster, { agent })).status).toBe(200);
+      const f = await control.addFault({ kind: 'unreachable' });
+      await expect(call(c, 'Encrypt', args, cluster, { agent })).rejects.toThrow(/ECONNRESET|socket hang up/);
+      await control.clearFaults(f.id);
+      expect((await call(c, 'Encrypt', args, cluster, { agent })).status).toBe(200);
+    } finally {
+      agent.destroy();
+    }
   });
 
   it('the control API refuses bad input with a 400 naming the field, and changes nothing', async () => {

@@ -68,6 +68,7 @@ export class CloudFaults {
   private readonly windows = new Map<string, { start: number; n: number }>();
   private nextId = 1;
   private release = signal();
+  private readonly cuts = new Set<() => void>();
 
   constructor(
     private readonly now: () => number = Date.now,
@@ -80,7 +81,15 @@ export class CloudFaults {
     this.active.push(fault);
     if (parsed.probability !== undefined)
       this.randoms.set(fault.id, parsed.seed === undefined ? this.random : seededRandom(parsed.seed));
+    // An address where nothing answers any more serves no connection: those already open end too (not only new ones).
+    if (parsed.kind === 'unreachable' && parsed.count === undefined && parsed.probability === undefined)
+      for (const cut of this.cuts) cut();
     return { ...fault };
+  }
+
+  /** onCut registers what ends every open connection, called when an `unreachable` fault covers all of them. */
+  onCut(cut: () => void): void {
+    this.cuts.add(cut);
   }
 
   list(): ActiveCloudFault[] {

@@ -20,6 +20,10 @@ export class HttpsFront {
     handler: (req: IncomingMessage, res: ServerResponse) => void,
   ) {
     this.server = createServer({ key: tls.key, cert: tls.cert, minVersion: 'TLSv1.2' }, handler);
+    // Kept-alive connections would otherwise go on serving a client that opened them before the address went dark.
+    faults.onCut(() => {
+      for (const s of this.sockets) s.resetAndDestroy();
+    });
     this.server.on('connection', (socket: Socket) => {
       const fault = this.faults.onConnection();
       if (fault === 'unreachable') return socket.resetAndDestroy();
