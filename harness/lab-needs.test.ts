@@ -26,6 +26,14 @@ describe('what a backend can give a scenario', () => {
     expect(unmetNeeds({}, 'kind')).toBeUndefined();
   });
 
+  test('another kube-apiserver version to start on: local labs only, and it becomes the lab option', () => {
+    expect(unmetNeeds({ k8sVersion: 'v1.34.4' }, 'local')).toBeUndefined();
+    for (const b of ['kind', 'compose', 'sim'])
+      expect(unmetNeeds({ k8sVersion: 'v1.34.4' }, b)).toMatch(/v1\.34\.4.*local/);
+    expect(labOptionsFor({ k8sVersion: 'v1.34.4' }).k8sVersion).toBe('v1.34.4');
+    expect(labOptionsFor({}).k8sVersion).toBeUndefined();
+  });
+
   test('needs become local lab options: gates as one flag, KMS v1 with its gate and plugin', () => {
     expect(featureGateArgs({ A: true, BGate: false })).toEqual(['--feature-gates=A=true,BGate=false']);
     expect(featureGateArgs({})).toEqual([]);

@@ -19,6 +19,9 @@ export function unmetNeeds(needs: LabNeeds, backend: Lab['backend'] | string): s
   if (needs.controllers?.length && backend !== 'local') {
     return `needs kube-controller-manager (${needs.controllers.join(', ')}), which only local labs run`;
   }
+  if (needs.k8sVersion && backend !== 'local') {
+    return `starts on kube-apiserver ${needs.k8sVersion}, which only local labs can switch from (run it with --backend local)`;
+  }
   const cloud = needs.kms?.filter((c) => c.startsWith('cloud-')) ?? [];
   if (cloud.length && backend !== 'local') {
     return `needs a cloud KMS behind the plugin (${cloud.join(', ')}), which only local labs run (--cloud alibaba|aws)`;

@@ -38,6 +38,11 @@ export interface Lab extends AsyncDisposable {
    * data and address. Absent where etcd is not a process kmslab runs (sim: its etcd is memory).
    */
   killEtcd?(): Promise<{ restart(): Promise<void> }>;
+  /**
+   * upgradeApiservers restarts every apiserver, one at a time and each waited ready, on another kube-apiserver
+   * version (a rolling upgrade, or a rollback), on the same etcd, plugin and flags. Local labs only.
+   */
+  upgradeApiservers?(k8sVersion: string): Promise<void>;
   /** collectLogs copies every log the lab has (apiserver, etcd, plugin, audit trail) into dir; returns the files. */
   collectLogs(dir: string): Promise<string[]>;
   close(): Promise<void>;
@@ -63,6 +68,11 @@ export interface LabNeeds {
   featureGates?: Record<string, boolean>;
   /** kube-controller-manager controllers the lab runs (none by default; local labs only). */
   controllers?: LabController[];
+  /**
+   * The kube-apiserver version the lab starts on, when it must be another than the lab's default (a scenario that
+   * upgrades from an older release). Local labs only; built from its pinned Go modules on first use.
+   */
+  k8sVersion?: string;
 }
 
 /** The kube-controller-manager controllers a lab can run, by upstream's names. */

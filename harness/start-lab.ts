@@ -123,6 +123,7 @@ export function labOptionsFor(needs: LabNeeds, user?: UserEncryption): LocalLabO
       : {}),
     ...(needs.encryption === 'kms-v1' ? { kmsV1: true } : {}),
     ...(needs.controllers?.length ? { controllers: needs.controllers } : {}),
+    ...(needs.k8sVersion ? { k8sVersion: needs.k8sVersion } : {}),
     ...kmsOn,
     encryption:
       needs.encryption === 'identity'

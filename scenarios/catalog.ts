@@ -16,6 +16,7 @@ import { unsafeDelete } from './unsafe-delete.js';
 import { longOutage } from './long-outage.js';
 import { kmsV1Migration } from './kms-v1-migration.js';
 import { svmRotate } from './svm-rotate.js';
+import { upgradeKeepsData } from './upgrade-keeps-data.js';
 import { unsafeDeleteGateOff } from './unsafe-delete-gate-off.js';
 
 /** Every scenario kmslab ships, in the order `kmslab scenarios` lists them. */
@@ -37,6 +38,7 @@ export const SCENARIOS: Scenario[] = [
   longOutage,
   kmsV1Migration,
   svmRotate,
+  upgradeKeepsData,
   cloudEnable,
   cloudGrantRevoked,
 ];

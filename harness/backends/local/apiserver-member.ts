@@ -35,7 +35,7 @@ export class ApiserverMember implements LabApiserver {
 
   private constructor(
     readonly name: string,
-    readonly binary: string,
+    private binary: string,
     readonly labDir: string,
     public port: number,
     readonly shared: SharedApiserverFiles,
@@ -192,6 +192,13 @@ export class ApiserverMember implements LabApiserver {
   async restart(wait: StartWait = 'ready', timeoutMs?: number): Promise<void> {
     await this.stop();
     await this.start(wait, timeoutMs);
+  }
+
+  /** restartOn restarts this member on another kube-apiserver binary (an upgrade or a rollback), same flags and state. */
+  async restartOn(binary: string, wait: StartWait = 'ready'): Promise<void> {
+    await this.stop();
+    this.binary = binary;
+    await this.start(wait);
   }
 
   /** close releases client connections; the lab calls it after the process is stopped for good. */

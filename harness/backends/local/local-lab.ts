@@ -328,6 +328,13 @@ export class LocalLab implements Lab {
     await writeLab(this.record);
   }
 
+  async upgradeApiservers(k8sVersion: string): Promise<void> {
+    const bin = await findBinary('kube-apiserver', { version: k8sVersion });
+    for (const a of this.apiservers) await a.restartOn(bin.path);
+    this.record.versions.kubeApiserver = bin.version ?? k8sVersion;
+    await this.save();
+  }
+
   async killEtcd(): Promise<{ restart(): Promise<void> }> {
     await this.etcdMember.crash();
     return {
