@@ -1,6 +1,18 @@
 /** The KMS methods a fleet calls; KMS v1 has no Status (its health probe is an Encrypt and a Decrypt). */
 export type FleetMethod = 'Status' | 'Encrypt' | 'Decrypt';
 
+/**
+ * CallSink is where the calls a fleet makes at its plugins' sockets are passed on: the cloud KMS behind the plugins
+ * (`PluginCloudCalls`), which turns each Status into what the plugin's style asks the cloud.
+ */
+export interface CallSink {
+  at(timeMs: number, method: FleetMethod, n: number, ok: boolean, apiserver?: number): void;
+  burst(timeMs: number, method: FleetMethod, n: number, perSecond: number): Burst;
+  spread(fromMs: number, toMs: number, method: FleetMethod, n: number): void;
+  settle(timeMs: number): void;
+  finish(): void;
+}
+
 /** Burst is a run of calls made one after another (a LIST decrypting its objects); `cancel` ends it early. */
 export interface Burst {
   /** The process making the calls stopped at `atMs`: the calls it had not made yet are never made. */
@@ -40,14 +52,19 @@ export class FleetCalls {
   /** Bursts not yet counted (a cancel counts one at once; the rest are counted at the end). */
   private readonly open = new Set<Run>();
 
-  constructor(private readonly durationMs: number) {
+  /** Every call is passed on to `behind` too (the cloud behind the plugins), when given. */
+  constructor(
+    private readonly durationMs: number,
+    private readonly behind?: CallSink,
+  ) {
     this.seconds = Math.max(1, Math.ceil(durationMs / 1000));
   }
 
-  /** at records `n` calls at one instant. */
-  at(timeMs: number, method: FleetMethod, n = 1, ok = true): void {
+  /** at records `n` calls at one instant; `apiserver` says whose plugin took them (its Status cache is its own). */
+  at(timeMs: number, method: FleetMethod, n = 1, ok = true, apiserver?: number): void {
     (ok ? this.answered : this.refused)[method] += n;
     if (ok) this.bucket(Math.floor(timeMs / 1000), n);
+    this.behind?.at(timeMs, method, n, ok, apiserver);
   }
 
   /**
@@ -55,6 +72,7 @@ export class FleetCalls {
    * a cancel (the process stopped) or the end of the period ends the count.
    */
   burst(timeMs: number, method: FleetMethod, n: number, perSecond: number): Burst {
+    const behind = this.behind?.burst(timeMs, method, n, perSecond);
     const run: Run = {
       method,
       startMs: timeMs,
@@ -69,6 +87,7 @@ export class FleetCalls {
     }
     return {
       cancel: (atMs) => {
+        behind?.cancel(atMs);
         if (run.billed || atMs >= run.endMs) return;
         run.endMs = Math.max(run.startMs, atMs);
         this.meter.moveEnd(run);
@@ -80,6 +99,7 @@ export class FleetCalls {
   /** spread records `n` calls made evenly over [fromMs, toMs) (a steady write rate). */
   spread(fromMs: number, toMs: number, method: FleetMethod, n: number): void {
     if (n <= 0) return;
+    this.behind?.spread(fromMs, toMs, method, n);
     this.answered[method] += n;
     if (toMs <= fromMs) return this.bucket(Math.floor(fromMs / 1000), n);
     const rate = n / (toMs - fromMs);
@@ -93,11 +113,13 @@ export class FleetCalls {
 
   /** settle: nothing more will be recorded before `timeMs`, so the seconds before it are final. */
   settle(timeMs: number): void {
+    this.behind?.settle(timeMs);
     this.meter.settle(Math.min(this.seconds, Math.floor(timeMs / 1000)));
   }
 
   /** finish ends the period: bursts are counted up to its end, what they had left is unfinished. */
   finish(): void {
+    this.behind?.finish();
     for (const run of this.open) {
       if (run.endMs > this.durationMs) {
         const made = Math.min(run.total, run.perMs * Math.max(0, this.durationMs - run.startMs));

@@ -196,11 +196,11 @@ export class FleetKmsV2 implements FleetKmsModel {
   private status(i: number, t: number): boolean {
     const m = this.members[i]!;
     if (!this.kmsUp) {
-      this.calls.at(t, 'Status', 1, false);
+      this.calls.at(t, 'Status', 1, false, i);
       m.healthy = false;
       return false;
     }
-    this.calls.at(t, 'Status');
+    this.calls.at(t, 'Status', 1, true, i);
     const newSeed = m.seed === undefined || m.seedKeyId !== this.keyId;
     // A new seed, or a write key that had expired coming back, changes who takes writes; a live key lasting longer
     // does not.

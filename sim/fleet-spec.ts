@@ -1,3 +1,5 @@
+import { DEFAULT_PLUGIN_STYLE, type PluginStyle } from './fleet-plugin.js';
+
 /** FleetEvent is one thing that happens to the fleet at a moment of virtual time (ms from the start). */
 export type FleetEvent =
   | { atMs: number; op: 'start' | 'stop' | 'restart'; apiserver: number }
@@ -38,6 +40,11 @@ export interface FleetSpec {
    * miss it: a LIST then makes up to this many Decrypts before its first one returns.
    */
   listDecodeConcurrency: number;
+  /**
+   * The plugins' style: what a Status costs each at its cloud KMS (calls, and how long it reuses an answer). The
+   * cloud figures and the cost follow it; the calls at the sockets do not.
+   */
+  plugin: PluginStyle;
 }
 
 export const FLEET_DEFAULTS: Omit<FleetSpec, 'apiservers' | 'objects' | 'durationMs'> = {
@@ -51,6 +58,7 @@ export const FLEET_DEFAULTS: Omit<FleetSpec, 'apiservers' | 'objects' | 'duratio
   kmsLatencyMs: 5,
   v1CacheSize: 1000,
   listDecodeConcurrency: 10,
+  plugin: DEFAULT_PLUGIN_STYLE,
 };
 
 /**
@@ -140,6 +148,9 @@ export const FLEET_LIMITS = {
   maxKmsLatencyMs: MINUTE,
   v1CacheSize: 1_000_000_000,
   listDecodeConcurrency: 1_000,
+  /** Cloud calls of each method a plugin makes for one Status. */
+  statusCalls: 10,
+  statusCacheMs: DAY,
   outages: 1_000,
 } as const;
 
@@ -181,6 +192,17 @@ export function fleetSpecProblems(spec: FleetSpec, name: (field: keyof FleetSpec
   within('kmsLatencyMs', spec.kmsLatencyMs, L.minKmsLatencyMs, L.maxKmsLatencyMs);
   within('v1CacheSize', spec.v1CacheSize, 1, L.v1CacheSize, true);
   within('listDecodeConcurrency', spec.listDecodeConcurrency, 1, L.listDecodeConcurrency, true);
+  const p = spec.plugin;
+  for (const [what, v] of [
+    ['Encrypts', p.encrypt],
+    ['Decrypts', p.decrypt],
+  ] as const)
+    if (!Number.isInteger(v) || v < 0 || v > L.statusCalls)
+      problems.push(`${name('plugin')} ${p.name}: ${v} ${what} per Status; give 0 to ${L.statusCalls}`);
+  if (!(p.cacheMs >= 0) || p.cacheMs > L.statusCacheMs)
+    problems.push(
+      `${name('plugin')} ${p.name}: a Status cache of ${human(p.cacheMs)}; give 0 to ${human(L.statusCacheMs)}`,
+    );
   if (spec.outages.length > L.outages) problems.push(`${spec.outages.length} outages: the most is ${L.outages}`);
   const outages = [...spec.outages].sort((a, b) => a.atMs - b.atMs);
   outages.forEach((o, k) => {

@@ -2,6 +2,7 @@ import { FleetCalls, type FleetMethod } from './fleet-calls.js';
 import { FleetKmsV1 } from './fleet-kms-v1.js';
 import { FleetKmsV2 } from './fleet-kms-v2.js';
 import type { FleetKmsModel } from './fleet-model.js';
+import { PluginCloudCalls, type PluginStyle } from './fleet-plugin.js';
 import { eventSeries, FLEET_DEFAULTS, fleetSpecProblems, type FleetEvent, type FleetSpec } from './fleet-spec.js';
 
 export type KmsVersion = 'v1' | 'v2';
@@ -26,6 +27,19 @@ export interface FleetResult {
   failedWrites: number;
   /** Timers and events simulated one by one. */
   steps: number;
+  /**
+   * What the plugins asked their cloud KMS (the billed requests): every Encrypt and Decrypt above, and for each
+   * Status what the plugin's style costs. KMS v1 has no Status: its calls are the cloud's.
+   */
+  cloud: {
+    plugin: Pick<PluginStyle, 'name' | 'encrypt' | 'decrypt' | 'cacheMs'>;
+    calls: { Encrypt: number; Decrypt: number; total: number };
+    /** Of `calls.total`, the calls made to answer Status. */
+    forStatus: number;
+    refused: number;
+    peakPerSecond: number;
+    peakAtSecond: number;
+  };
 }
 
 /** FleetProgress is how far a run has got in virtual time, reported every so many steps. */
@@ -70,7 +84,8 @@ export function* fleetRun(
   const spec: FleetSpec = { ...FLEET_DEFAULTS, ...partial };
   const problems = fleetSpecProblems(spec);
   if (problems.length > 0) throw new RangeError(`the fleet cannot be modelled: ${problems.join('; ')}`);
-  const calls = new FleetCalls(spec.durationMs);
+  const cloud = new PluginCloudCalls(spec.durationMs, spec.plugin);
+  const calls = new FleetCalls(spec.durationMs, cloud);
   const queue = new TimerQueue();
   const running = new Set<number>();
   let failedWrites = 0;
@@ -151,6 +166,8 @@ export function* fleetRun(
     >;
   const answered = round(calls.answered);
   const peak = calls.peak;
+  const billed = round(cloud.calls.answered);
+  const refusedAtCloud = round(cloud.calls.refused);
   return {
     kms,
     calls: { ...answered, total: answered.Status + answered.Encrypt + answered.Decrypt },
@@ -161,14 +178,31 @@ export function* fleetRun(
     dekSources: Math.round(model.dekSources),
     failedWrites: Math.round(failedWrites),
     steps,
+    cloud: {
+      plugin: {
+        name: spec.plugin.name,
+        encrypt: spec.plugin.encrypt,
+        decrypt: spec.plugin.decrypt,
+        cacheMs: spec.plugin.cacheMs,
+      },
+      calls: { Encrypt: billed.Encrypt, Decrypt: billed.Decrypt, total: billed.Encrypt + billed.Decrypt },
+      forStatus: Math.round(cloud.fromStatus),
+      refused: refusedAtCloud.Encrypt + refusedAtCloud.Decrypt,
+      peakPerSecond: Math.round(cloud.calls.peak.perSecond),
+      peakAtSecond: cloud.calls.peak.atSecond,
+    },
   };
 }
 
-/** costOf prices answered calls at `pricePer10k` (a cloud KMS bills per 10,000 requests). */
+/**
+ * costOf prices the calls the cloud KMS answered at `pricePer10k` (a cloud KMS bills per 10,000 requests), with and
+ * without those the plugins made to answer Status.
+ */
 export function costOf(result: FleetResult, pricePer10k: number): { total: number; withoutStatus: number } {
+  const { total } = result.cloud.calls;
   return {
-    total: (result.calls.total / 10_000) * pricePer10k,
-    withoutStatus: ((result.calls.total - result.calls.Status) / 10_000) * pricePer10k,
+    total: (total / 10_000) * pricePer10k,
+    withoutStatus: ((total - result.cloud.forStatus) / 10_000) * pricePer10k,
   };
 }
 

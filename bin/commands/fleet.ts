@@ -3,6 +3,7 @@ import { Command, Option } from '@commander-js/extra-typings';
 import { formatDuration, parseDuration } from '../../harness/common/duration.js';
 import { KmslabError } from '../../harness/common/errors.js';
 import { FLEET_LIMITS, fleetSpecProblems, type FleetSpec } from '../../sim/fleet-spec.js';
+import { DEFAULT_PLUGIN_STYLE, PLUGIN_STYLES, pluginStyle, type PluginStyle } from '../../sim/fleet-plugin.js';
 import type { FleetProgress, FleetResult, KmsVersion } from '../../sim/fleet.js';
 import { printJson, say, table } from '../output.js';
 
@@ -28,6 +29,7 @@ const FLAGS: Partial<Record<keyof FleetSpec, string>> = {
   kmsLatencyMs: '--kms-latency',
   v1CacheSize: '--cache-size',
   listDecodeConcurrency: '--list-concurrency',
+  plugin: '--plugin',
 };
 
 export function fleetCommand(program: Command): void {
@@ -96,6 +98,12 @@ export function fleetCommand(program: Command): void {
       rate('--price-per-10k'),
       0.03,
     )
+    .option(
+      '--plugin <style>',
+      `what a Status costs each plugin at its cloud KMS: ${PLUGIN_STYLES.map((p) => `${p.name} (${p.encrypt}+${p.decrypt}${p.cacheMs ? `, at most once per ${p.cacheMs / 1000} s` : ''})`).join(', ')}; or <encrypts>+<decrypts>[/<cache seconds>]`,
+      plugin,
+      DEFAULT_PLUGIN_STYLE,
+    )
     .option('--json', 'print as JSON')
     .addHelpText(
       'after',
@@ -121,6 +129,7 @@ Exit codes:
         kmsLatencyMs: o.kmsLatency,
         v1CacheSize: o.cacheSize,
         listDecodeConcurrency: o.listConcurrency,
+        plugin: o.plugin,
       };
       const { costOf, fleetRun } = await import('../../sim/fleet.js');
       const problems = fleetSpecProblems(spec, (field) => FLAGS[field] ?? field);
@@ -209,6 +218,7 @@ function describe(s: FleetSpec): string {
     `${s.writesPerSecond.toFixed(1)} writes/s, ${s.readsPerSecond} etcd reads/s`,
     s.healthCheckEveryMs ? `/readyz every ${d(s.healthCheckEveryMs)}` : 'no health checks',
     `KMS latency ${s.kmsLatencyMs} ms`,
+    `plugin ${s.plugin.name}: ${s.plugin.encrypt} Encrypt + ${s.plugin.decrypt} Decrypt at the cloud per Status${s.plugin.cacheMs ? `, at most once per ${d(s.plugin.cacheMs)}` : ''}`,
   ].join('; ');
 }
 
@@ -232,6 +242,13 @@ function render(
       ...col((r) => n(r.unfinished.calls.Status + r.unfinished.calls.Encrypt + r.unfinished.calls.Decrypt)),
     ],
     ['writes that failed', ...col((r) => n(r.failedWrites))],
+    ['cloud KMS calls (billed)', ...col((r) => n(r.cloud.calls.total))],
+    ['  Encrypt / Decrypt', ...col((r) => `${n(r.cloud.calls.Encrypt)} / ${n(r.cloud.calls.Decrypt)}`)],
+    ['  made to answer Status', ...col((r) => (r.kms === 'v1' ? '- (v1 has none)' : n(r.cloud.forStatus)))],
+    [
+      '  peak calls/s',
+      ...col((r) => `${n(r.cloud.peakPerSecond)} (at ${formatDuration(r.cloud.peakAtSecond * 1000)})`),
+    ],
     [`cost at ${price}/10k requests`, ...col((r) => money(r.cost.total))],
     ['  of which not Status', ...col((r) => money(r.cost.withoutStatus))],
   ]);
@@ -251,6 +268,12 @@ function outage(text: string): { atMs: number; durationMs: number } {
     throw new KmslabError('usage', `--outage "${text.slice(0, 40)}" is not <at>+<for>; write e.g. 6h+15m`);
   }
   return { atMs: at === '0' ? 0 : duration('--outage start')(at), durationMs: duration('--outage length')(length) };
+}
+
+function plugin(text: string): PluginStyle {
+  const style = pluginStyle(text);
+  if ('problem' in style) throw new KmslabError('usage', style.problem);
+  return style;
 }
 
 // A count as written (1000000, 1_000_000, 1e6); whether it is within the model's limits is checked on the spec.
