@@ -22,6 +22,8 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'unit',
+          // Some unit tests run the CLI as a child (tsx start-up ~1–2 s, more on 2 busy cores): 5 s timed them out.
+          testTimeout: 30_000,
           include: [
             '{sim,fake-kms,proxy,conformance,chaos,cloud,verify,harness,scenarios,bin,proto}/**/*.test.ts',
             'examples/vitest/*.test.ts',
