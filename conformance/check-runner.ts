@@ -11,13 +11,17 @@ import {
   type PluginUnderTest,
   type Verdict,
 } from './check.js';
+import { BACKEND_CHECKS, type CheckBackend } from './backend-checks.js';
 import { HOOK_CHECKS } from './lifecycle-checks.js';
 import { PROTOCOL_CHECKS } from './protocol-checks.js';
+
+/** The phases of checks on the plugin itself, in run order (the scenarios come after, on labs). */
+export type CheckPhase = 'protocol' | 'lifecycle' | 'backend';
 
 export interface CheckResult {
   id: string;
   title: string;
-  phase: 'protocol' | 'lifecycle' | 'scenario';
+  phase: CheckPhase | 'scenario';
   level: 'required' | 'recommended';
   source: string;
   /** `not-run`: the check could not reach a verdict because another failed, or the plugin had died. */
@@ -59,8 +63,10 @@ export interface CheckRunOptions {
   /** Checked before each check: true ends the run (fail-fast, Ctrl-C). */
   stop?: (results: CheckResult[]) => boolean;
   onResult?: (result: CheckResult) => void;
-  /** Default: the protocol checks, then the lifecycle checks. */
-  phases?: Array<['protocol' | 'lifecycle', Check[]]>;
+  /** Default: the protocol checks, then the lifecycle checks, then the backend checks. */
+  phases?: Array<[CheckPhase, Check[]]>;
+  /** The cloud behind the plugin, for the backend checks. */
+  backend?: CheckBackend;
 }
 
 const REAL_CLOCK: CheckClock = {
@@ -95,6 +101,7 @@ export async function runChecks(session: PluginSession, options: CheckRunOptions
     pollMs: options.pollMs ?? 1000,
     clock,
     ...(options.signal ? { signal: options.signal } : {}),
+    ...(options.backend ? { backend: options.backend } : {}),
     current: '',
   };
   // The plugin has died (in check `in`) and has not been started again; `restartFailed` says why it could not be.
@@ -103,6 +110,7 @@ export async function runChecks(session: PluginSession, options: CheckRunOptions
   for (const [phase, checks] of options.phases ?? [
     ['protocol', PROTOCOL_CHECKS],
     ['lifecycle', HOOK_CHECKS],
+    ['backend', BACKEND_CHECKS],
   ]) {
     for (const check of checks) {
       if (options.signal?.aborted || options.stop?.(results)) return settleNotRun(results, byId);
@@ -128,7 +136,7 @@ export async function runChecks(session: PluginSession, options: CheckRunOptions
       let restarted: string | undefined;
       if (dead) {
         const was = dead;
-        if (phase === 'lifecycle' && session.canRestart && !was.restartFailed) {
+        if (phase !== 'protocol' && session.canRestart && !was.restartFailed) {
           try {
             await session.restart();
             restarted = `kmslab restarted the plugin first: it had died in ${was.in} (${was.death.how})`;

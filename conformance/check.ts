@@ -1,5 +1,6 @@
 import type { KmsMethod, KmsPlugin } from '../fake-kms/index.js';
 import type { KmsCapability } from '../harness/lab.js';
+import type { CheckBackend } from './backend-checks.js';
 
 /**
  * A conformance check: one rule a KMS v2 plugin must (required) or should (recommended) follow, where the rule comes
@@ -61,6 +62,8 @@ export interface CheckContext {
   lastEnable?: { keyId: string; by: string };
   /** The check running now. */
   current: string;
+  /** The cloud KMS behind the plugin (`conformance --cloud`), for the backend checks; they need a cloud-* capability. */
+  backend?: CheckBackend;
 }
 
 /** PluginDeath is how the plugin under test ended: exit code or signal, and the end of its log. */

@@ -3,12 +3,13 @@ import { status as Code } from '@grpc/grpc-js';
 import { describe, expect, test } from 'vitest';
 import { KmsCallError } from '../fake-kms/index.js';
 import { runChecks, type CheckResult, type CheckRunOptions } from './check-runner.js';
-import { ALL_CHECKS, HOOK_CHECKS } from './checks.js';
+import type { TimedAnswer } from './backend-checks.js';
+import { ALL_CHECKS, BACKEND_CHECKS, HOOK_CHECKS } from './checks.js';
 import { MUTANTS, PluginDouble, type Mutation } from './plugin-double.test-helper.js';
 import { quantile } from './protocol-checks.js';
 
 const run = (d: PluginDouble, options: Partial<CheckRunOptions> = {}) =>
-  runChecks(d, { lacks: () => undefined, settleMs: 4_000, clock: d.clock, ...options });
+  runChecks(d, { lacks: () => undefined, settleMs: 4_000, clock: d.clock, backend: d.backend, ...options });
 
 const byId = (results: CheckResult[]) => new Map(results.map((r) => [r.id, r]));
 const check = (id: string) => ALL_CHECKS.find((c) => c.id === id)!;
@@ -260,5 +261,58 @@ describe('latency', () => {
     expect(quantile([5, 1, 3], 0.5)).toBe(3);
     expect(quantile([1, 2, 3, 4], 0.5)).toBe(2.5);
     expect(quantile([1, 2], 0.99)).toBeCloseTo(1.99);
+  });
+});
+
+describe('backend checks (the cloud behind the plugin)', () => {
+  const backendIds = BACKEND_CHECKS.map((c) => c.id);
+
+  test('a plugin that fails fast and recovers passes each, with what it answered and when it came back', async () => {
+    const r = byId(await run(new PluginDouble(), { phases: [['backend', [...BACKEND_CHECKS]]] }));
+    for (const id of backendIds) expect(r.get(id), id).toMatchObject({ outcome: 'passed', phase: 'backend' });
+    const hang = (r.get('backend-outage')!.evidence as Record<string, { answers: TimedAnswer[] }>).hang!;
+    expect(hang.answers.map((a) => [a.method, a.code, a.ms])).toEqual([
+      ['Status', 'DEADLINE_EXCEEDED', 1000],
+      ['Encrypt', 'DEADLINE_EXCEEDED', 1000],
+      ['Decrypt', 'DEADLINE_EXCEEDED', 1000],
+    ]);
+    expect(r.get('backend-credentials-expired')!.evidence).toMatchObject({
+      'expired-credentials': { statusReported: true, recoveredAfterMs: 0 },
+    });
+  });
+
+  test('a plugin whose call waits on its cloud past the deadline fails, naming the call and the time', async () => {
+    const r = byId(
+      await run(new PluginDouble(MUTANTS['waits-on-hanging-cloud']!.mutation), { phases: only('backend-outage') }),
+    );
+    expect(r.get('backend-outage')!.message).toMatch(
+      /with the cloud hanging, Status answered after 4\.5s \(DEADLINE_EXCEEDED\): at or past the apiserver's 3s deadline/,
+    );
+  });
+
+  test('every call served while the cloud is said to fail: the failure never reached the plugin, not a pass', async () => {
+    const d = new PluginDouble({ cloud: async () => undefined });
+    const r = byId(await run(d, { phases: [['backend', [...BACKEND_CHECKS]]] }));
+    for (const id of backendIds)
+      expect(r.get(id)!.message, id).toMatch(/every call succeeded .* the failure never reached the plugin's calls/);
+  });
+
+  test('Status saying "ok" while its cloud fails passes the deadline rule, with a note saying what it hides', async () => {
+    const quiet = new PluginDouble({ cloud: async (_, method, next) => (method === 'Status' ? undefined : next()) });
+    const r = byId(await run(quiet, { phases: only('backend-throttled') }));
+    expect(r.get('backend-throttled')).toMatchObject({ outcome: 'passed' });
+    expect(r.get('backend-throttled')!.note).toMatch(/Status still said "ok" with the cloud throttling every request/);
+  });
+
+  test('without a cloud the backend checks are skipped, saying what they need; the cloud is healed on every way out', async () => {
+    const none = byId(
+      await run(new PluginDouble(), {
+        lacks: (c) => (c.startsWith('cloud-') ? 'needs a cloud KMS behind the plugin: --cloud alibaba|aws' : undefined),
+      }),
+    );
+    for (const id of backendIds) expect(none.get(id)).toMatchObject({ outcome: 'skipped', message: /--cloud/ });
+    const d = new PluginDouble(MUTANTS['waits-on-hanging-cloud']!.mutation);
+    await run(d, { phases: only('backend-outage') });
+    expect(d.cloudFailure).toBeUndefined();
   });
 });

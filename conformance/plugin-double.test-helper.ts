@@ -12,6 +12,7 @@ import type {
   StatusResponse,
 } from '../gen/kms/v2/service.js';
 import { Keyring, seededRandom, VirtualClock } from '../sim/index.js';
+import type { BackendFailure, CheckBackend } from './backend-checks.js';
 import { PluginDied, type PluginDeath, type PluginUnderTest } from './check.js';
 import type { PluginSession } from './check-runner.js';
 
@@ -32,6 +33,8 @@ export interface Mutation {
   ): Promise<DecryptResponse>;
   hook?(d: PluginDouble, name: Hook, keyId: string, next: () => void): void;
   restart?(d: PluginDouble): void;
+  /** How the plugin reaches its cloud before each call (the backend checks put failures there). */
+  cloud?(d: PluginDouble, method: KmsMethod, next: () => Promise<void>): Promise<void>;
 }
 
 let rings = 0;
@@ -49,6 +52,20 @@ export class PluginDouble implements PluginSession {
   /** Free for a mutation's own state. */
   readonly memory = new Map<string, unknown>();
   readonly plugin: PluginUnderTest;
+  /** The failure the double's cloud is in now (the backend checks put it on and heal it). */
+  cloudFailure: BackendFailure | undefined;
+  /** Whether the plugin's temporary credentials have expired (fetched again at the first call once refresh works). */
+  credentialsExpired = false;
+  /** The cloud behind the double, as `conformance --cloud` gives the backend checks. */
+  readonly backend: CheckBackend = {
+    fail: async (failure) => {
+      this.cloudFailure = failure;
+      if (failure === 'expired-credentials') this.credentialsExpired = true;
+    },
+    heal: async () => {
+      this.cloudFailure = undefined;
+    },
+  };
   private inner = new KeyringPlugin({ keyring: this.keyring });
 
   constructor(
@@ -67,17 +84,40 @@ export class PluginDouble implements PluginSession {
       },
       status: async () => {
         alive();
+        await this.reachCloud('Status');
         return m.status ? m.status(this, () => this.inner.status()) : this.inner.status();
       },
       encrypt: async (req) => {
         alive();
+        await this.reachCloud('Encrypt');
         return m.encrypt ? m.encrypt(this, req, (r) => this.inner.encrypt(r)) : this.inner.encrypt(req);
       },
       decrypt: async (req) => {
         alive();
+        await this.reachCloud('Decrypt');
         return m.decrypt ? m.decrypt(this, req, (r) => this.inner.decrypt(r)) : this.inner.decrypt(req);
       },
     };
+  }
+
+  /**
+   * reachCloud is a correct plugin's way to its cloud: a failure fails the call fast (a 1 s timeout of its own for a
+   * cloud that hangs), and expired credentials are fetched again at the first call after their refresh works.
+   */
+  reachCloud(method: KmsMethod): Promise<void> {
+    const go = async () => {
+      if (this.cloudFailure === 'unreachable') refuse(Code.UNAVAILABLE, 'KMS unreachable: connection reset by peer');
+      if (this.cloudFailure === 'hang') {
+        await sleep(this, 1_000);
+        refuse(Code.DEADLINE_EXCEEDED, 'KMS did not answer within 1s');
+      }
+      if (this.cloudFailure === 'throttle') refuse(Code.RESOURCE_EXHAUSTED, 'Throttling');
+      if (this.credentialsExpired) {
+        if (this.cloudFailure === 'expired-credentials') refuse(Code.UNAUTHENTICATED, 'InvalidSecurityToken.Expired');
+        this.credentialsExpired = false;
+      }
+    };
+    return this.mutation.cloud ? this.mutation.cloud(this, method, go) : go();
   }
 
   /** die ends the "process" as a panic would; every later call finds it gone. */
@@ -390,4 +430,34 @@ export const MUTANTS: Record<string, { breaks: string; mutation: Mutation }> = {
     mutation: { hook: (_, name, _keyId, next) => (name === 'enable' ? undefined : next()) },
   },
   'forgets-on-restart': { breaks: 'restart-keeps-data', mutation: { restart: (d) => d.forget() } },
+  // vault-kubernetes-kms with its Vault down: the call waits on the backend past the apiserver's 3 s.
+  'waits-on-hanging-cloud': {
+    breaks: 'backend-outage',
+    mutation: {
+      cloud: async (d, _method, next) => {
+        if (d.cloudFailure === 'hang') await sleep(d, 3_500);
+        return next();
+      },
+    },
+  },
+  'retries-throttling': {
+    breaks: 'backend-throttled',
+    mutation: {
+      cloud: async (d, _method, next) => {
+        // Three attempts with a 1.2 s backoff: the last answer comes after the apiserver gave up.
+        if (d.cloudFailure === 'throttle') await sleep(d, 2 * 1_200 + 700);
+        return next();
+      },
+    },
+  },
+  'never-refreshes': {
+    breaks: 'backend-credentials-expired',
+    mutation: {
+      // Like a plugin whose failed refresh ends its refresh loop: the expired credentials stay until a restart.
+      cloud: async (d, _method, next) => {
+        if (d.credentialsExpired) refuse(Code.UNAUTHENTICATED, 'InvalidSecurityToken.Expired');
+        return next();
+      },
+    },
+  },
 };

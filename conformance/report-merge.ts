@@ -34,7 +34,7 @@ export const conformanceContextOf = (value: unknown): ConformanceShardContext =>
 const checkSchema = z.looseObject({
   id: z.string(),
   title: z.string(),
-  phase: z.enum(['protocol', 'lifecycle', 'scenario']),
+  phase: z.enum(['protocol', 'lifecycle', 'backend', 'scenario']),
   level: z.enum(['required', 'recommended']),
   source: z.string(),
   outcome: z.enum(['passed', 'failed', 'skipped', 'not-run']),

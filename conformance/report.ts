@@ -61,7 +61,7 @@ export function renderConformance(report: ConformanceReport): string {
 /** conformanceJUnit renders the checks as JUnit: a testsuite per phase, a testcase per check. */
 export function conformanceJUnit(report: ConformanceReport): string {
   const builder = junit.newBuilder().name('kmslab-conformance');
-  for (const phase of ['protocol', 'lifecycle', 'scenario'] as const) {
+  for (const phase of ['protocol', 'lifecycle', 'backend', 'scenario'] as const) {
     const checks = report.checks.filter((c) => c.phase === phase);
     if (!checks.length) continue;
     const suite = builder.testSuite().name(phase);

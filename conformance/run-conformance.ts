@@ -3,7 +3,9 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { checkExternalPlugin, externalLacks, type ExternalPlugin } from '../harness/kms/index.js';
 import { runScenarios, type LabFactory, type RunReport, type Scenario } from '../scenarios/index.js';
+import type { KmsCapability } from '../harness/lab.js';
 import { runChecks, type CheckResult } from './check-runner.js';
+import type { CloudCheckBackend } from './cloud-backend.js';
 import { conformanceVerdict, isFatal } from './report-verdict.js';
 import { ExternalPluginSession } from './plugin-session.js';
 import { shardChecks } from './shard-checks.js';
@@ -38,6 +40,8 @@ export interface ConformanceOptions {
    * those in `scenarios`). The checks before them run first, unreported (shardChecks says why). Default: all.
    */
   only?: ReadonlySet<string>;
+  /** The cloud KMS behind the plugin (`--cloud`): the backend checks run against it; without one they are skipped. */
+  backend?: CloudCheckBackend;
 }
 
 export interface ConformanceReport {
@@ -70,7 +74,9 @@ export async function runConformance(options: ConformanceOptions): Promise<Confo
   const plugin = options.plugin;
   checkExternalPlugin(plugin);
   const strict = options.strict ?? false;
-  const lacks = externalLacks(plugin);
+  const hooks = externalLacks(plugin);
+  const backend = options.backend;
+  const lacks = (c: KmsCapability) => (backend && c.startsWith('cloud-') ? backend.lacks(c) : hooks(c));
   const artifacts = resolve(
     options.artifactsDir ?? join('artifacts', `conformance-${new Date(started).toISOString().replace(/[:.]/g, '-')}`),
   );
@@ -101,6 +107,7 @@ export async function runConformance(options: ConformanceOptions): Promise<Confo
     await runChecks(session, {
       phases,
       lacks,
+      ...(backend ? { backend } : {}),
       settleMs: options.settleMs ?? 60_000,
       ...(options.signal ? { signal: options.signal } : {}),
       stop,
@@ -114,7 +121,8 @@ export async function runConformance(options: ConformanceOptions): Promise<Confo
   let scenarios: RunReport | undefined;
   if (options.scenarios.length && !stop()) {
     scenarios = await runScenarios(options.scenarios, options.makeLab, {
-      lacks,
+      // The scenarios' labs run the plugin behind the proxy, not the cloud's controls: those stay the checks'.
+      lacks: hooks,
       parallel: options.parallel ?? 1,
       backend: 'local',
       artifactsDir: artifacts,

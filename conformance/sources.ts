@@ -29,5 +29,8 @@ export const SOURCES = {
   integrityRefused: 'AES-GCM and every AEAD: a modified ciphertext is refused',
   randomized:
     'NIST SP 800-38D (GCM) and every IND-CPA scheme: a fresh nonce per encryption, so equal plaintexts do not show',
+  backendDeadline: `${AS} kmsv2/grpc_service.go: each call gets the provider's timeout (default 3s), whatever the plugin waits for behind it; a plugin still waiting on its cloud when it ends has failed the call (vault-kubernetes-kms hung past 3 s with its Vault down, kmslab issue 20)`,
+  backendCredentials:
+    "practice (vault-kubernetes-kms #304; ack-kms-plugin's 8-minute STS refresh): temporary credentials that expire while their refresh fails must fail calls fast and be fetched again once the refresh works, without a restart",
   sizes: `practice: the apiserver only wraps 32-byte seeds (${AS} envelope.go GenerateTransformer), so other sizes show the plugin does not depend on that`,
 } as const;

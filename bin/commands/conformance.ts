@@ -49,7 +49,7 @@ export function conformanceCommand(program: Command): void {
     )
     .action(async (opts) => {
       const o = opts as typeof opts & PluginFlags;
-      const { checkLine, conformanceJUnit, renderConformance, runConformance } =
+      const { checkLine, conformanceJUnit, renderConformance, runConformance, standaloneBackend } =
         await import('../../conformance/index.js');
       const { labOptionsFor, startLab } = await import('../../harness/start-lab.js');
       const { selectScenarios } = await import('../../scenarios/index.js');
@@ -73,6 +73,13 @@ export function conformanceCommand(program: Command): void {
       const emulated = cloud
         ? await (await import('../../harness/kms/index.js')).standaloneCloud(artifacts, cloud, plugin)
         : undefined;
+      // The same emulator is the backend the backend checks fail and heal.
+      const backend =
+        emulated &&
+        (await standaloneBackend(emulated.dir, cloud!, Boolean(plugin)).catch(async (error: unknown) => {
+          await emulated.close();
+          throw error;
+        }));
       if (emulated) {
         plugin = emulated.plugin;
         say(
@@ -95,6 +102,7 @@ export function conformanceCommand(program: Command): void {
         plugin: plugin!,
         scenarios: shard.scenarios,
         only: shard.only,
+        ...(backend ? { backend } : {}),
         strict: o.strict ?? false,
         requireAll: o.requireAll ?? false,
         failFast: o.failFast ?? false,
