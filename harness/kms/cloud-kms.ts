@@ -15,6 +15,8 @@ export interface CloudRecord {
   role: string;
   /** Cloud calls per Status of kmslab's own plugin (none for a user's plugin). */
   statusCalls?: { encrypt: number; decrypt: number };
+  /** How often kmslab's plugin fetches new temporary credentials, when it does so on an interval (Alibaba). */
+  credentialRefreshMs?: number;
 }
 
 const CLUSTER_PERMISSIONS = ['encrypt', 'decrypt', 'describe'] as const;
@@ -27,6 +29,7 @@ export function labCloud(record: CloudRecord, client = new CloudControlClient(re
     principal: record.principal,
     keyId: record.keyId,
     ...(record.statusCalls ? { statusCalls: record.statusCalls } : {}),
+    ...(record.credentialRefreshMs ? { credentialRefreshMs: record.credentialRefreshMs } : {}),
     clusterPermissions: [...CLUSTER_PERMISSIONS],
     grant: (spec) => client.grant(spec),
     revoke: (spec) => client.revoke(spec),

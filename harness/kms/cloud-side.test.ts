@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import type { AwsConnection } from '../../cloud/index.js';
-import { checkCloud, cloudFiles, cloudPlugin, pluginEnv } from './cloud-side.js';
+import { checkCloud, cloudFiles, cloudPlugin, credentialRefreshMs, pluginEnv } from './cloud-side.js';
 import { controlKms, externalLacks } from './control-kms.js';
 import { withCloud } from './cloud-kms.js';
 import { CLOUD_CAPABILITIES } from './lab-cloud.js';
@@ -65,6 +65,19 @@ describe('cloud side of a lab', () => {
     await expect(startLab({ cloud: 'aws', backend: 'kind' })).rejects.toThrow(/local backend only/);
     await expect(startLab({ cloud: 'alibaba', backend: 'sim' })).rejects.toThrow(/sim models the fake KMS/);
     await expect(startLab({ cloud: 'aws', plugin: { socket: '/run/p.sock' } })).rejects.toThrow(/not --plugin-socket/);
+  });
+
+  test("the Alibaba plugin's refresh interval: ACK's 8 min, or the lab setting in whole seconds under 30 min", () => {
+    const with_ = (v?: string) =>
+      credentialRefreshMs('alibaba', v === undefined ? {} : { KMSLAB_CREDENTIAL_INTERVAL: v });
+    expect(with_()).toBe(480_000);
+    expect(with_('15s')).toBe(15_000);
+    expect(with_('29m59s')).toBe(1_799_000);
+    expect(credentialRefreshMs('aws', { KMSLAB_CREDENTIAL_INTERVAL: '15s' })).toBeUndefined();
+    expect(() => with_('30m')).toThrow('KMSLAB_CREDENTIAL_INTERVAL "30m" is too long: the most is 29m59s');
+    expect(() => with_('500ms')).toThrow(/too short/);
+    expect(() => with_('1.5s')).toThrow(/whole seconds/);
+    expect(() => with_('soon')).toThrow(/is not a duration/);
   });
 
   test('--cloud takes the clouds kmslab emulates', () => {

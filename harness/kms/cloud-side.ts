@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AlibabaConnection, AwsConnection } from '../../cloud/index.js';
 import { CloudControlClient } from '../../cloud/control-client.js';
+import { formatDuration, parseDuration } from '../common/duration.js';
 import { KmslabError } from '../common/errors.js';
 import { packageRoot } from '../common/paths.js';
 import { shellQuote } from '../common/shell-quote.js';
@@ -38,6 +39,35 @@ const STATUS_CALLS: Record<CloudName, { encrypt: number; decrypt: number }> = {
   alibaba: { encrypt: 1, decrypt: 1 },
   aws: { encrypt: 1, decrypt: 0 },
 };
+// ack-kms-plugin fetches new temporary credentials every CREDENTIAL_INTERVAL seconds: 480 by default, below 1800.
+const ACK_CREDENTIAL_INTERVAL_MS = 480_000;
+const ACK_CREDENTIAL_INTERVAL_MAX_MS = 1_799_000;
+/** The lab setting that shortens the Alibaba plugin's refresh interval (docs/cloud.md, `cloud-credentials-expire`). */
+export const CREDENTIAL_INTERVAL_SETTING = 'KMSLAB_CREDENTIAL_INTERVAL';
+
+/**
+ * credentialRefreshMs is how often kmslab's plugin for a cloud fetches new temporary credentials in a lab: for
+ * Alibaba ACK's 8 minutes, or `KMSLAB_CREDENTIAL_INTERVAL` (a duration, whole seconds from 1s to 29m59s) so that a
+ * scenario waiting for a refresh fits in CI. Undefined for AWS, whose SDK fetches new ones when the old are about to
+ * expire or the service says they have. A setting that is not such a duration is a usage error.
+ */
+export function credentialRefreshMs(cloud: CloudName, env: NodeJS.ProcessEnv = process.env): number | undefined {
+  if (cloud !== 'alibaba') return undefined;
+  const text = env[CREDENTIAL_INTERVAL_SETTING];
+  if (text === undefined || text === '') return ACK_CREDENTIAL_INTERVAL_MS;
+  const ms = parseDuration(text, {
+    what: CREDENTIAL_INTERVAL_SETTING,
+    minMs: 1000,
+    maxMs: ACK_CREDENTIAL_INTERVAL_MAX_MS,
+  });
+  if (ms % 1000 !== 0)
+    throw new KmslabError(
+      'usage',
+      `${CREDENTIAL_INTERVAL_SETTING}=${formatDuration(ms)}: the plugin counts whole seconds (CREDENTIAL_INTERVAL)`,
+    );
+  return ms;
+}
+
 // Variables that would hand a plugin credentials or trust from outside the lab (this machine sets AWS_CA_BUNDLE).
 const FOREIGN = [
   'AWS_PROFILE',
@@ -121,6 +151,7 @@ export class CloudEmulatorProcess {
     const c = await this.client.connection<{ keyId: string }>();
     // A user's plugin gets the vendor's own variables: ACK's static keys (the cluster's RAM user), AWS's web identity.
     const principal = this.cloud === 'alibaba' && userPlugin ? 'user:kmslab-cluster' : `role:${ROLE[this.cloud]}`;
+    const refresh = credentialRefreshMs(this.cloud);
     return {
       name: this.cloud,
       control: this.files.control,
@@ -129,6 +160,7 @@ export class CloudEmulatorProcess {
       keyId: c.keyId,
       role: ROLE[this.cloud],
       ...(userPlugin ? {} : { statusCalls: STATUS_CALLS[this.cloud] }),
+      ...(userPlugin || !refresh ? {} : { credentialRefreshMs: refresh }),
     };
   }
 
@@ -195,9 +227,11 @@ export async function cloudPlugin(
   const admin = '--credentials-file "$KMSLAB_CLOUD_ADMIN_CREDENTIALS_FILE"';
   if (cloud === 'alibaba') {
     const p = shellQuote((await (await import('../../cloud/plugins.js')).alibabaPlugin()).plugin);
+    // On the command line, so that a restarted plugin (kmslab restart plugin) keeps the lab's interval.
+    const interval = `export CREDENTIAL_INTERVAL=${credentialRefreshMs(cloud)! / 1000} &&`;
     return {
       command: env(
-        `exec ${p} serve --socket {socket} --key-id-file "$KMSLAB_CLOUD_KEY_ID_FILE" --verify-key-id --credentials-file "$KMSLAB_CLOUD_CREDENTIALS_FILE" --role-arn "$KMSLAB_CLOUD_ROLE_ARN" --sts-endpoint "$KMSLAB_CLOUD_STS_ENDPOINT"`,
+        `${interval} exec ${p} serve --socket {socket} --key-id-file "$KMSLAB_CLOUD_KEY_ID_FILE" --verify-key-id --credentials-file "$KMSLAB_CLOUD_CREDENTIALS_FILE" --role-arn "$KMSLAB_CLOUD_ROLE_ARN" --sts-endpoint "$KMSLAB_CLOUD_STS_ENDPOINT"`,
       ),
       hooks: {
         // A new key (the plugin reads the key-id file again), which the role may use.

@@ -43,6 +43,12 @@ export interface LabCloud {
    * the AWS plugin's one Encrypt. Undefined for a user's plugin.
    */
   readonly statusCalls?: { encrypt: number; decrypt: number };
+  /**
+   * How often kmslab's plugin fetches new temporary credentials when it does so on an interval (Alibaba, as ACK's
+   * CREDENTIAL_INTERVAL: 8 min, shorter with the lab setting KMSLAB_CREDENTIAL_INTERVAL). Undefined when it fetches
+   * them as they expire (AWS's SDK) or for a user's plugin.
+   */
+  readonly credentialRefreshMs?: number;
   /** The permissions the cluster's identity holds on its key when the lab starts (what a restore grants again). */
   readonly clusterPermissions: GrantSpec['permissions'];
   grant(spec: GrantSpec): Promise<Grant>;
