@@ -1,6 +1,7 @@
 import { expect, test } from 'vitest';
 import type { CheckResult } from './check-runner.js';
 import { checkLine, conformanceJUnit, renderConformance } from './report.js';
+import { conformanceVerdict } from './report-verdict.js';
 import type { ConformanceReport } from './run-conformance.js';
 
 const result = (over: Partial<CheckResult>): CheckResult => ({
@@ -82,4 +83,22 @@ test('JUnit: control bytes from the plugin cannot break the XML; not-run checks 
   expect(xml).not.toContain('\x1b');
   expect(xml).toMatch(/<failure message="Decrypt failed: INTERNAL rpc error:\\n\\tgoroutine 7/);
   expect(xml).toMatch(/name="latency \[required\]"[^]*?<skipped\/>/);
+});
+
+test('backend checks skipped without a cloud leave a run fully checked (--require-all passes); a missing hook does not', () => {
+  const noCloud = result({ id: 'backend-outage', phase: 'backend', outcome: 'skipped', message: 'needs --cloud' });
+  const o = { strict: false, requireAll: true, cutShort: false };
+  expect(conformanceVerdict([result({}), noCloud], o)).toMatchObject({ outcome: 'passed', notChecked: [] });
+  const noHook = result({
+    id: 'disable-refuses',
+    phase: 'lifecycle',
+    outcome: 'skipped',
+    message: 'needs --disable-cmd',
+  });
+  expect(conformanceVerdict([result({}), noCloud, noHook], o)).toMatchObject({
+    outcome: 'failed',
+    notChecked: [{ id: 'disable-refuses', why: 'needs --disable-cmd' }],
+  });
+  const notRun = result({ id: 'backend-throttled', phase: 'backend', outcome: 'not-run', because: 'roundtrip-seed' });
+  expect(conformanceVerdict([notRun], o).notChecked).toEqual([{ id: 'backend-throttled', why: '' }]);
 });
