@@ -79,12 +79,31 @@ export async function readLab(name: string): Promise<LabRecord | undefined> {
   }
 }
 
-/** writeLab replaces lab.json atomically (0600), so a reader never sees half a record. */
-export async function writeLab(record: LabRecord): Promise<void> {
+// The writes of this process to each lab.json, one after another: apiservers restarted at once each record their
+// new pid, and two writes through one temp file would race (the second rename finds it gone).
+const writing = new Map<string, Promise<void>>();
+
+/**
+ * writeLab replaces lab.json atomically (0600), so a reader never sees half a record. Writes from one process go
+ * one at a time, each with the record as it is when its turn comes.
+ */
+export function writeLab(record: LabRecord): Promise<void> {
   const file = join(record.dir, 'lab.json');
-  const temp = `${file}.${process.pid}.tmp`;
-  await writeFile(temp, JSON.stringify(record, null, 2) + '\n', { mode: 0o600 });
-  await rename(temp, file);
+  const write = async () => {
+    const temp = `${file}.${process.pid}.tmp`;
+    await writeFile(temp, JSON.stringify(record, null, 2) + '\n', { mode: 0o600 });
+    await rename(temp, file);
+  };
+  const next = (writing.get(file) ?? Promise.resolve()).then(write);
+  const settled = next.then(
+    () => undefined,
+    () => undefined,
+  );
+  writing.set(file, settled);
+  void settled.then(() => {
+    if (writing.get(file) === settled) writing.delete(file);
+  });
+  return next;
 }
 
 /** labNames lists every lab directory, readable record or not (down --all must not skip a damaged one). */
