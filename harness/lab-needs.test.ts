@@ -34,6 +34,12 @@ describe('what a backend can give a scenario', () => {
     expect(labOptionsFor({}).k8sVersion).toBeUndefined();
   });
 
+  test('a second KMS plugin beside the lab: local labs only', () => {
+    expect(unmetNeeds({ plugins: 2 }, 'local')).toBeUndefined();
+    expect(unmetNeeds({ plugins: 1 }, 'kind')).toBeUndefined();
+    for (const b of ['kind', 'compose', 'sim']) expect(unmetNeeds({ plugins: 2 }, b)).toMatch(/2 KMS plugins.*local/);
+  });
+
   test('needs become local lab options: gates as one flag, KMS v1 with its gate and plugin', () => {
     expect(featureGateArgs({ A: true, BGate: false })).toEqual(['--feature-gates=A=true,BGate=false']);
     expect(featureGateArgs({})).toEqual([]);

@@ -22,6 +22,9 @@ export function unmetNeeds(needs: LabNeeds, backend: Lab['backend'] | string): s
   if (needs.k8sVersion && backend !== 'local') {
     return `starts on kube-apiserver ${needs.k8sVersion}, which only local labs can switch from (run it with --backend local)`;
   }
+  if ((needs.plugins ?? 1) > 1 && backend !== 'local') {
+    return `runs ${needs.plugins} KMS plugins, the others beside the lab's own, which only a local lab's apiserver can dial (run it with --backend local)`;
+  }
   const cloud = needs.kms?.filter((c) => c.startsWith('cloud-')) ?? [];
   if (cloud.length && backend !== 'local') {
     return `needs a cloud KMS behind the plugin (${cloud.join(', ')}), which only local labs run (--cloud alibaba|aws)`;

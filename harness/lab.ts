@@ -73,6 +73,11 @@ export interface LabNeeds {
    * upgrades from an older release). Local labs only; built from its pinned Go modules on first use.
    */
   k8sVersion?: string;
+  /**
+   * KMS v2 plugins the scenario runs (default 1). The ones past the lab's own run in kmslab's process, their sockets
+   * beside the lab's, which only a local lab's apiserver can dial.
+   */
+  plugins?: number;
 }
 
 /** The kube-controller-manager controllers a lab can run, by upstream's names. */

@@ -17,6 +17,7 @@ import { longOutage } from './long-outage.js';
 import { kmsV1Migration } from './kms-v1-migration.js';
 import { svmRotate } from './svm-rotate.js';
 import { upgradeKeepsData } from './upgrade-keeps-data.js';
+import { twoProviders } from './two-providers.js';
 import { unsafeDeleteGateOff } from './unsafe-delete-gate-off.js';
 
 /** Every scenario kmslab ships, in the order `kmslab scenarios` lists them. */
@@ -39,6 +40,7 @@ export const SCENARIOS: Scenario[] = [
   kmsV1Migration,
   svmRotate,
   upgradeKeepsData,
+  twoProviders,
   cloudEnable,
   cloudGrantRevoked,
 ];
