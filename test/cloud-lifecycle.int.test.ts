@@ -83,7 +83,7 @@ describe('cloud key and credential lifecycle', () => {
       expect(refreshed.newSession).not.toBe(expired.session);
       // The Status style of each plugin: ACK's fails the RPC; ours for AWS answers healthz "err: …".
       const styles = evidence('cloud-credentials-expire', '/healthz/kms-providers fails').statusAnswers as string[];
-      if (cloud === 'alibaba') expect(styles.some((s) => s.startsWith('PermissionDenied'))).toBe(true);
+      if (cloud === 'alibaba') expect(styles.some((s) => s.startsWith('PERMISSION_DENIED: '))).toBe(true);
       else expect(styles.some((s) => s.startsWith('healthz: err: ') && s.includes('ExpiredToken'))).toBe(true);
 
       // AWS brings a cancelled key back disabled; Alibaba enabled.
