@@ -1,7 +1,7 @@
 import { formatDuration } from '../harness/common/duration.js';
 import { auditMark } from './audit-mark.js';
 import { cloudMark, cloudOf, isCryptoCall, tally, type CloudEvent } from './cloud-trails.js';
-import { kmsHealthFails } from './common-steps.js';
+import { kmsHealthFails, kmsHealthPasses } from './common-steps.js';
 import { ScenarioFailure } from './error-class.js';
 import { secretsKept } from './etcd-bytes.js';
 import type { Scenario } from './model.js';
@@ -88,10 +88,11 @@ export const cloudCredentialsExpire: Scenario = {
         const marks = { cloud: await cloudMark(cloud), at: lab.clock.now() };
         for (const id of faults.splice(0)) await cloud.clearFaults(id);
         const refreshMs = cloud.credentialRefreshMs ?? UNKNOWN_REFRESH_MS;
-        await ctx.wait(
-          `/healthz/kms-providers to pass (the plugin's next refresh: within ${formatDuration(refreshMs)})`,
-          async () => ((await lab.api.request('GET', '/healthz/kms-providers')).status === 200 ? true : undefined),
-          { timeoutMs: refreshMs + HEALTH_LAG_MS, intervalMs: 1_000 },
+        await kmsHealthPasses(
+          lab,
+          ctx,
+          refreshMs + HEALTH_LAG_MS,
+          `the plugin's next refresh: within ${formatDuration(refreshMs)}`,
         );
         ev.secondsToGreen = (lab.clock.now() - marks.at) / 1000;
         return marks;

@@ -2,7 +2,7 @@ import type { LabCloud } from '../harness/kms/index.js';
 import type { Lab } from '../harness/lab.js';
 import { auditMark } from './audit-mark.js';
 import { cloudMark, cloudOf, isCryptoCall, tally, type CloudEvent } from './cloud-trails.js';
-import { kmsHealthFails, LIVEZ_HOLD, restartEach } from './common-steps.js';
+import { kmsHealthFails, kmsHealthPasses, LIVEZ_HOLD, restartEach } from './common-steps.js';
 import { errorClass, ScenarioFailure } from './error-class.js';
 import { secretsKept } from './etcd-bytes.js';
 import type { Scenario, ScenarioContext } from './model.js';
@@ -107,13 +107,6 @@ function tallyCalls(records: { method: string; code: string }[]): Record<string,
   return out;
 }
 
-const kmsHealthPasses = (lab: Lab, ctx: ScenarioContext) =>
-  ctx.wait(
-    '/healthz/kms-providers to pass',
-    async () => ((await lab.api.request('GET', '/healthz/kms-providers')).status === 200 ? true : undefined),
-    { timeoutMs: NEXT_CALL_MS, intervalMs: 1_000 },
-  );
-
 export const cloudKeyDeletion: Scenario = {
   name: 'cloud-key-deletion',
   summary: "The cluster's key is scheduled for deletion at the cloud, then the deletion is cancelled",
@@ -133,7 +126,7 @@ export const cloudKeyDeletion: Scenario = {
       await ctx.step(
         `cancel the deletion: the key comes back ${expected}, as the service brings it back`,
         async (ev) => {
-          const marks = { cloud: await cloudMark(cloud), at: lab.clock.now() };
+          const mark = await cloudMark(cloud);
           const key = await cloud.cancelDeletion();
           state.delete('scheduled');
           if (key.state === 'Disabled') state.add('disabled');
@@ -144,7 +137,7 @@ export const cloudKeyDeletion: Scenario = {
             );
           if (expected === 'Disabled') {
             // Observed, not only reported: the plugin is refused for a disabled key, and health stays red.
-            const refused = await waitForRefusal(lab, ctx, cloud, marks.cloud, REFUSED.Disabled, 'the key is disabled');
+            const refused = await waitForRefusal(lab, ctx, cloud, mark, REFUSED.Disabled, 'the key is disabled');
             ev.refusedAfterCancel = { action: refused.action, errorCode: refused.errorCode };
             ev.healthAfterCancel = (await lab.api.request('GET', '/healthz/kms-providers')).status;
             if (ev.healthAfterCancel === 200)
@@ -161,20 +154,20 @@ export const cloudKeyDeletion: Scenario = {
             state.delete('disabled');
             ev.enabled = true;
           }
-          await kmsHealthPasses(lab, ctx);
+          await kmsHealthPasses(lab, ctx, NEXT_CALL_MS);
           ev.secondsToGreen = (lab.clock.now() - at) / 1000;
         },
       );
       await ctx.step(
         'restart the apiserver: every Secret reads, its etcd bytes unchanged; writes go on',
         async (ev) => {
-          const marks = { cloud: await cloudMark(cloud) };
+          const mark = await cloudMark(cloud);
           await restartEach(ctx, lab.apiservers, 'ready');
           ev.read = await set.verifyAll(lab.api);
           ev.etcdBytesUnchanged = await stored.expectUnchanged(lab);
           await set.create(lab.api, 'after-cancel', 1);
           ev.write = 'ok';
-          const calls = (await cloud.audit({ afterSeq: marks.cloud })).filter(
+          const calls = (await cloud.audit({ afterSeq: mark })).filter(
             (e) => isCryptoCall(e) && e.principal === cloud.principal,
           );
           ev.cloudCalls = tally(calls);

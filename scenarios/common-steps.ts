@@ -38,6 +38,18 @@ export async function kmsHealthFails(lab: Lab, ctx: ScenarioContext, ev: Evidenc
 }
 
 /**
+ * kmsHealthPasses waits for /healthz/kms-providers to answer 200 again: after a fault ends, the apiserver's next
+ * Status (every 10 s while unhealthy, or at a health check 3 s after the last failed one) must succeed.
+ */
+export function kmsHealthPasses(lab: Lab, ctx: ScenarioContext, timeoutMs = 60_000, why = ''): Promise<true> {
+  return ctx.wait(
+    `/healthz/kms-providers to pass${why ? ` (${why})` : ''}`,
+    async () => ((await lab.api.request('GET', '/healthz/kms-providers')).status === 200 ? true : undefined),
+    { timeoutMs, intervalMs: 1_000 },
+  );
+}
+
+/**
  * findEncryptedStep works out, as a step of its own, every resource the lab's config writes with KMS v2 (making a
  * CRD for a custom resource it names that nothing serves), and records each one's provider and etcd prefix, and
  * what cannot be proved and why.
