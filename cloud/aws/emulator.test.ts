@@ -331,9 +331,24 @@ describe('AWS KMS front (in process, key material in the core)', () => {
     ).toBe('Disabled');
     await kms(c, 'EnableKey', { KeyId: key.KeyId }, admin);
     expect((await kms(c, 'Decrypt', { CiphertextBlob: blob }, admin)).json.Plaintext).toBe(b64('x'));
-    // The control API may shorten the window (tests): when it ends, the key and what it encrypted are gone.
+    // The control API may shorten the window (tests): when it ends, the key and what it encrypted are gone, and so
+    // are the aliases that refer to it (ScheduleKeyDeletion's API reference): the name is free again.
+    await kms(c, 'CreateAlias', { AliasName: 'alias/doomed', TargetKeyId: key.KeyId }, admin);
     await control.scheduleDeletion(key.KeyId, '1ms');
     await new Promise((r) => setTimeout(r, 5));
+    expect(await kms(c, 'Encrypt', { KeyId: 'alias/doomed', Plaintext: b64('x') }, admin)).toMatchObject({
+      status: 404,
+      json: {
+        __type: 'NotFoundException',
+        message: expect.stringMatching(/^Alias arn:aws:kms:.*:alias\/doomed is not found\.$/),
+      },
+    });
+    const aliases = (await kms(c, 'ListAliases', {}, admin)).json.Aliases as { AliasName: string }[];
+    expect(aliases.map((a) => a.AliasName)).not.toContain('alias/doomed');
+    const other = (await kms(c, 'CreateKey', {}, admin)).json.KeyMetadata as { KeyId: string };
+    expect((await kms(c, 'CreateAlias', { AliasName: 'alias/doomed', TargetKeyId: other.KeyId }, admin)).status).toBe(
+      200,
+    );
     expect(await kms(c, 'Decrypt', { CiphertextBlob: blob }, admin)).toMatchObject({
       status: 400,
       json: {

@@ -117,7 +117,7 @@ export function resolveKey(core: AwsCore, ref: string, allowAlias = true): strin
   const alias = arn?.[3] === 'alias' ? arn[4]! : ref.startsWith('alias/') ? ref.slice('alias/'.length) : undefined;
   if (alias !== undefined) {
     if (!allowAlias) throw errors.notFound(`Invalid keyId ${ref}`);
-    const target = core.front.aliases[alias];
+    const target = aliasOf(core, alias);
     if (!target) throw errors.notFound(`Alias ${aliasArn(core, `alias/${alias}`)} is not found.`);
     return target.keyId;
   }
@@ -129,6 +129,22 @@ export function resolveKey(core: AwsCore, ref: string, allowAlias = true): strin
     throw error;
   }
   return keyId;
+}
+
+/**
+ * aliasOf is an alias that still exists: when a deletion window ends, AWS deletes the key "and all aliases that refer
+ * to it" (ScheduleKeyDeletion), so an alias of a destroyed key is gone, and its name free again.
+ */
+function aliasOf(core: AwsCore, name: string): AwsFront['aliases'][string] | undefined {
+  const alias = core.front.aliases[name];
+  if (!alias) return undefined;
+  try {
+    core.keys.get(alias.keyId);
+    return alias;
+  } catch (error) {
+    if (error instanceof CloudError) return undefined;
+    throw error;
+  }
 }
 
 const keyIdOf = (call: KmsCall, allowAlias = true) => resolveKey(call.core, text(call, 'KeyId')!, allowAlias);
@@ -441,7 +457,7 @@ export const KMS_ACTIONS: Record<string, KmsAction> = {
       const only = text(c, 'KeyId', false);
       const keyId = only === undefined ? undefined : resolveKey(c.core, only, false);
       const aliases = Object.entries(c.core.front.aliases)
-        .filter(([, a]) => keyId === undefined || a.keyId === keyId)
+        .filter(([name, a]) => aliasOf(c.core, name) && (keyId === undefined || a.keyId === keyId))
         .map(([name, a]) => ({
           AliasName: `alias/${name}`,
           AliasArn: aliasArn(c.core, `alias/${name}`),
@@ -457,7 +473,7 @@ export const KMS_ACTIONS: Record<string, KmsAction> = {
 // aliasTarget names the key an alias points at, refusing an unknown alias (DeleteAlias authorizes on that key).
 function aliasTarget(c: KmsCall): string {
   const alias = aliasName(c);
-  const target = c.core.front.aliases[alias];
+  const target = aliasOf(c.core, alias);
   if (!target) throw errors.notFound(`Alias ${aliasArn(c.core, `alias/${alias}`)} is not found.`);
   return target.keyId;
 }
@@ -471,7 +487,7 @@ function aliasAction(kind: 'create' | 'update'): KmsAction {
     async run(call) {
       const alias = aliasName(call);
       const keyId = target(call);
-      const exists = call.core.front.aliases[alias] !== undefined;
+      const exists = aliasOf(call.core, alias) !== undefined;
       const arn = aliasArn(call.core, `alias/${alias}`);
       if (kind === 'create' && exists) throw errors.alreadyExists(`An alias with the name ${arn} already exists`);
       if (kind === 'update' && !exists) throw errors.notFound(`Alias ${arn} is not found.`);
@@ -484,7 +500,7 @@ function aliasAction(kind: 'create' | 'update'): KmsAction {
 async function setAlias(call: KmsCall, alias: string, keyId: string): Promise<void> {
   const now = call.core.now();
   await call.core.mutate(() => {
-    const createdAt = call.core.front.aliases[alias]?.createdAt ?? now;
+    const createdAt = aliasOf(call.core, alias)?.createdAt ?? now;
     call.core.front = {
       ...call.core.front,
       aliases: { ...call.core.front.aliases, [alias]: { keyId, createdAt, updatedAt: now } },
