@@ -26,7 +26,7 @@ export const cloudThrottledRestart: Scenario = {
   name: 'cloud-throttled-restart',
   summary:
     'Every apiserver restarts at once against a cloud KMS whose request quota fits one apiserver start per second',
-  proves: `apiservers restarted together against a cloud KMS limited to one apiserver start's calls per second (a Status and a DEK-seed Encrypt: 3 requests/s for an ACK-style plugin, 2 for kmslab's AWS plugin) are throttled (the cloud trail shows the cluster's identity refused with the service's throttling error, the socket the plugin's answers), yet every apiserver serves every Secret within the bound, and the storm settles: once they serve, nothing more is throttled and the cloud sees only the apiservers' polls`,
+  proves: `apiservers restarted together against a cloud KMS limited to one apiserver start's calls per second (a Status and a DEK-seed Encrypt: 3 requests/s for an ACK-style plugin, 2 for kmslab's AWS plugin) are throttled (the cloud trail shows Encrypt and Decrypt refused with the service's throttling error, by no identity but the cluster's where it names one; the socket shows what the plugin answered), yet every apiserver serves every Secret within the bound, and the storm settles: once they serve, nothing more is throttled and the cloud sees only the apiservers' polls`,
   tags: ['cloud'],
   needs: { encryption: 'kms', apiservers: 2, kms: ['cloud-faults', 'cloud-audit'] },
   async run(lab, ctx) {
@@ -97,29 +97,32 @@ export const cloudThrottledRestart: Scenario = {
           return lab.clock.now();
         },
       );
-      await ctx.step(`the cloud throttled the storm (${cloud.principal}'s calls), the plugin's answers`, async (ev) => {
-        const calls = (await cloud.audit({ afterSeq: limit.cloud })).filter(
-          (e) => isCryptoCall(e) && Date.parse(e.time) < servedAt + 1_000,
-        );
-        const throttled = calls.filter((e) => THROTTLED.test(e.errorCode ?? ''));
-        const served = calls.filter((e) => !e.errorCode);
-        ev.cloud = tally(calls);
-        ev.cloudServedPeakPerSecond = peakPerSecond(served);
-        ev.cloudAttemptsPerServed = served.length ? Number((calls.length / served.length).toFixed(2)) : null;
-        ev.socket = socketTally(await lab.kms.audit({ afterSeq: limit.socket }));
-        if (!throttled.length)
-          throw new ScenarioFailure(
-            `the cloud throttled nothing during the restart (${calls.length} Encrypt/Decrypt calls: ${JSON.stringify(tally(calls))})`,
+      await ctx.step(
+        'the cloud throttled the storm: its trail, and what the plugin answered at the socket',
+        async (ev) => {
+          const calls = (await cloud.audit({ afterSeq: limit.cloud })).filter(
+            (e) => isCryptoCall(e) && Date.parse(e.time) < servedAt + 1_000,
           );
-        // A front that throttles before it authenticates cannot name the caller (kmslab's AWS front): `unknown`.
-        ev.throttledCallers = [...new Set(throttled.map((e) => e.principal ?? 'unknown'))];
-        const strangers = throttled.filter((e) => e.principal !== undefined && e.principal !== cloud.principal);
-        if (strangers.length)
-          throw new ScenarioFailure(
-            `throttled calls by ${[...new Set(strangers.map((e) => e.principal ?? 'unknown'))].join(', ')}, not only by ${cloud.principal}`,
-          );
-        ev.throttledWith = [...new Set(throttled.map((e) => e.errorCode))];
-      });
+          const throttled = calls.filter((e) => THROTTLED.test(e.errorCode ?? ''));
+          const served = calls.filter((e) => !e.errorCode);
+          ev.cloud = tally(calls);
+          ev.cloudServedPeakPerSecond = peakPerSecond(served);
+          ev.cloudAttemptsPerServed = served.length ? Number((calls.length / served.length).toFixed(2)) : null;
+          ev.socket = socketTally(await lab.kms.audit({ afterSeq: limit.socket }));
+          if (!throttled.length)
+            throw new ScenarioFailure(
+              `the cloud throttled nothing during the restart (${calls.length} Encrypt/Decrypt calls: ${JSON.stringify(tally(calls))})`,
+            );
+          // A front that throttles before it authenticates cannot name the caller (kmslab's AWS front): `unknown`.
+          ev.throttledCallers = [...new Set(throttled.map((e) => e.principal ?? 'unknown'))];
+          const strangers = throttled.filter((e) => e.principal !== undefined && e.principal !== cloud.principal);
+          if (strangers.length)
+            throw new ScenarioFailure(
+              `throttled calls by ${[...new Set(strangers.map((e) => e.principal ?? 'unknown'))].join(', ')}, not only by ${cloud.principal}`,
+            );
+          ev.throttledWith = [...new Set(throttled.map((e) => e.errorCode))];
+        },
+      );
       await ctx.step(`the storm settles: nothing throttled in the ${SETTLE_MS / 1000} s after`, async (ev) => {
         const mark = await cloudMark(cloud);
         const socketMark = await auditMark(lab);

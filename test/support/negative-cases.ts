@@ -1,3 +1,4 @@
+import { expect } from 'vitest';
 import { labOptionsFor, startLab, type Lab, type StartLabOptions } from '../../harness/index.js';
 import { SCENARIOS, runScenario, type ScenarioResult } from '../../scenarios/index.js';
 import { uniqueName } from './env.js';
@@ -155,3 +156,13 @@ export async function runNegative(c: NegativeCase, backend: 'local' | 'sim'): Pr
 }
 
 export const failedStep = (r: ScenarioResult) => r.steps.find((s) => s.outcome === 'failed');
+
+/** expectNegative runs one case on a fresh local lab: the scenario must fail at the case's step, for its reason. */
+export async function expectNegative(c: NegativeCase): Promise<void> {
+  const r = await runNegative(c, 'local');
+  const failed = failedStep(r);
+  expect(r.outcome).toBe('failed');
+  expect(failed?.name).toMatch(c.step);
+  expect(failed?.error?.class, failed?.error?.message).toBe(c.errorClass);
+  if (c.message) expect(failed?.error?.message).toMatch(c.message);
+}
