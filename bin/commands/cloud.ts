@@ -256,7 +256,11 @@ export function cloudCommands(program: Command): void {
     .addArgument(new Argument('<kind>').choices(FAULT_KINDS))
     .option('--name <lab>', NAME_HELP)
     .option('--control <socket>', CONTROL_HELP)
-    .option('--action <name>', 'API action it applies to (e.g. Decrypt, AssumeRole), or all', 'all')
+    .option(
+      '--action <names>',
+      'API action it applies to (e.g. Decrypt, AssumeRole), several as one fault (Encrypt,Decrypt: one shared --rate), or all',
+      'all',
+    )
     .option('--count <n>', 'apply to this many requests, then retire', positiveInt)
     .option('--probability <p>', 'apply to each request with this probability', number('--probability', 0, 1))
     .option('--seed <seed>', 'seed of the probability draws')
