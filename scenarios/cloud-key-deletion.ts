@@ -20,7 +20,8 @@ const AFTER_CANCEL = { alibaba: 'Enabled', aws: 'Disabled' } as const;
 // The services' shortest window (7 days on both), so that nothing but the cancel ends it.
 const CANCELLED_WINDOW = '7d';
 // The window of a deletion that is not cancelled: a lab setting of the schedule call (the API allows whole days).
-const DESTROY_WINDOW_MS = 15_000;
+// Longer than health takes to turn red (the probe's 20 s cache after a success), so the key is seen pending first.
+const DESTROY_WINDOW_MS = 30_000;
 // How long after a key's state changes the plugin's next call shows it: the apiserver asks for Status every 10 s
 // while unhealthy; slack for two busy cores.
 const NEXT_CALL_MS = 60_000;
@@ -32,7 +33,14 @@ type Marks = { socket: number; cloud: number; at: number };
  * deletion; health turns red, the cloud refuses the cluster's identity (the key is unusable at once), cached DEKs
  * keep reads and writes going. `pending` tracks the key for the scenario's `finally`.
  */
-async function scheduleDeletion(lab: Lab, ctx: ScenarioContext, cloud: LabCloud, window: string, pending: Set<string>) {
+async function scheduleDeletion(
+  lab: Lab,
+  ctx: ScenarioContext,
+  cloud: LabCloud,
+  window: string,
+  pending: Set<string>,
+  refused: { as: RegExp; what: string } = { as: REFUSED.PendingDeletion, what: 'the key is pending deletion' },
+) {
   const { set, stored } = await secretsKept(lab, ctx);
   const marks = await ctx.step(`schedule the cluster's key for deletion (window ${window})`, async (ev) => {
     const m: Marks = { socket: await auditMark(lab), cloud: await cloudMark(cloud), at: lab.clock.now() };
@@ -49,8 +57,8 @@ async function scheduleDeletion(lab: Lab, ctx: ScenarioContext, cloud: LabCloud,
     ev.statusAnswers = await statusStyle(lab, marks.socket);
     ev.firstFailedAnswer = await firstRefusal(lab, marks.socket);
   });
-  await ctx.step(`the cloud trail shows ${cloud.principal} refused: the key is pending deletion`, async (ev) => {
-    ev.refused = tally(await refusedSince(cloud, marks.cloud, REFUSED.PendingDeletion));
+  await ctx.step(`the cloud trail shows ${cloud.principal} refused: ${refused.what}`, async (ev) => {
+    ev.refused = tally(await refusedSince(cloud, marks.cloud, refused.as));
   });
   await ctx.step('cached DEKs keep every read and write going', async (ev) => {
     ev.read = await set.verifyAll(lab.api);
@@ -197,7 +205,11 @@ export const cloudKeyDestroyed: Scenario = {
     const cloud = cloudOf(lab);
     const state = new Set<string>();
     try {
-      const { set, stored, marks } = await scheduleDeletion(lab, ctx, cloud, `${DESTROY_WINDOW_MS / 1000}s`, state);
+      // On a busy machine the window may end before the apiserver's first failed Status: gone then, not pending.
+      const { set, stored, marks } = await scheduleDeletion(lab, ctx, cloud, `${DESTROY_WINDOW_MS / 1000}s`, state, {
+        as: new RegExp(`${REFUSED.PendingDeletion.source}|${REFUSED.Destroyed.source}`),
+        what: 'the key is pending deletion (or already gone)',
+      });
       await ctx.step('the window ends: the cloud destroys the key, for good', async (ev) => {
         const gone = await waitForRefusal(
           lab,
