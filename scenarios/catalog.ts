@@ -11,6 +11,11 @@ import { haKeyDisabled } from './ha-key-disabled.js';
 import { haOutageRestart } from './ha-outage-restart.js';
 import { cloudEnable } from './cloud-enable.js';
 import { cloudGrantRevoked } from './cloud-grant-revoked.js';
+import { cloudCredentialsExpire } from './cloud-credentials-expire.js';
+import { cloudKeyDeletion, cloudKeyDestroyed } from './cloud-key-deletion.js';
+import { cloudThrottledRestart } from './cloud-throttled-restart.js';
+import { cloudUnreachable } from './cloud-unreachable.js';
+import { cloudRotateSameKeyId } from './cloud-rotate-same-key-id.js';
 import { disabledKeyWritesGoOn, disabledKeyWritesStop } from './disabled-key-writes.js';
 import { unsafeDelete } from './unsafe-delete.js';
 import { longOutage } from './long-outage.js';
@@ -43,6 +48,12 @@ export const SCENARIOS: Scenario[] = [
   twoProviders,
   cloudEnable,
   cloudGrantRevoked,
+  cloudCredentialsExpire,
+  cloudKeyDeletion,
+  cloudKeyDestroyed,
+  cloudThrottledRestart,
+  cloudUnreachable,
+  cloudRotateSameKeyId,
 ];
 
 /** selectScenarios picks scenarios by name and/or tag; unknown names are an error that lists the known ones. */
