@@ -274,7 +274,10 @@ describe('third-party stack: aws-kms-plugin (k8s.io/kms + AWS SDK v2) on local-k
           ...labOptionsFor(s.needs),
         }),
     });
-    const notPassed = report.checks.filter((c) => c.outcome !== 'passed').map((c) => `${c.id}: ${c.message}`);
+    // The backend checks need --cloud (a local-kms backend is not one kmslab can fail): skipped, saying so.
+    const notPassed = report.checks
+      .filter((c) => c.outcome !== 'passed' && !(c.phase === 'backend' && c.outcome === 'skipped'))
+      .map((c) => `${c.id}: ${c.message}`);
     expect(notPassed).toEqual([]);
     expect(report.outcome).toBe('passed');
     expect(report.notChecked).toEqual([]);

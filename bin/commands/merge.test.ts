@@ -226,7 +226,7 @@ describe('kmslab conformance: the shards merged equal the single run, check for 
     });
     const one = json<ConformanceReport>(join(dir, 'single.json'));
     expect(view(json<ConformanceReport>(join(dir, 'merged.json')))).toEqual(view(one));
-    expect(one.checks).toHaveLength(26);
+    expect(one.checks).toHaveLength(29);
     // No plugin command, hook or socket path is written into a cell id.
     const file = readFileSync(join(dir, 'shards/1.json'), 'utf8');
     expect(JSON.parse(file).cells.join(' ')).not.toContain('fake-kms serve');
