@@ -1,8 +1,7 @@
-import { printable } from '../harness/common/printable.js';
 import type { KmsMethod } from '../fake-kms/index.js';
-import { codeOf, outcome, said, settle, took, unwrap, wrap } from './calls.js';
+import { codeOf, outcome, settle, took, unwrap, wrap } from './calls.js';
 import { fail, pass, type Check, type CheckContext, type Verdict } from './check.js';
-import { fromHealthyStart, type Sealed } from './key-state.js';
+import { fromHealthyStart, servesAgain, type Sealed } from './key-state.js';
 import { SOURCES } from './sources.js';
 
 /** The apiserver's deadline for each call: the provider's timeout (3 s by default), as the session's client uses. */
@@ -60,28 +59,6 @@ async function callsUnder(ctx: CheckContext, sealed: Sealed): Promise<TimedAnswe
 const reported = (answers: TimedAnswer[]) =>
   answers.some((a) => a.method === 'Status' && (a.code !== 'OK' || a.healthz !== 'ok'));
 
-// recovery waits (up to the settle time) for the plugin to serve again by itself: Status ok, a seed wrapped and the
-// one from before the failure unwrapped. Undefined when it did not, with the last thing it said.
-async function recovery(ctx: CheckContext, sealed: Sealed): Promise<{ afterMs?: number; last: string }> {
-  let last = 'no answer yet';
-  const afterMs = await settle(ctx, async () => {
-    const s = await outcome(ctx.plugin.status());
-    if (!s.ok || s.value.healthz !== 'ok') {
-      last = s.ok ? `Status says healthz "${printable(s.value.healthz, 120)}"` : `Status failed: ${said(s.error)}`;
-      return false;
-    }
-    const e = await outcome(wrap(ctx));
-    if (!e.ok) {
-      last = `Encrypt failed: ${said(e.error)}`;
-      return false;
-    }
-    const d = await outcome(unwrap(ctx, sealed));
-    if (!d.ok) last = `Decrypt failed: ${said(d.error)}`;
-    return d.ok;
-  });
-  return { ...(afterMs === undefined ? {} : { afterMs }), last };
-}
-
 /**
  * underFailure puts each failure on in turn, holds every answer to the deadline, always heals, and then waits for
  * the plugin to serve again by itself. Its verdict names the first call answered too late, or a plugin that did
@@ -105,7 +82,7 @@ async function underFailure(
     } finally {
       await backend.heal();
     }
-    const back = await recovery(ctx, sealed);
+    const back = await servesAgain(ctx, sealed);
     evidence[failure] = { answers, statusReported: reported(answers), recoveredAfterMs: back.afterMs };
     const tooLate = late(answers);
     if (tooLate.length) {

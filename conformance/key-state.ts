@@ -71,6 +71,31 @@ export function fromHealthyStart(
 export type Sealed = Awaited<ReturnType<typeof wrap>>;
 
 /**
+ * servesAgain waits (up to the settle time) for the plugin to serve by itself after a key or its cloud came back:
+ * Status "ok", the seed sealed before unwrapped to its bytes, a fresh one wrapped. `afterMs` is undefined when it did
+ * not, and `last` says what it answered last.
+ */
+export async function servesAgain(ctx: CheckContext, sealed: Sealed): Promise<{ afterMs?: number; last: string }> {
+  let last = 'no answer yet';
+  const afterMs = await settle(ctx, async () => {
+    const s = await outcome(ctx.plugin.status());
+    if (!s.ok || s.value.healthz !== 'ok') {
+      last = s.ok ? `Status says healthz "${printable(s.value.healthz, 120)}"` : `Status failed: ${said(s.error)}`;
+      return false;
+    }
+    const old = await outcome(unwrap(ctx, sealed));
+    if (!old.ok || !old.value.plaintext.equals(sealed.plaintext)) {
+      last = old.ok ? 'Decrypt returned other bytes' : `Decrypt failed: ${said(old.error)}`;
+      return false;
+    }
+    const fresh = await outcome(wrap(ctx));
+    if (!fresh.ok) last = `Encrypt failed: ${said(fresh.error)}`;
+    return fresh.ok;
+  });
+  return { ...(afterMs === undefined ? {} : { afterMs }), last };
+}
+
+/**
  * whileDisabled runs `body` with key `keyId` disabled through the user's hooks, and enables it again afterwards
  * whatever happens — a failed check, a dead plugin, Ctrl-C — so conformance never leaves a real key disabled.
  */

@@ -4,7 +4,7 @@ import { isTransportFailure } from '../proxy/index.js';
 import { codeOf, outcome, said, settle, tenths, took, unwrap, wrap } from './calls.js';
 import { fail, notRun, pass, type Check, type CheckContext } from './check.js';
 import { styleOf, WHAT_IT_DOES, type DisabledKeyStatusStyle } from './disabled-key-status.js';
-import { fromHealthyStart, isStart, ready, whileDisabled } from './key-state.js';
+import { fromHealthyStart, isStart, ready, servesAgain, whileDisabled } from './key-state.js';
 import { SOURCES } from './sources.js';
 
 const show = (keyId: string) => `"${printable(keyId, 120)}"`;
@@ -159,24 +159,10 @@ export const HOOK_CHECKS: Check[] = [
           'disable-refuses',
           `not run: ${took(ctx.settleMs)} after the disable hook the key still decrypted, so there was nothing for enable to restore`,
         );
-      let last = 'no answer yet';
-      const restoredAfterMs = await settle(ctx, async () => {
-        const s = await outcome(ctx.plugin.status());
-        if (!s.ok || s.value.healthz !== 'ok') {
-          last = s.ok ? `Status says healthz "${printable(s.value.healthz, 120)}"` : `Status failed: ${said(s.error)}`;
-          return false;
-        }
-        const old = await outcome(unwrap(ctx, w));
-        if (!old.ok || !old.value.plaintext.equals(w.plaintext)) {
-          last = old.ok ? 'Decrypt returned other bytes' : `Decrypt failed: ${said(old.error)}`;
-          return false;
-        }
-        const fresh = await outcome(wrap(ctx));
-        if (!fresh.ok) last = `Encrypt failed: ${said(fresh.error)}`;
-        return fresh.ok;
-      });
+      const restored = await servesAgain(ctx, w);
+      const restoredAfterMs = restored.afterMs;
       if (restoredAfterMs === undefined)
-        return fail(`${took(ctx.settleMs)} after the enable hook the key still does not serve: ${last}`, {
+        return fail(`${took(ctx.settleMs)} after the enable hook the key still does not serve: ${restored.last}`, {
           disabledAfterMs,
         });
       ctx.lastEnable = undefined;
