@@ -63,7 +63,7 @@ export function credentialRefreshMs(cloud: CloudName, env: NodeJS.ProcessEnv = p
   if (ms % 1000 !== 0)
     throw new KmslabError(
       'usage',
-      `${CREDENTIAL_INTERVAL_SETTING}=${formatDuration(ms)}: the plugin counts whole seconds (CREDENTIAL_INTERVAL)`,
+      `${CREDENTIAL_INTERVAL_SETTING}=${formatDuration(ms)}: the plugin counts whole seconds (CREDENTIAL_INTERVAL); write e.g. 15s`,
     );
   return ms;
 }
