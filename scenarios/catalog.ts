@@ -21,6 +21,7 @@ import { unsafeDelete } from './unsafe-delete.js';
 import { longOutage } from './long-outage.js';
 import { kmsV1Migration } from './kms-v1-migration.js';
 import { svmRotate } from './svm-rotate.js';
+import { svmKeyDisabled } from './svm-key-disabled.js';
 import { upgradeKeepsData } from './upgrade-keeps-data.js';
 import { twoProviders } from './two-providers.js';
 import { unsafeDeleteGateOff } from './unsafe-delete-gate-off.js';
@@ -44,6 +45,7 @@ export const SCENARIOS: Scenario[] = [
   longOutage,
   kmsV1Migration,
   svmRotate,
+  svmKeyDisabled,
   upgradeKeepsData,
   twoProviders,
   cloudEnable,

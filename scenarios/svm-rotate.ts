@@ -6,11 +6,11 @@ import type { Evidence, Scenario, ScenarioContext } from './model.js';
 import { waitForKeyId } from './rotate.js';
 import { SecretSet } from './secret-set.js';
 
-const SVM = '/apis/storagemigration.k8s.io/v1/storageversionmigrations';
+export const SVM = '/apis/storagemigration.k8s.io/v1/storageversionmigrations';
 /** How long a migration may show no outcome before a write nudges it. */
 const NUDGE_AFTER_MS = 20_000;
 
-interface SvmCondition {
+export interface SvmCondition {
   type: string;
   status: string;
   message?: string;
@@ -59,7 +59,7 @@ export const svmRotate: Scenario = {
 };
 
 /** rotateAndPickUp rotates the KMS key and waits until every apiserver writes with it; returns its key_id. */
-async function rotateAndPickUp(lab: Lab, ctx: ScenarioContext, set: SecretSet, label: string): Promise<string> {
+export async function rotateAndPickUp(lab: Lab, ctx: ScenarioContext, set: SecretSet, label: string): Promise<string> {
   return ctx.step(`rotate to key ${label}; every apiserver writes with it`, async (ev) => {
     const keyId = (await lab.kms.rotate()).keyId;
     ev.keyId = keyId;
@@ -82,6 +82,12 @@ export async function migrateWithSvm(
   ev: Evidence,
   nudge: () => Promise<unknown>,
 ): Promise<string[]> {
+  await createSvm(lab, name);
+  return followSvm(lab, ctx, name, ev, nudge);
+}
+
+/** createSvm creates a StorageVersionMigration for secrets. */
+export async function createSvm(lab: Lab, name: string): Promise<void> {
   const created = await lab.api.request('POST', SVM, {
     apiVersion: 'storagemigration.k8s.io/v1',
     kind: 'StorageVersionMigration',
@@ -93,12 +99,31 @@ export async function migrateWithSvm(
       `creating the StorageVersionMigration answered ${created.status}: ${created.body.slice(0, 300)}`,
     );
   }
+}
+
+/** svmConditions are a StorageVersionMigration's conditions as the apiserver has them now. */
+export async function svmConditions(lab: Lab, name: string): Promise<SvmCondition[]> {
+  const res = await lab.api.request('GET', `${SVM}/${name}`);
+  if (res.status !== 200) throw new ScenarioFailure(`GET StorageVersionMigration ${name} answered ${res.status}`);
+  return (JSON.parse(res.body) as { status?: { conditions?: SvmCondition[] } }).status?.conditions ?? [];
+}
+
+/**
+ * followSvm follows a StorageVersionMigration's conditions until Succeeded (a Failed condition fails the step with
+ * its message); returns the condition types in the order they were seen.
+ */
+export async function followSvm(
+  lab: Lab,
+  ctx: ScenarioContext,
+  name: string,
+  ev: Evidence,
+  nudge: () => Promise<unknown>,
+): Promise<string[]> {
   const seen: string[] = [];
   const settled = async () => {
-    const res = await lab.api.request('GET', `${SVM}/${name}`);
-    const conditions = (JSON.parse(res.body) as { status?: { conditions?: SvmCondition[] } }).status?.conditions;
-    for (const c of conditions ?? []) if (c.status === 'True' && !seen.includes(c.type)) seen.push(c.type);
-    return conditions?.find((c) => c.status === 'True' && (c.type === 'Succeeded' || c.type === 'Failed'));
+    const conditions = await svmConditions(lab, name);
+    for (const c of conditions) if (c.status === 'True' && !seen.includes(c.type)) seen.push(c.type);
+    return conditions.find((c) => c.status === 'True' && (c.type === 'Succeeded' || c.type === 'Failed'));
   };
   // Measured: the migrator waits until the garbage collector's informer has seen the resourceVersion it recorded; on
   // a resource nobody writes that never comes ("GC cache is not up to date"), so after a while one write nudges it.

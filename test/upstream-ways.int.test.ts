@@ -8,12 +8,17 @@ import { sabotage } from './support/sabotage.js';
 isolateHome();
 
 // The scenarios that need a real apiserver for what the sim does not model: KMS v1 → v2 and migration by
-// StorageVersionMigration in CI (about 2 min), and the KEP-3926 recovery drills (with the
+// StorageVersionMigration (also with the old key disabled) in CI (about 4 min), and the KEP-3926 recovery drills (with the
 // AllowUnsafeMalformedObjectDeletion gate and without) on demand, since each restart on a destroyed key holds /livez
 // ~85 s: `KMSLAB_RECOVERY=1 npx vitest run --project integration test/upstream-ways.int.test.ts` (about 6 min more).
 // Each passes, and fails when its claim is false.
 const RECOVERY = Boolean(process.env.KMSLAB_RECOVERY);
-const NAMES = ['kms-v1-migration', 'svm-rotate', ...(RECOVERY ? ['unsafe-delete', 'unsafe-delete-gate-off'] : [])];
+const NAMES = [
+  'kms-v1-migration',
+  'svm-rotate',
+  'svm-key-disabled',
+  ...(RECOVERY ? ['unsafe-delete', 'unsafe-delete-gate-off'] : []),
+];
 const scenario = (name: string) => SCENARIOS.find((s) => s.name === name)!;
 const params = { secrets: 4, waitTimeoutMs: 30_000 };
 
@@ -40,7 +45,7 @@ describe('scenarios only a real apiserver runs', () => {
   });
 
   test('the sim skips them, saying why', async () => {
-    const all = ['kms-v1-migration', 'svm-rotate', 'unsafe-delete', 'unsafe-delete-gate-off'];
+    const all = ['kms-v1-migration', 'svm-rotate', 'svm-key-disabled', 'unsafe-delete', 'unsafe-delete-gate-off'];
     const sim = await runScenarios(all.map(scenario), () => Promise.reject(new Error('no lab should start')), {
       backend: 'sim',
     });
@@ -106,6 +111,12 @@ const NEGATIVES: Negative[] = [
         }),
       }),
     step: /^KMS v2 first, v1 kept to read/,
+  },
+  {
+    scenario: 'svm-key-disabled',
+    title: 'an old key that is not really disabled',
+    prepare: (lab) => sabotage(lab, { kms: { disable: async () => lab.kms.status().then((s) => s.versions![0]!) } }),
+    step: /^disable key A, then restart/,
   },
   {
     scenario: 'svm-rotate',
