@@ -165,6 +165,10 @@ export function* fleetRun(
       number
     >;
   const answered = round(calls.answered);
+  // A LIST cut by the end of the period made a fractional number of calls: the unfinished part is what the rounded
+  // whole lacks, so answered + unfinished is the LIST's total (each rounded on its own, both halves of .5 went up).
+  const made = (m: FleetMethod) => Math.round(calls.answered[m] + calls.unfinished[m]) - answered[m];
+  const unfinished = { Status: made('Status'), Encrypt: made('Encrypt'), Decrypt: made('Decrypt') };
   const peak = calls.peak;
   const billed = round(cloud.calls.answered);
   const refusedAtCloud = round(cloud.calls.refused);
@@ -172,7 +176,7 @@ export function* fleetRun(
     kms,
     calls: { ...answered, total: answered.Status + answered.Encrypt + answered.Decrypt },
     refused: round(calls.refused),
-    unfinished: { lists: calls.unfinishedBursts, calls: round(calls.unfinished) },
+    unfinished: { lists: calls.unfinishedBursts, calls: unfinished },
     peakPerSecond: Math.round(peak.perSecond),
     peakAtSecond: peak.atSecond,
     dekSources: Math.round(model.dekSources),
