@@ -115,7 +115,8 @@ export async function runChecks(session: PluginSession, options: CheckRunOptions
     for (const check of checks) {
       if (options.signal?.aborted || options.stop?.(results)) return settleNotRun(results, byId);
       const base = { id: check.id, title: check.title, phase, level: check.level, source: check.source };
-      const missing = (check.needs ?? []).map((c) => options.lacks(c)).filter(Boolean);
+      // Several capabilities often lack for one reason (no cloud behind the plugin): say it once.
+      const missing = [...new Set((check.needs ?? []).map((c) => options.lacks(c)).filter(Boolean))];
       if (missing.length) {
         record({ ...base, outcome: 'skipped', message: missing.join('; '), durationMs: 0 });
         continue;
