@@ -3,13 +3,13 @@ import { FakeKms } from '../fake-kms/index.js';
 import type { EncryptionRule } from '../harness/kube/encryption-config.js';
 import type { Lab } from '../harness/lab.js';
 import { expectAllKmsV2 } from './checks.js';
+import { StoredBytes } from './etcd-bytes.js';
 import { LIVEZ_HOLD, restartEach } from './common-steps.js';
 import { findEncrypted } from './encrypted-resources.js';
 import { errorClass, ScenarioFailure } from './error-class.js';
 import type { Scenario } from './model.js';
 import { ObjectSet } from './object-set.js';
 import { SecretSet } from './secret-set.js';
-import type { StoredSet } from './stored-set.js';
 
 /** The second provider's name: its values are stored as `k8s:enc:kms:v2:kmslab-b:`. */
 const SECOND = 'kmslab-b';
@@ -59,7 +59,7 @@ export const twoProviders: Scenario = {
         ev.secrets = await expectAllKmsV2(lab, secrets.etcdPrefix, keyIds.first, secrets.size);
         ev.configmaps = await expectAllKmsV2(lab, configMaps.etcdPrefix, keyIds.second, configMaps.size, SECOND);
         if (keyIds.first === keyIds.second) throw new ScenarioFailure(`both plugins report key_id ${keyIds.first}`);
-        return storedBytes(lab, configMaps);
+        return StoredBytes.keep(lab, configMaps);
       });
       await ctx.step('/healthz/kms-providers is healthy with both plugins', async (ev) => {
         const verbose = await lab.api.request('GET', '/healthz/kms-providers?verbose');
@@ -112,10 +112,7 @@ export const twoProviders: Scenario = {
           );
           ev.recoverySeconds = (lab.clock.now() - t) / 1000;
           ev.configMapsRead = await configMaps.verifyAll(lab.api);
-          const now = await storedBytes(lab, configMaps);
-          const changed = [...kept].filter(([k, v]) => !now.get(k)?.equals(v)).map(([k]) => k);
-          if (changed.length) throw new ScenarioFailure(`${changed.length} ConfigMaps changed in etcd: ${changed[0]}`);
-          ev.unchanged = kept.size;
+          ev.unchanged = await kept.expectUnchanged(lab);
         },
       );
     } finally {
@@ -123,12 +120,6 @@ export const twoProviders: Scenario = {
     }
   },
 };
-
-async function storedBytes(lab: Lab, set: StoredSet): Promise<Map<string, Buffer>> {
-  const bytes = new Map<string, Buffer>();
-  for (const ref of set.refs) bytes.set(ref.name, (await lab.etcd.get(set.etcdKeyOf(ref)))!);
-  return bytes;
-}
 
 /** healthReason is why the KMS check fails: its own endpoint says so (the verbose list only marks it failed). */
 async function healthReason(lab: Lab): Promise<string> {
