@@ -26,7 +26,7 @@ describe('two KMS providers', () => {
     expect(failed(r)?.error?.message ?? r.error).toBeUndefined();
     expect(r.outcome).toBe('passed');
     const lost = r.steps.find((s) => s.name.startsWith('stop the second plugin'))!;
-    expect(lost.evidence.reason).toMatch(/kms-provider-1: /);
+    expect(lost.evidence.body).toMatch(/kms-provider-1: /);
   }, 400_000);
 
   test('it fails when the apiservers never take the two-provider config', async () => {
