@@ -17,11 +17,13 @@ import { cloudThrottledRestart } from './cloud-throttled-restart.js';
 import { cloudUnreachable } from './cloud-unreachable.js';
 import { cloudRotateSameKeyId } from './cloud-rotate-same-key-id.js';
 import { disabledKeyWritesGoOn, disabledKeyWritesStop } from './disabled-key-writes.js';
+import { haWritesGoOn, haWritesStop } from './ha-writes.js';
 import { unsafeDelete } from './unsafe-delete.js';
 import { longOutage } from './long-outage.js';
 import { kmsV1Migration } from './kms-v1-migration.js';
 import { svmRotate } from './svm-rotate.js';
 import { svmKeyDisabled } from './svm-key-disabled.js';
+import { svmEnableExisting } from './svm-enable-existing.js';
 import { upgradeKeepsData } from './upgrade-keeps-data.js';
 import { twoProviders } from './two-providers.js';
 import { unsafeDeleteGateOff } from './unsafe-delete-gate-off.js';
@@ -40,12 +42,15 @@ export const SCENARIOS: Scenario[] = [
   haOutageRestart,
   disabledKeyWritesGoOn,
   disabledKeyWritesStop,
+  haWritesGoOn,
+  haWritesStop,
   unsafeDelete,
   unsafeDeleteGateOff,
   longOutage,
   kmsV1Migration,
   svmRotate,
   svmKeyDisabled,
+  svmEnableExisting,
   upgradeKeepsData,
   twoProviders,
   cloudEnable,

@@ -1,16 +1,14 @@
 import type { HealthStyle } from '../fake-kms/index.js';
 import { keyIdOf } from './checks.js';
 import { createSecrets, kmsHealthFails, LIVEZ_HOLD, restartEach } from './common-steps.js';
-import { DisabledKey, healthStyleSeen, refusalsAfterRestart, STYLE_MEANS } from './disabled-key.js';
+import { DisabledKey, disableInStyle, refusalsAfterRestart } from './disabled-key.js';
 import { ScenarioFailure, errorClass } from './error-class.js';
 import { expectFailure, succeeds } from './expect-failure.js';
-import type { Scenario } from './model.js';
+import type { Scenario, ScenarioContext } from './model.js';
+import type { Lab, LabApi } from '../harness/lab.js';
 import { SecretSet } from './secret-set.js';
 import { auditMark } from './audit-mark.js';
-import { lastHealthyStatus, WRITE_KEY_TTL_S, writesStopAtExpiry } from './write-key-expiry.js';
-
-// How long past the expiry a write must still succeed to show the write key was extended, not merely unexpired.
-const PAST_EXPIRY_S = 15;
+import { PAST_EXPIRY_S, WRITE_KEY_TTL_S, writesStopAtExpiry } from './write-key-expiry.js';
 
 /**
  * disabledKeyWrites is kubernetes/kubernetes#138950 on the real apiserver, for one health style: the plugin is set
@@ -36,24 +34,7 @@ function disabledKeyWrites(style: HealthStyle): Scenario {
       await key.whileDisabled(async () => {
         const { lastGood, judgedAt } = await ctx.step(
           `health style ${style}: disable the key; /healthz/kms-providers turns red`,
-          async (ev) => {
-            await lab.kms.setDisabledKeyStatus(style);
-            const mark = await auditMark(lab);
-            await key.disable();
-            ev.keyId = key.keyId;
-            await kmsHealthFails(lab, ctx, ev);
-            const seen = await healthStyleSeen(lab, mark, key.keyId);
-            ev.healthStyle = seen.style;
-            ev.statusSaid = seen.said;
-            if (seen.style !== style) {
-              throw new ScenarioFailure(
-                `the plugin's Status once the key was disabled shows style ${seen.style} (${seen.said ?? 'no answer'}), not ${style}: ${STYLE_MEANS[seen.style]}`,
-              );
-            }
-            const last = await lastHealthyStatus(lab);
-            ev.lastHealthyStatus = new Date(last).toISOString();
-            return { lastGood: last, judgedAt: lab.clock.now() };
-          },
+          (ev) => disableInStyle(lab, key, style, ev, () => kmsHealthFails(lab, ctx, ev)),
         );
         if (goOn) {
           await ctx.step(
@@ -108,33 +89,47 @@ function disabledKeyWrites(style: HealthStyle): Scenario {
             return mark;
           },
         );
-        await ctx.step(
-          goOn
-            ? 'the audit trail shows the restarted apiserver asking for a DEK seed and refused'
-            : 'the audit trail shows refused Status calls and no request for a DEK seed',
-          async (ev) => {
-            Object.assign(ev, await refusalsAfterRestart(lab, restartMark, key.keyId, style));
-          },
-        );
+        await refusalsStep(lab, ctx, restartMark, key.keyId, style, 'the restarted apiserver');
         await ctx.step('enable the key: every Secret reads back byte-identical, writes work', async (ev) => {
           const t = lab.clock.now();
           await key.enable();
-          let attempt = 0;
-          await ctx.wait(
-            'Secrets to read and write again',
-            async () =>
-              (await succeeds(lab.api.readSecret(set.refs[0]!))) &&
-              (await succeeds(set.create(lab.api, `after-enable-${attempt++}`, 1)))
-                ? true
-                : undefined,
-            { timeoutMs: 150_000, intervalMs: 2000 },
-          );
+          await readsAndWritesAgain(ctx, set, lab.api, 'after-enable');
           ev.recoverySeconds = (lab.clock.now() - t) / 1000;
           ev.read = await set.verifyAll(lab.api);
         });
       });
     },
   };
+}
+
+/** refusalsStep is the step that reads, in the audit trail since `mark`, what a restart asked of the plugin. */
+export function refusalsStep(
+  lab: Lab,
+  ctx: ScenarioContext,
+  mark: number,
+  keyId: string,
+  style: HealthStyle,
+  restarted: string,
+): Promise<void> {
+  return ctx.step(
+    style === 'not-ok-keep-key-id'
+      ? `the audit trail shows ${restarted} asking for a DEK seed and refused`
+      : 'the audit trail shows refused Status calls and no request for a DEK seed',
+    async (ev) => void Object.assign(ev, await refusalsAfterRestart(lab, mark, keyId, style)),
+  );
+}
+
+/** readsAndWritesAgain waits (up to 150 s) until a Secret of the set reads and a new one writes through `api`. */
+export async function readsAndWritesAgain(ctx: ScenarioContext, set: SecretSet, api: LabApi, name: string) {
+  let attempt = 0;
+  await ctx.wait(
+    `Secrets to read and write again (as ${name})`,
+    async () =>
+      (await succeeds(api.readSecret(set.refs[0]!))) && (await succeeds(set.create(api, `${name}-${attempt++}`, 1)))
+        ? true
+        : undefined,
+    { timeoutMs: 150_000, intervalMs: 2000 },
+  );
 }
 
 export const disabledKeyWritesGoOn = disabledKeyWrites('not-ok-keep-key-id');

@@ -1,7 +1,9 @@
-import type { AuditRecord } from '../fake-kms/index.js';
+import type { AuditRecord, HealthStyle } from '../fake-kms/index.js';
 import type { Lab } from '../harness/lab.js';
+import { auditMark } from './audit-mark.js';
 import { ScenarioFailure } from './error-class.js';
 import type { Evidence } from './model.js';
+import { lastHealthyStatus } from './write-key-expiry.js';
 
 /**
  * What a plugin's Status did once its key was disabled, seen in its audit trail: the two styles real plugins use
@@ -143,4 +145,34 @@ export async function refusalsAfterRestart(
   if (keyRefusals.some((r) => r.keyId !== keyId))
     throw new ScenarioFailure(`refusals name other key_ids than ${keyId}`);
   return ev;
+}
+
+/**
+ * disableInStyle is how the #138950 scenarios begin: the plugin set to answer in `style`, the key disabled, health
+ * waited red (`turnsRed`), then the style the plugin really showed judged from its Status calls. It returns when the
+ * last healthy Status was and when the style was judged (epoch ms), for the write-key expiry that follows.
+ */
+export async function disableInStyle(
+  lab: Lab,
+  key: DisabledKey,
+  style: HealthStyle,
+  ev: Evidence,
+  turnsRed: () => Promise<unknown>,
+): Promise<{ lastGood: number; judgedAt: number }> {
+  await lab.kms.setDisabledKeyStatus(style);
+  const mark = await auditMark(lab);
+  await key.disable();
+  ev.keyId = key.keyId;
+  await turnsRed();
+  const seen = await healthStyleSeen(lab, mark, key.keyId);
+  ev.healthStyle = seen.style;
+  ev.statusSaid = seen.said;
+  if (seen.style !== style) {
+    throw new ScenarioFailure(
+      `the plugin's Status once the key was disabled shows style ${seen.style} (${seen.said ?? 'no answer'}), not ${style}: ${STYLE_MEANS[seen.style]}`,
+    );
+  }
+  const last = await lastHealthyStatus(lab);
+  ev.lastHealthyStatus = new Date(last).toISOString();
+  return { lastGood: last, judgedAt: lab.clock.now() };
 }

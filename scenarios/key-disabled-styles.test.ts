@@ -156,3 +156,81 @@ function sabotageStyle(lab: Lab, actual: (typeof HEALTH_STYLES)[number]): Lab {
   });
   return new Proxy(lab, { get: (target, prop) => (prop === 'kms' ? kms : Reflect.get(target, prop, target)) });
 }
+
+// A plugin that starts `then` once the scenario has judged its style (read the Status calls since the disable).
+function onceStyleJudged(lab: Lab, then: () => Promise<void>): Lab {
+  let fired = false;
+  const kms = new Proxy(lab.kms, {
+    get(target, prop) {
+      const value = Reflect.get(target, prop, target) as unknown;
+      if (prop !== 'audit' || typeof value !== 'function') return value;
+      return async (query: { method?: string; afterSeq?: number; code?: string }) => {
+        const records = await (value as (q: unknown) => Promise<unknown>).call(target, query);
+        if (!fired && query?.method === 'Status' && query.afterSeq !== undefined && query.code === undefined) {
+          fired = true;
+          await then();
+        }
+        return records;
+      };
+    },
+  });
+  return new Proxy(lab, { get: (target, prop) => (prop === 'kms' ? kms : Reflect.get(target, prop, target)) });
+}
+
+// The HA variant (two apiservers, each with its own write key) on the sim, with the same negatives; on the real
+// control plane it runs on demand (about 5 min each: `kmslab run ha-writes-go-on ha-writes-stop`).
+describe('#138950 in both styles with two apiservers (sim)', () => {
+  async function run(name: string, prepare?: (lab: Lab) => Promise<Lab> | Lab) {
+    const s = scenario(name);
+    const lab = await startLab({ backend: 'sim', seed: `ha-writes-${name}`, ...labOptionsFor(s.needs) });
+    try {
+      const result = await runScenario(s, prepare ? await prepare(lab) : lab, { params: { secrets: 4 } });
+      return { result, versions: (await lab.kms.status()).versions! };
+    } finally {
+      await lab.close();
+    }
+  }
+  const failedStep = (r: Awaited<ReturnType<typeof run>>['result']) => r.steps.find((st) => st.outcome === 'failed');
+
+  test('go-on: both write past the expiry; the restarted one serves nothing, the other still writes', async () => {
+    const { result, versions } = await run('ha-writes-go-on');
+    expect(failedStep(result)?.error?.message).toBeUndefined();
+    const restart = result.steps.find((st) => st.name.startsWith('restart kube-apiserver-1 only'))!;
+    expect(restart.evidence).toMatchObject({ coldReadErrorClass: 'kms-not-primed', warmWrite: 'ok' });
+    expect(versions.every((v) => v.state === 'enabled')).toBe(true);
+  });
+
+  test('stop: writes through each stop with the expiry error; the warm one still reads after the restart', async () => {
+    const { result } = await run('ha-writes-stop');
+    expect(failedStep(result)?.error?.message).toBeUndefined();
+    const expiry = result.steps.find((st) => st.name.startsWith('writes through each fail'))!;
+    for (const a of ['kube-apiserver-0', 'kube-apiserver-1'])
+      expect(expiry.evidence[a]).toMatchObject({ errorClass: 'kms-write-key-expired' });
+  });
+
+  test.each([
+    ['ha-writes-go-on', 'fail-rpc', /^health style not-ok-keep-key-id/],
+    ['ha-writes-stop', 'not-ok-keep-key-id', /^health style fail-rpc/],
+  ] as const)('%s fails at the style check when the plugin is of style %s', async (name, actual, at) => {
+    const { result, versions } = await run(name, (lab) => sabotageStyle(lab, actual));
+    expect(failedStep(result)?.name).toMatch(at);
+    expect(failedStep(result)?.error?.message).toMatch(new RegExp(`style ${actual}`));
+    expect(versions.every((v) => v.state === 'enabled')).toBe(true);
+  });
+
+  test('go-on fails when Status starts failing after the style check: writes stop at the expiry', async () => {
+    const { result } = await run('ha-writes-go-on', (lab) =>
+      onceStyleJudged(lab, async () => void (await lab.kms.addFault({ kind: 'error', method: 'Status' }))),
+    );
+    expect(failedStep(result)?.name).toMatch(/^both write past the 180 s expiry/);
+    expect(failedStep(result)?.error).toMatchObject({ class: 'assertion', message: expect.stringMatching(/failed/) });
+  });
+
+  test('stop fails when Status answers again after the style check: writes never stop', async () => {
+    const { result } = await run('ha-writes-stop', (lab) =>
+      onceStyleJudged(lab, () => lab.kms.setDisabledKeyStatus('not-ok-keep-key-id')),
+    );
+    expect(failedStep(result)?.name).toMatch(/^writes through each fail/);
+    expect(failedStep(result)?.error?.class).toBe('timeout');
+  });
+});

@@ -1,3 +1,4 @@
+import { runLabName } from '../harness/labs/run-lab-name.js';
 import { labOptionsFor, startLab, type StartLabOptions } from '../harness/start-lab.js';
 import type { LabFactory } from './runner.js';
 
@@ -11,7 +12,7 @@ export function labFactory(options: StartLabOptions = {}): LabFactory {
     startLab({
       removeOnClose: true,
       ...options,
-      name: `${scenario.name.slice(0, 22)}-${stamp}`.replace(/-+$/, ''),
+      name: runLabName(scenario.name, stamp),
       ...labOptionsFor(scenario.needs),
       ...(signal ? { signal } : {}),
     });

@@ -8,6 +8,7 @@ import { expectEncrypted, migrate, migrationEvidence, readOthers } from './migra
 import type { Scenario, ScenarioContext } from './model.js';
 import { type SecretSet, secretKey } from './secret-set.js';
 import { metricsDelta, scrapeMetrics, type MetricsScrape } from './step-metrics.js';
+import { keyIdHash } from '../sim/index.js';
 import { Workload } from './workload.js';
 
 export const rotate: Scenario = {
@@ -132,8 +133,21 @@ export async function waitForKeyId(
       const [ref] = await set.create(apiserver.api, `${canary}-${attempt++}`, 1);
       const got = await keyIdOf(lab, secretKey(ref!));
       if (got === undefined) throw new ScenarioFailure(`${secretKey(ref!)} is not KMS v2`);
-      return got === want ? true : undefined;
+      return got === want && (await everyProviderOn(lab, apiserver, want)) ? true : undefined;
     },
     { intervalMs: 2000 },
   );
+}
+
+/**
+ * everyProviderOn: each KMS v2 provider of the apiserver took `want` from its last Status (its key_id hash
+ * metric). The canary proves it for the Secrets' provider only; another provider polls on its own, and until it
+ * has the new key_id its objects are not stale, so a rewrite skips them. Without metrics (the sim, or /metrics
+ * unreadable) the raw etcd checks after the migration are the judge.
+ */
+async function everyProviderOn(lab: Lab, apiserver: LabApiserver, want: string): Promise<boolean> {
+  if (lab.backend === 'sim') return true;
+  const now = metricsDelta({}, await scrapeMetrics(lab))[apiserver.name];
+  if (!now || 'unavailable' in now) return true;
+  return Object.values(now.statusKeyIdHash).every((h) => h === keyIdHash(want));
 }

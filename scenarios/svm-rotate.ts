@@ -5,6 +5,7 @@ import { ScenarioFailure } from './error-class.js';
 import type { Evidence, Scenario, ScenarioContext } from './model.js';
 import { waitForKeyId } from './rotate.js';
 import { SecretSet } from './secret-set.js';
+import { counted, MigrationWrites } from './svm-agreement.js';
 
 export const SVM = '/apis/storagemigration.k8s.io/v1/storageversionmigrations';
 /** How long a migration may show no outcome before a write nudges it. */
@@ -25,7 +26,7 @@ export const svmRotate: Scenario = {
   name: 'svm-rotate',
   summary: 'Rotate the KMS key and migrate with a StorageVersionMigration, then compare with the lab’s own rewrite',
   proves:
-    "after a key rotation a StorageVersionMigration for secrets, run by kube-controller-manager's storage-version-migrator-controller, reaches Succeeded and leaves 100% of Secrets on the new key_id in raw etcd; the lab's own rewrite does the same for the next rotation, and both times are recorded",
+    "after a key rotation a StorageVersionMigration for secrets, run by kube-controller-manager's storage-version-migrator-controller, reaches Succeeded and leaves 100% of Secrets on the new key_id in raw etcd, agreeing with the apiserver's key_id hash write counter (one write per Secret that was off the key; the migrator exports no counts of its own); the lab's own rewrite does the same for the next rotation, and both times are recorded",
   tags: ['migration', 'svm'],
   needs: {
     encryption: 'kms',
@@ -38,15 +39,21 @@ export const svmRotate: Scenario = {
     const set = new SecretSet(ctx.namespace);
     await createSecrets(lab, ctx, set, `create ${ctx.params.secrets} Secrets under key A`);
     const b = await rotateAndPickUp(lab, ctx, set, 'B');
-    const svmSeconds = await ctx.step('a StorageVersionMigration for secrets succeeds', async (ev) => {
+    const nudge = counted(() => set.create(lab.api, 'nudge', 1));
+    const { svmSeconds, writes } = await ctx.step('a StorageVersionMigration for secrets succeeds', async (ev) => {
+      const writes = await MigrationWrites.start(lab, b);
       const t = lab.clock.now();
-      ev.conditions = await migrateWithSvm(lab, ctx, 'secrets-to-b', ev, () => set.create(lab.api, 'nudge', 1));
+      ev.conditions = await migrateWithSvm(lab, ctx, 'secrets-to-b', ev, nudge.write);
       ev.seconds = (lab.clock.now() - t) / 1000;
-      return ev.seconds;
+      return { svmSeconds: ev.seconds, writes };
     });
-    await ctx.step('raw etcd: 100% of Secrets on key B after the migration', async (ev) => {
-      ev.stored = await expectAllKmsV2(lab, prefix, b, set.size);
-    });
+    await ctx.step(
+      "raw etcd: 100% of Secrets on key B after the migration, as many as the apiserver's write counter says",
+      async (ev) => {
+        ev.stored = await expectAllKmsV2(lab, prefix, b, set.size);
+        ev.writes = await writes.expectAgrees(lab, nudge.times);
+      },
+    );
     const c = await rotateAndPickUp(lab, ctx, set, 'C');
     await ctx.step("the lab's own rewrite moves them to key C; both times recorded", async (ev) => {
       const t = lab.clock.now();
@@ -110,7 +117,8 @@ export async function svmConditions(lab: Lab, name: string): Promise<SvmConditio
 
 /**
  * followSvm follows a StorageVersionMigration's conditions until Succeeded (a Failed condition fails the step with
- * its message); returns the condition types in the order they were seen.
+ * its message); returns the condition types in the order they were seen. `afterNudgeMs` bounds the wait after the
+ * nudging write (default: the scenario's wait limit).
  */
 export async function followSvm(
   lab: Lab,
@@ -118,6 +126,7 @@ export async function followSvm(
   name: string,
   ev: Evidence,
   nudge: () => Promise<unknown>,
+  afterNudgeMs?: number,
 ): Promise<string[]> {
   const seen: string[] = [];
   const settled = async () => {
@@ -134,7 +143,10 @@ export async function followSvm(
     ev.nudgedAfterSeconds = NUDGE_AFTER_MS / 1000;
     await nudge();
     const t = lab.clock.now();
-    final = await ctx.wait(`StorageVersionMigration ${name} to succeed after a write`, settled, { intervalMs: 500 });
+    final = await ctx.wait(`StorageVersionMigration ${name} to succeed after a write`, settled, {
+      intervalMs: 500,
+      ...(afterNudgeMs ? { timeoutMs: afterNudgeMs } : {}),
+    });
     ev.secondsAfterNudge = (lab.clock.now() - t) / 1000;
   }
   if (final.type === 'Failed') {

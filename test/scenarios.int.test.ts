@@ -7,8 +7,12 @@ import { isolateHome, uniqueName } from './support/env.js';
 isolateHome();
 
 // The scenarios both backends run (those needing a real apiserver, the model's virtual time or a cloud behind the
-// plugin have tests of their own: the cloud ones in test/cloud-lab.int.test.ts).
-const SCENARIOS = ALL.filter((s) => s.needs.apiserver === undefined && !unmetNeeds(s.needs, 'sim'));
+// plugin have tests of their own: the cloud ones in test/cloud-lab.int.test.ts). The HA variants of the #138950
+// styles (~5 min each) run on demand; their sim runs and negatives are in scenarios/key-disabled-styles.test.ts.
+const ON_DEMAND = new Set(['ha-writes-go-on', 'ha-writes-stop']);
+const SCENARIOS = ALL.filter(
+  (s) => s.needs.apiserver === undefined && !unmetNeeds(s.needs, 'sim') && !ON_DEMAND.has(s.name),
+);
 
 // Every scenario on the real control plane, each on its own lab, four at a time so the 3-minute waits overlap;
 // then the same scenarios on the sim, for the differential tests below.
