@@ -5,6 +5,7 @@ import { buildGoTool, goTools } from '../binaries/go-tools.js';
 import { KmslabError } from '../common/errors.js';
 import { dockerInfo } from '../engine/docker-engine.js';
 import { fakeKmsImage, nodeRuntimeImage, tagImage } from './fake-kms-image.js';
+import { kmslabImageOn, KMSLAB_IMAGE } from './kmslab-image.js';
 import { buildPause, kubeadmImages, kubeImages } from './kube-images.js';
 import { scratchImage } from './image-recipes.js';
 import { nodeImage } from './node-image.js';
@@ -160,9 +161,14 @@ export async function buildImages(
     () => nodeRuntimeImage(rootfs),
     (r) => ({ result: r.tag, built: r.built }),
   );
-  await step(
+  const fakeKms = await step(
     'fake-KMS image (Dockerfile, offline)',
     () => fakeKmsImage(COMPOSE_IMAGES.fakeKms, runtime.tag, say),
+    (r) => ({ result: r.tag, built: r.built }),
+  );
+  await step(
+    `kmslab image ${KMSLAB_IMAGE} (the fake-KMS image + etcd and kube-apiserver)`,
+    () => kmslabImageOn(fakeKms.tag),
     (r) => ({ result: r.tag, built: r.built }),
   );
   return pieces;

@@ -12,9 +12,11 @@ import { filesDigest, layeredImage, type ImageFile } from './image-recipes.js';
  * the compiled dist/ in an installed package (which has no sources and no lock file).
  */
 const FROM_SOURCE = existsSync(join(packageRoot, 'bin/cli.ts'));
-const APP = FROM_SOURCE
-  ? ['package.json', 'package-lock.json', 'tsconfig.json', ...compiledSources()]
-  : ['package.json', 'bin/kmslab.js', 'dist'];
+// Read when an image is built, not when this module loads: kmslab's own image has no tsconfig.build.json.
+const appFiles = (): string[] =>
+  FROM_SOURCE
+    ? ['package.json', 'package-lock.json', 'tsconfig.json', ...compiledSources()]
+    : ['package.json', 'bin/kmslab.js', 'dist'];
 
 // The source tree is what tsconfig.build.json compiles: one list, so a new directory is never left out of the image.
 function compiledSources(): string[] {
@@ -45,8 +47,9 @@ export async function fakeKmsImage(
   nodeImage: string,
   say: (m: string) => void,
 ): Promise<{ tag: string; built: boolean }> {
+  const app = appFiles();
   const sources: ImageFile[] = [];
-  for (const entry of [...APP, 'Dockerfile']) {
+  for (const entry of [...app, 'Dockerfile']) {
     for (const file of await walk(join(packageRoot, entry)))
       sources.push({ path: file.slice(packageRoot.length + 1), from: file });
   }
@@ -57,7 +60,7 @@ export async function fakeKmsImage(
   await rm(context, { recursive: true, force: true });
   await mkdir(context, { recursive: true });
   try {
-    for (const entry of APP) await cp(join(packageRoot, entry), join(context, entry), { recursive: true });
+    for (const entry of app) await cp(join(packageRoot, entry), join(context, entry), { recursive: true });
     say(
       `  installing production node_modules from the host npm cache (npm ${FROM_SOURCE ? 'ci' : 'install'} --offline)`,
     );

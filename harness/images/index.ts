@@ -8,3 +8,4 @@ export {
 } from './build-images.js';
 export { imageExists, requireLocalImages, INPUTS_LABEL } from './docker-images.js';
 export { removeBuildContainers } from './node-image.js';
+export { kmslabImage, KMSLAB_IMAGE } from './kmslab-image.js';

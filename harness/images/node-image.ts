@@ -162,8 +162,8 @@ for i in $(seq 1 50); do pgrep containerd >/dev/null || break; sleep 0.2; done
 rm -rf /run/containerd /var/log/kmslab-image-import.log /tmp/*
 `;
 
-// ctr lists images by their full reference (docker.io/ prefixed when no registry is named).
-function qualified(tag: string): string {
+/** qualified: an image's full reference as ctr lists it (docker.io/ prefixed when no registry is named). */
+export function qualified(tag: string): string {
   const first = tag.split('/')[0]!;
   return tag.includes('/') && (first.includes('.') || first.includes(':'))
     ? tag

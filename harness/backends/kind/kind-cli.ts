@@ -1,4 +1,6 @@
 import { KmslabError } from '../../common/errors.js';
+import { requireLocalImages, streamInto } from '../../images/docker-images.js';
+import { qualified } from '../../images/node-image.js';
 import { runCommand, type RunOptions } from '../../process/run-command.js';
 import { nodeContainers, quiesceNode, thawNode } from './node-teardown.js';
 
@@ -73,6 +75,25 @@ export class KindCli {
         ...(input === undefined ? {} : { input }),
       },
     );
+  }
+
+  /**
+   * loadImages puts local images into the control-plane node's containerd (`docker save | ctr images import`), as
+   * the node image got its own: pods then run them with imagePullPolicy Never and nothing is pulled. A missing
+   * image fails before anything could ask a registry for it; an image the node still lacks afterwards fails too.
+   */
+  async loadImages(cluster: string, tags: string[]): Promise<void> {
+    await requireLocalImages(tags);
+    const node = `${cluster}-control-plane`;
+    await streamInto(
+      [this.docker, ['save', ...tags]],
+      [this.docker, ['exec', '-i', node, 'ctr', '--namespace=k8s.io', 'images', 'import', '-']],
+      `loading ${tags.join(', ')} into ${node}`,
+    );
+    const listed = (await this.nodeExec(cluster, ['ctr', '--namespace=k8s.io', 'images', 'list', '-q'])).split('\n');
+    const missing = tags.filter((t) => !listed.includes(qualified(t)));
+    if (missing.length)
+      throw new KmslabError('failed', `${node}'s containerd lacks ${missing.join(', ')} after the import`);
   }
 
   /** nodeCopy copies a file out of the control-plane node. */

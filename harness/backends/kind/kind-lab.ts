@@ -283,6 +283,11 @@ export class KindLab implements Lab {
     return readdir(target).then((fs) => fs.map((f) => join(target, f)));
   }
 
+  /** loadImages makes local images available to the cluster's pods (imagePullPolicy Never): see KindCli.loadImages. */
+  loadImages(tags: string[]): Promise<void> {
+    return this.cli.loadImages(this.cluster, tags);
+  }
+
   /** writeEncryption replaces the config in the mounted host directory; the apiserver pod sees the new file. */
   async writeEncryption(rules: EncryptionRule[]): Promise<string> {
     const yaml = encryptionConfigYaml(rules);
