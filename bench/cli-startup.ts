@@ -58,6 +58,9 @@ const cases: Array<[string, () => Promise<Sample>]> = [
   ['node -e 0 (baseline)', () => run(['-e', '0'])],
   ['kmslab --help, compiled', () => run([compiled, '--help'])],
   ['kmslab --help, from source (tsx)', () => run([...fromSource, '--help'])],
+  // inspect and verify load only their own command (bin/single-command.ts): their budget is node + 150 ms.
+  ['kmslab inspect --help, compiled', () => run([compiled, 'inspect', '--help'])],
+  ['kmslab verify --help, compiled', () => run([compiled, 'verify', '--help'])],
   ['fake KMS ready, compiled', () => run([compiled, ...kms()], 'fake-kms serving')],
   ['fake KMS ready, from source (tsx)', () => run([...fromSource, ...kms()], 'fake-kms serving')],
   ...(older

@@ -1,5 +1,9 @@
 import { printable } from '../harness/common/printable.js';
-import { inspectEtcd, type EtcdTls, type InspectRow, type RangeSource } from '../harness/inspect/index.js';
+// The inspector itself, not the inspect index (which loads the etcd3 client): verify's start-up budget.
+import { inspectEtcd } from '../harness/inspect/inspect.js';
+import type { InspectRow } from '../harness/inspect/coverage.js';
+import type { EtcdTls } from '../harness/inspect/etcd-range.js';
+import type { RangeSource } from '../harness/inspect/etcd-scan.js';
 import { describeCondition, isValueCondition, meetsValue, type Condition, type ValueCondition } from './conditions.js';
 import type { StoredAs } from './stored-as.js';
 

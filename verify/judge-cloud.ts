@@ -1,6 +1,7 @@
 import { printable } from '../harness/common/printable.js';
 import { formatDuration } from '../harness/common/duration.js';
-import { runFleet } from '../sim/index.js';
+// The fleet model itself, not the whole sim (its apiserver and envelope crypto): verify's start-up budget.
+import { runFleet } from '../sim/fleet.js';
 import { namesMatch, type CloudAudit, type KmsCall } from './cloud-audit.js';
 import { decided, type Decision } from './decision.js';
 

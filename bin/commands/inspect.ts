@@ -43,6 +43,11 @@ export function inspectCommand(program: Command): void {
     .addOption(new Option('--summary', 'the summary only, also in --json (the default on a terminal)').hideHelp())
     .option('--page-size <n>', 'keys per etcd range request', positiveInt)
     .addOption(
+      new Option('--lanes <n>', 'disjoint key ranges read at once (1: one ordered scan; default 2)')
+        .argParser(positiveInt)
+        .hideHelp(),
+    )
+    .addOption(
       new Option(
         '--dial-timeout <duration>',
         'how long each endpoint may take to connect and answer first (TCP, TLS, HTTP/2) before the next is tried',
@@ -91,25 +96,41 @@ export function inspectCommand(program: Command): void {
       const rows: Array<InspectRow & { keyBase64: string }> = [];
       const { inspectEtcd } = await import('../../harness/inspect/inspect.js');
       const { Gate } = await import('../../harness/inspect/gate.js');
-      const gate = new Gate([...failOn, ...checks], {
-        offenders: o.json ? Infinity : SHOWN_OFFENDERS,
-        perCase: o.junit ? JUNIT_KEYS : 0,
-      });
+      const newGate = () =>
+        new Gate([...failOn, ...checks], {
+          offenders: o.json ? Infinity : SHOWN_OFFENDERS,
+          perCase: o.junit ? JUNIT_KEYS : 0,
+        });
+      const gate = newGate();
       const started = performance.now();
-      let report: Awaited<ReturnType<typeof inspectEtcd>>;
+      let report: Omit<Awaited<ReturnType<typeof inspectEtcd>>, 'sinks'>;
       try {
-        report = await inspectEtcd({
+        // Key ranges are read at once, each into a gate (and rows) of its own, merged in key order: what one
+        // ordered scan would give.
+        const { sinks, ...rest } = await inspectEtcd({
           etcd: urls,
           prefix,
           timeoutMs: o.timeout,
           dialTimeoutMs: o.dialTimeout,
           ...(tls ? { tls } : {}),
           ...(o.pageSize ? { pageSize: o.pageSize } : {}),
-          onRow: (row, rawKey) => {
-            if (keepRows) rows.push({ ...row, keyBase64: rawKey.toString('base64') });
-            gate.check(row, rawKey);
+          ...(o.lanes ? { lanes: o.lanes } : {}),
+          sink: () => {
+            const lane = { gate: newGate(), rows: [] as typeof rows };
+            return {
+              ...lane,
+              add: (row: InspectRow, rawKey: Buffer) => {
+                if (keepRows) lane.rows.push({ ...row, keyBase64: rawKey.toString('base64') });
+                lane.gate.check(row, rawKey);
+              },
+            };
           },
         });
+        report = rest;
+        for (const lane of sinks) {
+          gate.merge(lane.gate);
+          for (const row of lane.rows) rows.push(row);
+        }
       } catch (error) {
         // Not a usage error, nor the gate's verdict: its own exit code, so CI tells "could not look" from "failed".
         const message = `could not read etcd at ${urls.join(',')}: ${(error as Error).message}`;

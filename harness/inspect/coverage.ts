@@ -54,6 +54,29 @@ export class Coverage {
     if (row.error) this.errors++;
   }
 
+  /**
+   * merge adds the counts of a scan of the keys after this one's: names new to this one come after its own, in the
+   * other's order, so merging disjoint ranges in key order gives what one scan of them all would.
+   */
+  merge(other: Coverage): void {
+    this.total += other.total;
+    this.errors += other.errors;
+    addCounts(this.byClass, other.byClass);
+    for (const [resource, r] of other.byResource) {
+      const mine = this.byResource.get(resource);
+      if (!mine) this.byResource.set(resource, { total: r.total, byClass: new Map(r.byClass) });
+      else {
+        mine.total += r.total;
+        addCounts(mine.byClass, r.byClass);
+      }
+    }
+    for (const [provider, keys] of other.byKeyId) {
+      const mine = this.byKeyId.get(provider);
+      if (!mine) this.byKeyId.set(provider, new Map(keys));
+      else addCounts(mine, keys);
+    }
+  }
+
   /** summary is a plain-data snapshot (for JSON); its objects have no prototype, so any name is safe as a key. */
   get summary(): CoverageSummary {
     return {
@@ -68,6 +91,10 @@ export class Coverage {
 
 function bump(counts: Counts, key: string): void {
   counts.set(key, (counts.get(key) ?? 0) + 1);
+}
+
+function addCounts(into: Counts, from: Counts): void {
+  for (const [key, n] of from) into.set(key, (into.get(key) ?? 0) + n);
 }
 
 function record(counts: Counts): Record<string, number> {

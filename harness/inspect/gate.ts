@@ -75,6 +75,26 @@ export class Gate {
     if (this.offenders.length < this.keep.offenders) this.offenders.push(first);
   }
 
+  /**
+   * merge adds what a gate with the same conditions saw in the keys after this one's: counts add up, and the kept
+   * offending keys are this one's first, then the other's, up to the same bounds, as if one gate had seen them all.
+   */
+  merge(other: Gate): void {
+    this.offending += other.offending;
+    for (const o of other.offenders) if (this.offenders.length < this.keep.offenders) this.offenders.push(o);
+    this.byCondition.forEach((c, i) => {
+      for (const [resource, t] of other.byCondition[i]!.resources) {
+        const mine = c.resources.get(resource);
+        if (!mine) c.resources.set(resource, { ...t, keys: [...t.keys] });
+        else {
+          mine.values += t.values;
+          mine.offending += t.offending;
+          for (const k of t.keys) if (mine.keys.length < this.keep.perCase) mine.keys.push(k);
+        }
+      }
+    });
+  }
+
   /** cases lists every condition on every resource seen, in the order met; a condition that saw nothing has one. */
   get cases(): GateCase[] {
     return this.byCondition.flatMap((c) =>

@@ -138,6 +138,12 @@ class Reader {
 
   /** uint reads a varint that fits in 32 bits (tags and lengths). */
   uint(): number {
+    // Most tags and lengths take one byte: read them without the loop.
+    const first = this.pos < this.end ? this.buf[this.pos]! : 0x80;
+    if (first < 0x80) {
+      this.pos++;
+      return first;
+    }
     let result = 0;
     for (let shift = 0; shift < 35; shift += 7) {
       const b = this.byte();
@@ -195,11 +201,17 @@ class Reader {
   }
 
   skip(wireType: number): void {
-    if (wireType === VARINT) this.long();
+    if (wireType === VARINT) this.skipVarint();
     else if (wireType === BYTES) this.bytes();
     else if (wireType === FIXED64) this.advance(8);
     else if (wireType === FIXED32) this.advance(4);
     else throw new Error(`RangeResponse: unsupported wire type ${wireType}`);
+  }
+
+  // Steps over a varint without building its value (KeyValue's create_revision, version, lease: every entry).
+  private skipVarint(): void {
+    for (let i = 0; i < 10; i++) if (this.byte() < 0x80) return;
+    throw new Error('RangeResponse: varint longer than 10 bytes');
   }
 
   private advance(n: number): void {
