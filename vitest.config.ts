@@ -11,6 +11,8 @@ const WAITING_TESTS = [
   'test/no-pull-engine.int.test.ts',
   'test/cloud-*.int.test.ts',
   'test/two-providers.int.test.ts',
+  'test/in-cluster.int.test.ts',
+  'test/indexed-job.int.test.ts',
 ];
 
 export default defineConfig({

@@ -21,11 +21,18 @@ function invocations(text: string): Array<{ path: string[]; flags: string[] }> {
     .replace(/\n\s{10,}/g, ' ');
   return [
     ...joined.matchAll(/(?:npx kmslab|bin\/kmslab\.js|^\s*kmslab) ([a-z][a-z-]*(?: [a-z][a-z-]*)?)([^\n]*)/gm),
-  ].map((m) => ({
-    path: m[1]!.split(/\s+/),
-    // Flags inside quotes belong to the user's own commands (--plugin-cmd "my-plugin --listen …").
-    flags: [...m[2]!.replace(/"[^"]*"|'[^']*'/g, '').matchAll(/(?:^|\s)(--[a-z][a-z-]*)/g)].map((f) => f[1]!),
-  }));
+  ].flatMap((m) => {
+    // After ` -- ` comes the kmslab command another one runs (kmslab job manifest --shards 3 -- run --tag core).
+    const [own, inner] = m[2]!.split(/ -- (?=[a-z])/, 2);
+    return [
+      {
+        path: m[1]!.split(/\s+/),
+        // Flags inside quotes belong to the user's own commands (--plugin-cmd "my-plugin --listen …").
+        flags: [...own!.replace(/"[^"]*"|'[^']*'/g, '').matchAll(/(?:^|\s)(--[a-z][a-z-]*)/g)].map((f) => f[1]!),
+      },
+      ...(inner ? invocations(`kmslab ${inner}`) : []),
+    ];
+  });
 }
 
 function commandAt(path: string[]): Command | undefined {

@@ -1,8 +1,9 @@
 import { CommanderError } from '@commander-js/extra-typings';
 import { explainError } from './explain-error.js';
-import { buildProgram } from './program.js';
+import { singleCommandProgram } from './single-command.js';
 
-const program = buildProgram();
+// `inspect` and `verify` load only themselves (their start-up budget); everything else builds the whole CLI.
+const program = (await singleCommandProgram(process.argv)) ?? (await import('./program.js')).buildProgram();
 
 // Until the command finishes, the exit code says it did not: if Node ran out of things to wait on in the middle of
 // a command (a bug: a promise nobody will ever settle), it must not exit 0 as if everything had passed.

@@ -12,6 +12,7 @@ import { verifyCommand } from './commands/verify.js';
 import { kindCommands } from './commands/kind.js';
 import { kmsCommands } from './commands/kms.js';
 import { labCommands } from './commands/lab.js';
+import { jobCommands } from './commands/job.js';
 import { mergeCommand } from './commands/merge.js';
 import { runCommands } from './commands/run.js';
 
@@ -34,6 +35,7 @@ export function buildProgram(): Command {
   conformanceCommand(program);
   chaosCommand(program);
   mergeCommand(program);
+  jobCommands(program);
   kindCommands(program);
   fleetCommand(program);
   engineCommands(program);

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { Command } from '@commander-js/extra-typings';
 import { KmslabError } from '../../harness/common/errors.js';
+import { runLabName } from '../../harness/labs/run-lab-name.js';
 import { buildProgress, say, writeReport } from '../output.js';
 import {
   encryptionConfigOption,
@@ -112,7 +113,7 @@ export function conformanceCommand(program: Command): void {
         signal: interrupt.signal,
         makeLab: (s, signal) =>
           startLab({
-            name: `c-${s.name.slice(0, 21)}-${stamp}`.replace(/-+/g, '-'),
+            name: runLabName(`c-${s.name}`, stamp),
             plugin: plugin!,
             removeOnClose: true,
             onBuildProgress: buildProgress(),

@@ -10,14 +10,18 @@ export function mergeCommand(program: Command): void {
     .description(
       "merge the result files of a run's shards (kmslab run, conformance or chaos with --shard i/n) into the report one run would have made; refuses a missing, repeated or foreign shard, naming it (exit as the single run: 0 passed, 1 failed, 130 or 143 when a shard was interrupted; 2 when the shards do not make one run)",
     )
-    .argument('<files...>', 'the shard result files, or directories holding them (every *.json below that is one)')
+    .argument(
+      '<files...>',
+      "the shard result files, pods' logs holding them (kubectl logs of a kmslab job's pods, --tail=-1), or directories holding either (every *.json and *.log below)",
+    )
     .option('--json <file>', 'write the merged report as JSON (as the single run writes it)')
     .option('--junit <file>', 'write JUnit XML (run and conformance)')
     .option('--html <file>', 'write the timeline as one self-contained HTML page (run)')
     .action(async (paths, o) => {
       const { loadShardSet } = await import('../../harness/shards/index.js');
       const set = await loadShardSet(paths);
-      for (const f of set.skipped) say(`skipped ${f}: JSON, but not a shard result`);
+      for (const f of set.skipped) say(`skipped ${f}: not a shard result, nor a log holding one`);
+      for (const note of set.notes) say(`note: ${note}`);
       const { command } = set.spec;
       say(
         `▸ merging ${set.shards.length} shard(s) of kmslab ${command}: ${set.spec.cells.length} cells, spec ${set.specHash.slice(7, 19)}, kmslab ${printable(set.kmslabVersion, 40)}${set.interrupted ? `; a shard was interrupted (${printable(set.interrupted, 20)})` : ''}`,

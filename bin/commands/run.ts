@@ -6,6 +6,7 @@ import { printJson, say, table, buildProgress, writeReport } from '../output.js'
 import { runProgress } from '../run-progress.js';
 import { withPlugin } from './lab.js';
 import { parseDuration } from '../../harness/common/duration.js';
+import { runLabName } from '../../harness/labs/run-lab-name.js';
 import { checkLimit, DEFAULT_STEP_TIMEOUT_MS, type RUN_LIMITS } from '../../scenarios/run-limits.js';
 import {
   encryptionConfigOption,
@@ -130,7 +131,7 @@ export function runCommands(program: Command): void {
           startLab({
             ...(signal ? { signal } : {}),
             backend: o.backend,
-            name: `${scenario.name.slice(0, 22)}-${stamp}`.replace(/-+$/, ''),
+            name: runLabName(scenario.name, stamp),
             seed,
             ...(o.k8sVersion ? { k8sVersion: o.k8sVersion } : {}),
             // A failed scenario's logs are copied to the artifacts dir first; --keep leaves the lab running.

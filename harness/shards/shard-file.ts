@@ -73,7 +73,15 @@ export function shardFile(
  * `lenient` is set (a directory may hold other reports); otherwise every problem is a usage error naming the file.
  */
 export async function readShardFile(path: string, lenient = false): Promise<ShardFile | undefined> {
-  const bytes = await readUserFile(path, { what: 'shard result', maxBytes: MAX_SHARD_FILE_BYTES });
+  return parseShardFile(await readShardBytes(path), path, lenient);
+}
+
+/** readShardBytes reads a file merge was given: a regular file of at most MAX_SHARD_FILE_BYTES. */
+export const readShardBytes = (path: string): Promise<Buffer> =>
+  readUserFile(path, { what: 'shard result', maxBytes: MAX_SHARD_FILE_BYTES });
+
+/** parseShardFile is readShardFile on bytes already read; `path` names them in errors. */
+export function parseShardFile(bytes: Buffer, path: string, lenient = false): ShardFile | undefined {
   let json: unknown;
   try {
     json = JSON.parse(bytes.toString('utf8'));
@@ -81,7 +89,7 @@ export async function readShardFile(path: string, lenient = false): Promise<Shar
     if (lenient) return undefined;
     throw new KmslabError(
       'usage',
-      `shard result ${path} is not JSON (${(error as Error).message.slice(0, 120)}): give the file a shard wrote with --result`,
+      `shard result ${path} is not JSON (${(error as Error).message.slice(0, 120)}), nor a log holding a framed shard result: give the file a shard wrote with --result, or the logs of a kmslab job's pods (a pod that ended before its result prints none: its log says why)`,
     );
   }
   const format = (json as { format?: unknown } | null)?.format;

@@ -171,7 +171,11 @@ describe('files and directories', () => {
   });
 
   test.each<[string, unknown, RegExp]>([
-    ['not JSON', '{"format": "kmslab-shard', /is not JSON \(.*\): give the file a shard wrote with --result/],
+    [
+      'not JSON',
+      '{"format": "kmslab-shard',
+      /is not JSON \(.*\), nor a log holding a framed shard result: give the file a shard wrote with --result, or the logs of a kmslab job's pods/,
+    ],
     ['another JSON file', { tests: 3 }, /is not a kmslab shard result \(format missing, want "kmslab-shard-result"\)/],
     ['null', 'null', /is not a kmslab shard result/],
     [

@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { KmslabError } from '../common/errors.js';
 import { printable } from '../common/printable.js';
 import { shardIndexes } from './shard.js';
-import { readShardFile, type ShardFile } from './shard-file.js';
+import { parseShardFile, readShardBytes, type ShardFile } from './shard-file.js';
+import { hasShardFrames, readShardLog } from './shard-log.js';
 import { specHash, type RunSpec } from './shard-plan.js';
 
 /** The most files merge reads from the directories it is given. */
@@ -22,43 +23,58 @@ export interface ShardSet {
   interrupted?: string;
   /** Files in the directories that were not shard results (named so a misnamed shard is found). */
   skipped: string[];
+  /** What pods' logs said besides their results: results cut short or damaged, shards that failed without one. */
+  notes: string[];
 }
 
 /**
- * loadShardSet reads shard results — files, or every `*.json` below a directory that is one — and checks they make
- * one whole run: one kmslab version, one spec, every shard 1..n exactly once, each cell in the shard its hash puts
- * it in and nowhere else, a result for every cell. Anything else is refused, naming the files, shards and cells.
+ * loadShardSet reads shard results — files, pods' logs holding framed results (shard-log.ts), or every `*.json`
+ * and `*.log` below a directory that is one — and checks they make one whole run: one kmslab version, one spec,
+ * every shard 1..n exactly once, each cell in the shard its hash puts it in and nowhere else, a result for every
+ * cell. Anything else is refused, naming the files, shards and cells (and what the logs said about failed shards).
  */
 export async function loadShardSet(paths: string[]): Promise<ShardSet> {
   if (!paths.length) throw new KmslabError('usage', 'give the shard result files (or a directory holding them)');
   const files: Array<{ path: string; file: ShardFile }> = [];
   const skipped: string[] = [];
+  const notes: string[] = [];
+  // A log is read for its frames; anything else is a result file (refused by name unless found in a directory).
+  const take = async (path: string, lenient: boolean) => {
+    const bytes = await readShardBytes(path);
+    const text = bytes.toString('utf8');
+    if (!text.trimStart().startsWith('{') && hasShardFrames(text)) {
+      const log = readShardLog(text, path);
+      notes.push(...log.notes);
+      for (const r of log.results) files.push({ path: r.name, file: parseShardFile(r.bytes, r.name)! });
+      return;
+    }
+    const file = parseShardFile(bytes, path, lenient);
+    if (file) files.push({ path, file });
+    else skipped.push(path);
+  };
   for (const path of paths) {
     const isDir = await stat(path).then(
       (s) => s.isDirectory(),
       () => false,
     );
-    if (!isDir) {
-      files.push({ path, file: (await readShardFile(path))! });
-      continue;
-    }
-    for (const found of await jsonFilesBelow(path)) {
-      const file = await readShardFile(found, true);
-      if (file) files.push({ path: found, file });
-      else skipped.push(found);
-    }
+    if (!isDir) await take(path, false);
+    else for (const found of await filesBelow(path)) await take(found, true);
   }
   if (!files.length) {
     throw new KmslabError(
       'usage',
-      `no shard result in ${paths.join(', ')}${skipped.length ? ` (${skipped.length} other JSON file(s))` : ''}: give the files kmslab run/conformance/chaos --shard wrote`,
+      `no shard result in ${paths.join(', ')}${skipped.length ? ` (${skipped.length} other JSON or log file(s))` : ''}: give the files kmslab run/conformance/chaos --shard wrote, or the logs of a kmslab Indexed Job's pods${notesText(notes)}`,
     );
   }
-  return checkShardSet(files, skipped);
+  return checkShardSet(files, skipped, notes);
 }
 
-/** checkShardSet is loadShardSet's judgement on files already read. */
-export function checkShardSet(files: Array<{ path: string; file: ShardFile }>, skipped: string[] = []): ShardSet {
+/** checkShardSet is loadShardSet's judgement on files already read; `notes` go into its refusal. */
+export function checkShardSet(
+  files: Array<{ path: string; file: ShardFile }>,
+  skipped: string[] = [],
+  notes: string[] = [],
+): ShardSet {
   refuseMixed(
     files,
     (f) => `kmslab ${f.kmslabVersion}`,
@@ -137,7 +153,7 @@ export function checkShardSet(files: Array<{ path: string; file: ShardFile }>, s
     const shown = problems.slice(0, 20).join('\n  ');
     throw new KmslabError(
       'usage',
-      `the shard results do not make one whole run:\n  ${shown}${problems.length > 20 ? `\n  … ${problems.length - 20} more` : ''}`,
+      `the shard results do not make one whole run:\n  ${shown}${problems.length > 20 ? `\n  … ${problems.length - 20} more` : ''}${notesText(notes)}`,
     );
   }
   const resultOf = new Map(
@@ -157,8 +173,14 @@ export function checkShardSet(files: Array<{ path: string; file: ShardFile }>, s
     }),
     ...(interrupted ? { interrupted } : {}),
     skipped,
+    notes,
   };
 }
+
+const notesText = (notes: string[]) =>
+  notes.length
+    ? `\nthe logs also say:\n  ${notes.slice(0, 20).join('\n  ')}${notes.length > 20 ? `\n  … ${notes.length - 20} more` : ''}`
+    : '';
 
 /** refuseMixed throws when the files disagree on `key`, naming which files say what. */
 function refuseMixed(
@@ -187,16 +209,16 @@ function specDifference(files: Array<{ file: ShardFile }>): string {
   return [...differ].join(', ') || 'nothing visible';
 }
 
-async function jsonFilesBelow(dir: string): Promise<string[]> {
+async function filesBelow(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { recursive: true, withFileTypes: true });
   const files = entries
-    .filter((e) => e.isFile() && e.name.endsWith('.json'))
+    .filter((e) => e.isFile() && (e.name.endsWith('.json') || e.name.endsWith('.log')))
     .map((e) => join(e.parentPath, e.name))
     .sort();
   if (files.length > MAX_FILES)
     throw new KmslabError(
       'usage',
-      `${dir} holds ${files.length} JSON files; merge reads at most ${MAX_FILES} from a directory: give the shard files`,
+      `${dir} holds ${files.length} JSON and log files; merge reads at most ${MAX_FILES} from a directory: give the shard files`,
     );
   return files;
 }
