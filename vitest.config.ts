@@ -1,19 +1,22 @@
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
-// Three projects: fast unit tests next to the code, integration tests in test/ that start real etcd, kube-apiserver
-// and fake-kms processes, and the integration tests that mostly wait on labs of their own: kind and compose labs
-// (a container engine), labs with a cloud behind the plugin (write states that take 3 min to expire), and restarts
-// held a minute by a KMS plugin that is gone. CI machines have 2 cores, so integration files run one at a time
-// within each project.
-const WAITING_TESTS = [
+// Four projects: fast unit tests next to the code, integration tests in test/ that start real etcd, kube-apiserver
+// and fake-kms processes, and two projects of integration tests that mostly wait on labs of their own: labs with a
+// cloud behind the plugin (write states that take 3 min to expire) and restarts held a minute by a KMS plugin that
+// is gone; and kind and compose labs on a container engine, which need kmslab's images. CI machines have 2 cores,
+// so integration files run one at a time within each project (scripts/test.ts runs the projects).
+const CLOUD_TESTS = ['test/cloud-*.int.test.ts', 'test/two-providers.int.test.ts'];
+const CONTAINER_TESTS = [
   'test/docker-backends.int.test.ts',
   'test/no-pull-engine.int.test.ts',
-  'test/cloud-*.int.test.ts',
-  'test/two-providers.int.test.ts',
   'test/in-cluster.int.test.ts',
   'test/indexed-job.int.test.ts',
 ];
+const waiting = (name: string, include: string[]) => ({
+  extends: true as const,
+  test: { name, include, fileParallelism: false, testTimeout: 300_000, hookTimeout: 900_000 },
+});
 
 export default defineConfig({
   // The examples import kmslab as a user would; in the checkout that is the source.
@@ -39,24 +42,14 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['test/**/*.int.test.ts'],
-          exclude: WAITING_TESTS,
+          exclude: [...CLOUD_TESTS, ...CONTAINER_TESTS],
           fileParallelism: false,
           testTimeout: 300_000,
           hookTimeout: 900_000,
         },
       },
-      {
-        // scripts/test.ts runs these in a vitest of their own beside the integration project (still one file at a
-        // time): their labs wait far more than they compute.
-        extends: true,
-        test: {
-          name: 'cloud-containers',
-          include: WAITING_TESTS,
-          fileParallelism: false,
-          testTimeout: 300_000,
-          hookTimeout: 900_000,
-        },
-      },
+      waiting('cloud', CLOUD_TESTS),
+      waiting('containers', CONTAINER_TESTS),
     ],
   },
 });

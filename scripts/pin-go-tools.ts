@@ -1,5 +1,5 @@
 // Regenerates the pinned wrapper modules (go.mod with `tool` lines + go.sum) of the Go tools kmslab builds for its
-// container images and engine (kube-node, crictl, coredns, local-path-provisioner, docker-compose) and of our own Go
+// container images and engine (kube-node, crictl, coredns, docker-compose) and of our own Go
 // programs built the same way (alibaba-kms-plugin).
 // Usage: npx tsx scripts/pin-go-tools.ts [name ...]
 import { goTools, pinGoTool } from '../harness/binaries/go-tools.js';

@@ -285,6 +285,52 @@ describe.skipIf(!engine)(`deploy/ on kind: the Job, the CronJob and the Sonobuoy
     expect(log).toMatch(/permission denied|EACCES/i);
   });
 
+  test('the default StorageClass provisions a claim a pod writes to, with no provisioner image', async () => {
+    const ns = 'app';
+    const claim = { apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: 'data', namespace: ns } };
+    await kubectl(
+      ['apply', '-f', '-'],
+      JSON.stringify({
+        ...claim,
+        spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Mi' } } },
+      }),
+    );
+    const pod = {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'writes-volume', namespace: ns },
+      spec: {
+        restartPolicy: 'Never',
+        containers: [
+          {
+            name: 'write',
+            image: KMSLAB_IMAGE,
+            imagePullPolicy: 'Never',
+            securityContext: { runAsUser: 0 },
+            command: ['bash', '-c', 'echo written > /data/proof && cat /data/proof'],
+            volumeMounts: [{ name: 'data', mountPath: '/data' }],
+          },
+        ],
+        volumes: [{ name: 'data', persistentVolumeClaim: { claimName: 'data' } }],
+      },
+    };
+    await kubectl(['apply', '-f', '-'], JSON.stringify(pod));
+    const phase = await poll(
+      async () => {
+        const p = await kubectl(['get', 'pod', 'writes-volume', '-n', ns, '-o', 'jsonpath={.status.phase}']);
+        return ['Succeeded', 'Failed'].includes(p) ? p : undefined;
+      },
+      { timeoutMs: 120_000, intervalMs: 1_000, what: 'the pod writing to the claimed volume to end' },
+    );
+    expect(phase).toBe('Succeeded');
+    expect((await kubectl(['logs', '-n', ns, 'writes-volume'])).trim()).toBe('written');
+    const pvc = JSON.parse(await kubectl(['get', 'pvc', 'data', '-n', ns, '-o', 'json'])) as {
+      spec: { storageClassName: string };
+      status: { phase: string };
+    };
+    expect(pvc).toMatchObject({ spec: { storageClassName: 'standard' }, status: { phase: 'Bound' } });
+  });
+
   test('nothing was pulled: the node’s containerd and kubelet logged no pull', async () => {
     const { linesRead, pulls } = await lab.pullAttempts();
     expect(linesRead).toBeGreaterThan(100);

@@ -100,14 +100,6 @@ export const coredns = simpleTool('coredns', 'github.com/coredns/coredns', 'v1.1
   coredns: 'github.com/coredns/coredns',
 });
 
-/** local-path-provisioner: kind's default StorageClass. kind v0.33 ships v0.0.34, which the proxy does not serve. */
-export const localPathProvisioner = simpleTool(
-  'local-path-provisioner',
-  'github.com/rancher/local-path-provisioner',
-  'v0.0.30',
-  { 'local-path-provisioner': 'github.com/rancher/local-path-provisioner' },
-);
-
 /** Docker Compose v2 (`go install` refuses it: its go.mod has exclude lines, which a wrapper module does not need). */
 export const dockerCompose = simpleTool('docker-compose', 'github.com/docker/compose/v2', 'v2.40.3', {
   'docker-compose': 'github.com/docker/compose/v2/cmd',
@@ -150,7 +142,7 @@ const ALIBABA_SDK = {
   'google.golang.org/genproto': 'v0.0.0-20260526163538-3dc84a4a5aaa',
 };
 
-export const goTools = { kubeNode, crictl, coredns, localPathProvisioner, dockerCompose, alibabaKmsPlugin } as const;
+export const goTools = { kubeNode, crictl, coredns, dockerCompose, alibabaKmsPlugin } as const;
 
 /** PinnedTool is a GoTool's committed go.mod and go.sum, and the digest that keys its cached binaries. */
 export interface PinnedTool {

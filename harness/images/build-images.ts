@@ -7,7 +7,6 @@ import { dockerInfo } from '../engine/docker-engine.js';
 import { fakeKmsImage, nodeRuntimeImage, tagImage } from './fake-kms-image.js';
 import { kmslabImageOn, KMSLAB_IMAGE } from './kmslab-image.js';
 import { buildPause, kubeadmImages, kubeImages } from './kube-images.js';
-import { scratchImage } from './image-recipes.js';
 import { nodeImage } from './node-image.js';
 import { COMPOSE_IMAGES, ETCD_VERSION, K8S_VERSION, kindNodeImage } from './versions.js';
 import { rootfsImage } from './rootfs-image.js';
@@ -71,7 +70,6 @@ export async function buildImages(
   const kubeNode = (await tool(goTools.kubeNode)).dir;
   const crictl = (await tool(goTools.crictl)).dir;
   const coredns = (await tool(goTools.coredns)).dir;
-  const localPath = (await tool(goTools.localPathProvisioner)).dir;
   await tool(goTools.dockerCompose);
 
   const rootfs = (
@@ -118,14 +116,6 @@ export async function buildImages(
         : {}),
     }),
   );
-  const provisioner = await step(
-    'local-path-provisioner image',
-    () =>
-      scratchImage(`kmslab/local-path-provisioner:${goTools.localPathProvisioner.version}`, [
-        { path: 'usr/local/bin/local-path-provisioner', from: join(localPath, 'local-path-provisioner'), mode: 0o755 },
-      ]),
-    (r) => ({ result: r.tag, built: r.built }),
-  );
   await step(
     `kind node image ${kindNodeImage()}`,
     () =>
@@ -138,9 +128,8 @@ export async function buildImages(
           kubelet: join(kubeNode, 'kubelet'),
           kubectl: join(kubeNode, 'kubectl'),
           crictl: join(crictl, 'crictl'),
-          images: [...kube.map((i) => i.tag), provisioner.tag, rootfs],
+          images: kube.map((i) => i.tag),
           pauseImage: pauseTag,
-          localPath: { provisioner: provisioner.tag, helper: rootfs },
         },
         say,
       ),

@@ -6,7 +6,6 @@ import { KmslabError } from '../common/errors.js';
 import { goEnv } from '../binaries/go-env.js';
 import { docker, imageInputs, streamInto } from './docker-images.js';
 import { commit, filesDigest, stageFiles, tarOf, type ImageFile } from './image-recipes.js';
-import { localPathStorageYaml } from './local-path-storage.js';
 
 export const KIND_MODULE = 'sigs.k8s.io/kind@v0.33.0';
 
@@ -24,6 +23,22 @@ const REGISTRIES = [
   'mcr.microsoft.com',
 ];
 
+/**
+ * The node's default StorageClass (kind applies /kind/manifests/default-storage.yaml on create): Kubernetes' own
+ * host-path provisioner, which runs inside kube-controller-manager (kind's kubeadm config turns it on), so no
+ * provisioner image has to be built for a single-node lab. Volumes are directories on the node, gone with it.
+ */
+const DEFAULT_STORAGE = `apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata:
+  name: standard
+  annotations:
+    storageclass.kubernetes.io/is-default-class: "true"
+provisioner: kubernetes.io/host-path
+reclaimPolicy: Delete
+volumeBindingMode: Immediate
+`;
+
 /** Pod network of kmslab's single-node clusters: kind's default pod subnet, its first /24 for the one node. */
 export const POD_SUBNET = '10.244.0.0/16';
 
@@ -39,7 +54,6 @@ export interface NodeImageInputs {
   /** Images preloaded into the node's containerd (every one the cluster runs). */
   images: string[];
   pauseImage: string;
-  localPath: { provisioner: string; helper: string };
 }
 
 /**
@@ -250,10 +264,7 @@ function nodeFiles(i: NodeImageInputs): ImageFile[] {
     })),
     { path: 'etc/cni/net.d/10-kmslab.conflist', text: JSON.stringify(cni, null, 2) + '\n' },
     { path: 'kind/version', text: i.k8sVersion },
-    {
-      path: 'kind/manifests/default-storage.yaml',
-      text: localPathStorageYaml(i.localPath.provisioner, i.localPath.helper),
-    },
+    { path: 'kind/manifests/default-storage.yaml', text: DEFAULT_STORAGE },
     ...REGISTRIES.map((r): ImageFile => ({
       path: `etc/containerd/certs.d/${r}/hosts.toml`,
       text: '# kmslab preloads every image; a pull goes to a closed loopback port and fails on the node.\nserver = "http://127.0.0.1:9"\n',
