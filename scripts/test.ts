@@ -1,12 +1,12 @@
-// npm test's runner. The tests that spend most of their time waiting on labs of their own run in a second line of
-// vitests beside the unit and integration tests instead of after them: first the cloud-lab tests (write states
-// that take minutes to expire), then the container-engine tests (kind and compose labs, the no-pull engine).
-// With KMSLAB_TEST_BUILD_IMAGES=1 (CI), `kmslab build --images` runs at the lowest CPU priority from the start,
-// beside the tests that need no image, and the container-engine tests start once it is done: on a fresh machine
-// the 20-odd minutes of image builds no longer come before every test. Each vitest runs its integration files one
-// at a time. Extra arguments go to every vitest.
-// Usage: [KMSLAB_TEST_BUILD_IMAGES=1] npx tsx scripts/test.ts [vitest arguments]
+// npm test's runner: three vitests side by side, as the tests that spend most of their time waiting on labs of
+// their own need little of the 2 cores: the unit and integration tests; the waiting tests (write states that take
+// minutes to expire, migrations, cloud labs); the container-engine tests (kind and compose labs, the no-pull
+// engine). With KMSLAB_TEST_PREBUILD=1 (CI), what the tests would build on first use is built from the start at the
+// lowest CPU priority: the images (`kmslab build --images`; the container-engine tests start once they are built),
+// then the upgrade test's older kube-apiserver. On a fresh machine those builds no longer come before the tests. Each vitest runs its integration files one at a time. Extra arguments go to every vitest.
+// Usage: [KMSLAB_TEST_PREBUILD=1] npx tsx scripts/test.ts [vitest arguments]
 import { execa, type Result } from 'execa';
+import { OLDEST_PINNED } from '../scenarios/upgrade-keeps-data.js';
 
 const extra = process.argv.slice(2);
 // A filter that names no file of one vitest must not fail that vitest.
@@ -58,16 +58,19 @@ process.on('SIGTERM', () => {
   for (const child of running) child.kill('SIGTERM');
 });
 
-const images = process.env.KMSLAB_TEST_BUILD_IMAGES
-  ? run('images', 'nice', ['-n', '19', process.execPath, 'bin/kmslab.js', 'build', '--images'])
-  : undefined;
+// What the tests would otherwise build on first use, each at the lowest CPU priority, one after the other.
+const build = (name: string, args: string[]) =>
+  stopped ? undefined : run(name, 'nice', ['-n', '19', process.execPath, 'bin/kmslab.js', 'build', ...args]);
+const images = process.env.KMSLAB_TEST_PREBUILD === '1' ? build('images', ['--images']) : undefined;
+// The upgrade test's older kube-apiserver: built by then, or the test waits for this build's lock.
+const older = images?.then(() => build('older apiserver', ['--k8s-version', OLDEST_PINNED]));
 
 const outcomes: Array<{ name: string; result: Result }> = [];
 const record = (name: string) => (result: Result) => void outcomes.push({ name, result });
 await Promise.all([
   vitest('main', ['unit', 'integration'], { inherit: true }).then(record('main')),
+  vitest('waiting', ['waiting']).then(record('waiting')),
   (async () => {
-    record('cloud')(await vitest('cloud', ['cloud']));
     if (images) {
       const built = await images;
       record('images')(built);
@@ -75,6 +78,7 @@ await Promise.all([
     }
     if (!stopped) record('containers')(await vitest('containers', ['containers']));
   })(),
+  older?.then((r) => r && record('older apiserver')(r)),
 ]);
 
 const failed = outcomes.filter(({ result }) => result.exitCode !== 0);
